@@ -1,0 +1,131 @@
+// Package deploy defines what a deployer is: the small contract between the
+// engine and the code that puts a certificate on a target. Each target kind
+// lives in its own sub-package; registry.go lists them.
+//
+// It is not the engine: deployers know nothing of jobs, leases or retries.
+// They do one deployment, say whether a failure is worth retrying, and hand
+// back what is needed to restore the previous state.
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Target is the resource a certificate goes to, with its decoded Config and,
+// when the resource names one, its credential (secret already unsealed).
+type Target struct {
+	ResourceID   int64
+	CloudName    string
+	CloudProduct string
+	Domain       string
+	// Config is the resource's product-specific configuration (JSON object).
+	Config json.RawMessage
+	// Access is nil when the resource has no CloudAccessId.
+	Access *Access
+}
+
+// Access is a credential from CreateCloudAccess.
+type Access struct {
+	ID        int64
+	CloudName string
+	SecretID  string
+	SecretKey string // plaintext; never log it
+	Config    json.RawMessage
+}
+
+// Bundle is the certificate being deployed, in the forms targets want.
+type Bundle struct {
+	CertID int64
+	Name   string
+	// CertPEM is the leaf alone; ChainPEM the intermediates; FullChainPEM both.
+	CertPEM      string
+	ChainPEM     string
+	FullChainPEM string
+	KeyPEM       string // plaintext; never log it
+	Sha2         string // SHA-256 of the leaf DER, upper-case hex
+}
+
+// Request is one deployment: a bundle to a target, for a job's worker.
+type Request struct {
+	JobID    int64
+	WorkerID int64
+	Target   Target
+	Bundle   Bundle
+}
+
+// Deployer puts a certificate on one kind of target.
+//
+// Deploy must be safe for concurrent use with different Targets; the engine
+// never runs two deployments to the same resource at once. ctx carries the
+// attempt's deadline; on cancellation Deploy returns promptly with ctx.Err().
+// It returns Previous, an opaque blob (sealed at rest by the engine) that
+// Rollback can use to restore what the target served before; nil when there
+// was nothing before. Errors wrapped with Permanent are not retried; any
+// other error is treated as transient.
+type Deployer interface {
+	Deploy(ctx context.Context, req Request) (previous []byte, err error)
+}
+
+// Rollbacker is implemented by deployers that can restore a previous state.
+// previous is what Deploy returned (possibly nil: nothing was there before).
+type Rollbacker interface {
+	Rollback(ctx context.Context, req Request, previous []byte) error
+}
+
+// ConfigValidator is implemented by deployers whose resource Config has keys:
+// it rejects unknown keys, missing required keys and bad values with an error
+// that names the key.
+type ConfigValidator interface {
+	ValidateConfig(config json.RawMessage, hasAccess bool) error
+}
+
+// Hoster is implemented by deployers that can name the host a target lives
+// on, for per-host concurrency limits. An empty name means no limit applies.
+type Hoster interface {
+	Host(t Target) string
+}
+
+// Checker is implemented by deployers that can tell whether a target already
+// holds exactly this bundle; the engine then skips the deployment.
+type Checker interface {
+	AlreadyDeployed(ctx context.Context, req Request) (bool, error)
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (bad config, key rejected…).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// Permanentf is fmt.Errorf followed by Permanent.
+func Permanentf(format string, a ...any) error { return Permanent(fmt.Errorf(format, a...)) }
+
+// IsPermanent reports whether err (or an error it wraps) was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// DecodeConfig decodes a JSON object config into v, rejecting unknown keys.
+// An empty config decodes as {}.
+func DecodeConfig(config json.RawMessage, v any) error {
+	if len(config) == 0 {
+		config = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytesReader(config))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("Config: %w", err)
+	}
+	return nil
+}

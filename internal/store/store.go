@@ -1,0 +1,103 @@
+// Package store defines the persistence contract of certfleet: the records it
+// keeps and the operations on them, independent of the database engine.
+//
+// It is not an ORM and holds no business rules beyond the conditional writes
+// that keep state changes safe (a stale lease holder can never overwrite a
+// newer state). Engines live in sub-packages (sqlite, postgres) and share one
+// implementation in sqlstore; storetest is the conformance suite both pass.
+//
+// Errors: methods return ErrNotFound when a row does not exist in the caller's
+// account, ErrConflict when a uniqueness rule or a conditional write fails.
+// API error codes are chosen at the API edge, never here.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned (possibly wrapped) by every Store implementation.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+	// ErrInUse is returned by deletes of rows an unfinished job references.
+	ErrInUse = errors.New("store: in use")
+)
+
+// Store is the whole persistence contract. Implementations are safe for
+// concurrent use. Every method honours ctx cancellation.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	AccountEnsure(ctx context.Context, name string) (int64, error)
+	AccessKeyUpsert(ctx context.Context, k AccessKey) error
+	AccessKeyGet(ctx context.Context, id string) (AccessKey, error)
+	// NonceUse records a signature nonce; ErrConflict if it was seen before.
+	NonceUse(ctx context.Context, nonce string, expires time.Time) error
+	NoncePurge(ctx context.Context, before time.Time) (int64, error)
+
+	CertificateCreate(ctx context.Context, c *Certificate) error
+	CertificateGet(ctx context.Context, accountID, id int64) (Certificate, error)
+	CertificateList(ctx context.Context, p CertificateListParams) ([]Certificate, int64, error)
+	CertificateDelete(ctx context.Context, accountID, id int64) error
+
+	AccessCreate(ctx context.Context, a *CloudAccess) error
+	AccessGet(ctx context.Context, accountID, id int64) (CloudAccess, error)
+	AccessList(ctx context.Context, p AccessListParams) ([]CloudAccess, int64, error)
+	AccessDelete(ctx context.Context, accountID, id int64) error
+
+	ResourceCreate(ctx context.Context, r *Resource) error
+	ResourceGet(ctx context.Context, accountID, id int64) (Resource, error)
+	ResourceGetMany(ctx context.Context, accountID int64, ids []int64) ([]Resource, error)
+	ResourceUpdate(ctx context.Context, r *Resource) error
+	ResourceList(ctx context.Context, p ResourceListParams) ([]Resource, int64, error)
+	ResourceDelete(ctx context.Context, accountID, id int64) error
+	ResourceCountByProduct(ctx context.Context, accountID int64) ([]ProductCount, error)
+
+	ContactCreate(ctx context.Context, c *Contact) error
+	ContactGet(ctx context.Context, accountID, id int64) (Contact, error)
+	ContactGetMany(ctx context.Context, accountID int64, ids []int64) ([]Contact, error)
+	ContactUpdate(ctx context.Context, c *Contact) error
+	ContactList(ctx context.Context, p ContactListParams) ([]Contact, int64, error)
+	ContactDelete(ctx context.Context, accountID, id int64) error
+
+	// JobCreate inserts the job and its workers (status editing) in one transaction.
+	JobCreate(ctx context.Context, j *Job, workers []Worker) error
+	// JobReplace rewrites an editing job's fields and workers; ErrConflict unless editing.
+	JobReplace(ctx context.Context, j *Job, workers []Worker) error
+	JobGet(ctx context.Context, accountID, id int64) (Job, error)
+	JobList(ctx context.Context, p JobListParams) ([]Job, int64, error)
+	JobDelete(ctx context.Context, accountID, id int64) error
+	// JobSetStatus moves a job (and its not-yet-run workers) from one of the
+	// from statuses to to; ErrConflict if the job is in none of them.
+	JobSetStatus(ctx context.Context, p JobSetStatusParams) error
+	// JobNextDue returns the earliest ScheduleTime of pending jobs, ok=false if none.
+	JobNextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// JobStartDue moves due pending jobs to processing and their workers to
+	// scheduling; returns the IDs moved.
+	JobStartDue(ctx context.Context, now time.Time) ([]int64, error)
+	// JobFinishIfDone ends a processing job whose workers are all final.
+	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status string, err error)
+	JobStatusCounts(ctx context.Context, accountID, jobID int64) (JobCounts, error)
+	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
+
+	WorkerList(ctx context.Context, p WorkerListParams) ([]Worker, int64, error)
+	WorkerGet(ctx context.Context, accountID, id int64) (Worker, error)
+	WorkerDelete(ctx context.Context, accountID, jobID, id int64) error
+	// WorkerRequestRollback moves a success/error worker to rollback.
+	WorkerRequestRollback(ctx context.Context, accountID, jobID, id int64, now time.Time) error
+	// WorkerClaimDue leases up to Limit due workers to Owner.
+	WorkerClaimDue(ctx context.Context, p WorkerClaimDueParams) ([]Worker, error)
+	// WorkerExtendLease renews a lease; ErrConflict if the token is stale.
+	WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error
+	// WorkerRecordPrevious stores what the resource served before the deploy.
+	WorkerRecordPrevious(ctx context.Context, p WorkerRecordPreviousParams) error
+	// WorkerFinish writes a worker's outcome, conditional on its lease token.
+	WorkerFinish(ctx context.Context, p WorkerFinishParams) error
+	// WorkerNextDue returns the earliest next_run_at of claimable workers.
+	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
+	WorkerReleaseOwner(ctx context.Context, owner string) error
+}

@@ -1,0 +1,267 @@
+package store
+
+import "time"
+
+// Job statuses (reference §5).
+const (
+	JobEditing    = "editing"
+	JobPending    = "pending"
+	JobScheduling = "scheduling"
+	JobProcessing = "processing"
+	JobSuccess    = "success"
+	JobError      = "error"
+)
+
+// Worker statuses (reference §5).
+const (
+	WorkerEditing         = "editing"
+	WorkerPending         = "pending"
+	WorkerScheduling      = "scheduling"
+	WorkerProcessing      = "processing"
+	WorkerSuccess         = "success"
+	WorkerError           = "error"
+	WorkerRollback        = "rollback"
+	WorkerRollbackSuccess = "rollback_success"
+	WorkerRollbackError   = "rollback_error"
+)
+
+// AccessKey is an API key pair. SecretEnc is the secret sealed by package secret.
+type AccessKey struct {
+	ID        string
+	AccountID int64
+	SecretEnc []byte
+	Status    string // Active | Inactive
+	Created   time.Time
+}
+
+// Certificate is an uploaded certificate with its parsed facts. KeyEnc is the
+// private key sealed by package secret; CertPEM is the leaf followed by the chain.
+type Certificate struct {
+	ID          int64
+	AccountID   int64
+	Name        string
+	CertPEM     string
+	KeyEnc      []byte
+	CommonName  string
+	SANs        []string
+	Issuer      string
+	OrgName     string
+	Country     string
+	Province    string
+	City        string
+	Fingerprint string // SHA-1 of the leaf DER, upper-case hex
+	Sha2        string // SHA-256 of the leaf DER, upper-case hex
+	SerialNo    string
+	Algorithm   string
+	NotBefore   time.Time
+	NotAfter    time.Time
+	Created     time.Time
+}
+
+// CertificateListParams filters CertificateList. Statuses empty means all.
+type CertificateListParams struct {
+	AccountID int64
+	Keyword   string
+	// NotAfterFrom/NotAfterTo bound the expiry (zero = unbounded).
+	NotAfterFrom time.Time
+	NotAfterTo   time.Time
+	Offset       int
+	Limit        int
+}
+
+// CloudAccess is a credential used by deployers. SecretKeyEnc is sealed.
+type CloudAccess struct {
+	ID           int64
+	AccountID    int64
+	CloudName    string
+	Name         string
+	SecretID     string
+	SecretKeyEnc []byte
+	Config       string
+	Created      time.Time
+}
+
+// AccessListParams filters AccessList.
+type AccessListParams struct {
+	AccountID int64
+	CloudName string
+	SecretID  string
+	Offset    int
+	Limit     int
+}
+
+// Resource is a deployment target.
+type Resource struct {
+	ID            int64
+	AccountID     int64
+	CloudName     string
+	CloudProduct  string
+	Domain        string
+	CloudAccessID int64 // 0 = none
+	Name          string
+	RegionID      string
+	InstanceID    string
+	ListenerPort  string
+	Config        string // JSON object, product specific, no secrets
+	// CurrentCertID is the certificate of the last successful deployment (0 = none).
+	CurrentCertID int64
+	Created       time.Time
+	Modified      time.Time
+}
+
+// ResourceListParams filters ResourceList.
+type ResourceListParams struct {
+	AccountID    int64
+	CloudName    string
+	CloudProduct string
+	Keyword      string
+	CertIDs      []int64
+	Offset       int
+	Limit        int
+}
+
+// ProductCount is one row of ResourceCountByProduct.
+type ProductCount struct {
+	CloudName    string
+	CloudProduct string
+	Count        int64
+}
+
+// Contact is someone told about a job's outcome.
+type Contact struct {
+	ID        int64
+	AccountID int64
+	Name      string
+	Email     string
+	Mobile    string
+	Webhooks  []string
+	Created   time.Time
+}
+
+// ContactListParams filters ContactList.
+type ContactListParams struct {
+	AccountID int64
+	Keyword   string
+	Offset    int
+	Limit     int
+}
+
+// Job is a deployment job.
+type Job struct {
+	ID           int64
+	AccountID    int64
+	Name         string
+	JobType      string
+	Status       string
+	ScheduleTime time.Time // zero = none
+	StartTime    time.Time // zero = not started
+	EndTime      time.Time // zero = not ended
+	Rollback     bool
+	CertIDs      []int64
+	ResourceIDs  []int64
+	ContactIDs   []int64
+	Config       string // JSON, certfleet-specific job configuration
+	Created      time.Time
+	Modified     time.Time
+}
+
+// JobListParams filters JobList.
+type JobListParams struct {
+	AccountID int64
+	Status    string
+	JobType   string
+	Offset    int
+	Limit     int
+}
+
+// JobSetStatusParams is the argument of JobSetStatus.
+type JobSetStatusParams struct {
+	AccountID    int64
+	JobID        int64
+	From         []string
+	To           string
+	ScheduleTime time.Time // for To = pending: when to run (zero = keep)
+	Now          time.Time
+}
+
+// JobCounts summarises a job's workers.
+type JobCounts struct {
+	Workers         int64
+	Success         int64
+	Failed          int64
+	Rollback        int64
+	RollbackSuccess int64
+	RollbackFailed  int64
+	ByProduct       []ProductCount
+}
+
+// Worker deploys one certificate to one resource of a job.
+type Worker struct {
+	ID           int64
+	AccountID    int64
+	JobID        int64
+	ResourceID   int64
+	CertID       int64
+	CloudName    string
+	CloudProduct string
+	Status       string
+	Attempts     int
+	NextRunAt    time.Time
+	LeaseOwner   string
+	LeaseToken   int64
+	LeaseExpires time.Time
+	LastError    string
+	// ResourceCertID is the certificate the resource served before (0 = unknown/none).
+	ResourceCertID int64
+	// PreviousEnc is the sealed deployer state needed to restore the previous deployment.
+	PreviousEnc []byte
+	HasPrevious bool
+	Created     time.Time
+	Modified    time.Time
+}
+
+// WorkerListParams filters WorkerList.
+type WorkerListParams struct {
+	AccountID    int64
+	JobID        int64
+	Status       string
+	CloudProduct string
+	Offset       int
+	Limit        int // 0 = all
+}
+
+// WorkerClaimDueParams is the argument of WorkerClaimDue.
+type WorkerClaimDueParams struct {
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int
+	// SkipResources excludes workers of these resources (already busy here).
+	SkipResources []int64
+}
+
+// WorkerRecordPreviousParams is the argument of WorkerRecordPrevious.
+type WorkerRecordPreviousParams struct {
+	ID             int64
+	LeaseToken     int64
+	ResourceCertID int64
+	PreviousEnc    []byte
+}
+
+// WorkerFinishParams is the argument of WorkerFinish.
+type WorkerFinishParams struct {
+	ID         int64
+	LeaseToken int64
+	// Status is the new status; for a retry it stays processing with NextRunAt set.
+	Status    string
+	LastError string
+	Attempts  int
+	NextRunAt time.Time
+	Now       time.Time
+	// SetResourceCert, when true, records CertID as the resource's current certificate.
+	SetResourceCert bool
+	ResourceID      int64
+	ResourceCertID  int64
+	// MarkJobRollback sets the job's Rollback flag.
+	MarkJobRollback bool
+}
