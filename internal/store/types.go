@@ -236,8 +236,6 @@ type WorkerClaimDueParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
-	// SkipResources excludes workers of these resources (already busy here).
-	SkipResources []int64
 }
 
 // WorkerRecordPreviousParams is the argument of WorkerRecordPrevious.

@@ -1,0 +1,212 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+)
+
+// Config is a local resource's Config (a JSON object; unknown keys are
+// rejected). Every path must be absolute and, once symlinks are resolved, lie
+// inside the server's --local-root.
+type Config struct {
+	// CertPath receives the full chain: the leaf, then the intermediates.
+	// Mode 0644. Required.
+	CertPath string
+	// KeyPath receives the private key, with KeyMode. Required.
+	KeyPath string
+	// ChainPath, when set, receives the intermediates alone. Mode 0644.
+	ChainPath string
+	// KeyMode is the key file's permission bits in octal, like "0640".
+	// Defaults to "0600".
+	KeyMode string
+	// ReloadCommand, when set, is run with /bin/sh -c after the files are
+	// written and after a rollback. It must equal, byte for byte, one of the
+	// server's --local-reload-allow values.
+	ReloadCommand string
+	// ReloadTimeoutSeconds bounds ReloadCommand. Defaults to the server's
+	// command timeout (60 seconds unless configured otherwise).
+	ReloadTimeoutSeconds int
+}
+
+const (
+	defaultKeyMode        fs.FileMode = 0o600
+	publicMode            fs.FileMode = 0o644
+	defaultCommandTimeout             = 60 * time.Second
+)
+
+// file is one path a deployment writes.
+type file struct {
+	key  string // the Config key naming it, for errors and for its content
+	path string // as configured, cleaned
+	rel  string // symlinks resolved, relative to the resolved root
+	mode fs.FileMode
+}
+
+// plan is a Config checked against the server's options: everything Deploy,
+// Rollback and AlreadyDeployed need before touching a file.
+type plan struct {
+	rootDir       string // LocalRoot, absolute, symlinks resolved
+	files         []file // in write order: CertPath, ChainPath, KeyPath
+	reload        string
+	reloadTimeout time.Duration
+}
+
+// plan performs the static checks; every error it returns is permanent.
+func (d *Deployer) plan(config json.RawMessage) (*plan, error) {
+	var c Config
+	if err := deploy.DecodeConfig(config, &c); err != nil {
+		return nil, deploy.Permanentf("local: %w", err)
+	}
+	if c.CertPath == "" {
+		return nil, deploy.Permanentf("local: Config: CertPath is required")
+	}
+	if c.KeyPath == "" {
+		return nil, deploy.Permanentf("local: Config: KeyPath is required")
+	}
+	keyMode := defaultKeyMode
+	if c.KeyMode != "" {
+		m, err := strconv.ParseUint(c.KeyMode, 8, 32)
+		if err != nil || m > 0o777 {
+			return nil, deploy.Permanentf("local: Config: KeyMode %q is not an octal permission like \"0600\"", c.KeyMode)
+		}
+		keyMode = fs.FileMode(m)
+	}
+	if c.ReloadTimeoutSeconds < 0 {
+		return nil, deploy.Permanentf("local: Config: ReloadTimeoutSeconds must not be negative, got %d", c.ReloadTimeoutSeconds)
+	}
+	if c.ReloadCommand != "" && !slices.Contains(d.opts.LocalReloadAllow, c.ReloadCommand) {
+		return nil, deploy.Permanentf("local: Config: ReloadCommand %q is not allowed; the server must list it exactly with --local-reload-allow", c.ReloadCommand)
+	}
+
+	rootDir, err := d.rootDir()
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{rootDir: rootDir, reload: c.ReloadCommand, reloadTimeout: d.commandTimeout()}
+	if c.ReloadTimeoutSeconds > 0 {
+		p.reloadTimeout = time.Duration(c.ReloadTimeoutSeconds) * time.Second
+	}
+	add := func(key, path string, mode fs.FileMode) error {
+		rel, err := resolve(rootDir, path)
+		if err != nil {
+			return deploy.Permanentf("local: Config: %s: %w", key, err)
+		}
+		for _, f := range p.files {
+			if f.rel == rel {
+				return deploy.Permanentf("local: Config: %s and %s name the same file %s", f.key, key, filepath.Join(rootDir, rel))
+			}
+		}
+		p.files = append(p.files, file{key: key, path: filepath.Clean(path), rel: rel, mode: mode})
+		return nil
+	}
+	if err := add("CertPath", c.CertPath, publicMode); err != nil {
+		return nil, err
+	}
+	if c.ChainPath != "" {
+		if err := add("ChainPath", c.ChainPath, publicMode); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("KeyPath", c.KeyPath, keyMode); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (d *Deployer) commandTimeout() time.Duration {
+	if d.opts.CommandTimeout > 0 {
+		return d.opts.CommandTimeout
+	}
+	return defaultCommandTimeout
+}
+
+// rootDir returns LocalRoot made absolute with its symlinks resolved.
+func (d *Deployer) rootDir() (string, error) {
+	if d.opts.LocalRoot == "" {
+		return "", deploy.Permanentf("local: local targets are disabled; start the server with --local-root DIR")
+	}
+	abs, err := filepath.Abs(d.opts.LocalRoot)
+	if err != nil {
+		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.LocalRoot, err)
+	}
+	dir, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.LocalRoot, err)
+	}
+	return dir, nil
+}
+
+// resolve checks that path is absolute and, with every symlink resolved,
+// names a regular file (or nothing yet) inside rootDir. It returns the
+// resolved path relative to rootDir. Directories that do not exist yet are
+// allowed here, so that a resource can be created before its directory;
+// Deploy refuses them.
+func resolve(rootDir, path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("%q is not an absolute path", path)
+	}
+	path = filepath.Clean(path)
+
+	// Resolve the deepest existing ancestor; the components below it do not
+	// exist, so they cannot be symlinks.
+	dir := filepath.Dir(path)
+	var missing []string
+	for {
+		r, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			dir = r
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		if _, lerr := os.Lstat(dir); lerr == nil {
+			return "", fmt.Errorf("%s: %s is a symlink to a missing target", path, dir)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		missing = append(missing, filepath.Base(dir))
+		dir = parent
+	}
+	slices.Reverse(missing)
+	resolved := filepath.Join(dir, filepath.Join(missing...), filepath.Base(path))
+
+	if len(missing) == 0 {
+		fi, err := os.Lstat(resolved)
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			r, rerr := filepath.EvalSymlinks(resolved)
+			if rerr != nil {
+				return "", fmt.Errorf("%s is a symlink that does not resolve: %w", path, rerr)
+			}
+			resolved = r
+			fi, err = os.Stat(resolved)
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return "", fmt.Errorf("%s: %w", path, err)
+		case !fi.Mode().IsRegular():
+			return "", fmt.Errorf("%s is not a regular file", path)
+		}
+	}
+
+	rel, err := filepath.Rel(rootDir, resolved)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		if resolved != path {
+			return "", fmt.Errorf("%s resolves to %s, outside --local-root %s", path, resolved, rootDir)
+		}
+		return "", fmt.Errorf("%s is outside --local-root %s", path, rootDir)
+	}
+	return rel, nil
+}

@@ -1,0 +1,71 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/store"
+)
+
+// AccountEnsure returns the ID of the account named name, creating it.
+func (s *DB) AccountEnsure(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id FROM accounts WHERE name = ?`), name).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, s.wrap(err)
+	}
+	err = s.db.QueryRowContext(ctx, s.q(`INSERT INTO accounts (name, created_ms) VALUES (?, ?) RETURNING id`), name, ms(time.Now())).Scan(&id)
+	if err != nil {
+		if errors.Is(s.wrap(err), store.ErrConflict) { // created concurrently
+			return s.AccountEnsure(ctx, name)
+		}
+		return 0, s.wrap(err)
+	}
+	return id, nil
+}
+
+// AccessKeyUpsert creates or replaces an access key.
+func (s *DB) AccessKeyUpsert(ctx context.Context, k store.AccessKey) error {
+	if k.Created.IsZero() {
+		k.Created = time.Now()
+	}
+	_, err := s.exec(ctx, s.db, `INSERT INTO access_keys (id, account_id, secret_enc, status, created_ms) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, secret_enc = excluded.secret_enc, status = excluded.status`,
+		k.ID, k.AccountID, k.SecretEnc, k.Status, ms(k.Created))
+	return err
+}
+
+// AccessKeyGet returns an access key by ID.
+func (s *DB) AccessKeyGet(ctx context.Context, id string) (store.AccessKey, error) {
+	var k store.AccessKey
+	var created int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, account_id, secret_enc, status, created_ms FROM access_keys WHERE id = ?`), id).
+		Scan(&k.ID, &k.AccountID, &k.SecretEnc, &k.Status, &created)
+	if err != nil {
+		return k, s.wrap(err)
+	}
+	k.Created = fromMS(created)
+	return k, nil
+}
+
+// NonceUse records a nonce; ErrConflict when it was already used.
+func (s *DB) NonceUse(ctx context.Context, nonce string, expires time.Time) error {
+	n, err := s.exec(ctx, s.db, `INSERT INTO nonces (nonce, expires_ms) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, ms(expires))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// NoncePurge deletes nonces that expired before t.
+func (s *DB) NoncePurge(ctx context.Context, before time.Time) (int64, error) {
+	return s.exec(ctx, s.db, `DELETE FROM nonces WHERE expires_ms < ?`, ms(before))
+}

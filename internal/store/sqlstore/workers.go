@@ -1,0 +1,210 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/store"
+)
+
+const workerColumns = `id, account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status, attempts, next_run_ms,
+	lease_owner, lease_token, lease_expires_ms, last_error, resource_cert_id, previous_enc, has_previous, created_ms, modified_ms`
+
+func scanWorker(row interface{ Scan(...any) error }) (store.Worker, error) {
+	var w store.Worker
+	var next, lease, created, modified int64
+	var hasPrev int
+	err := row.Scan(&w.ID, &w.AccountID, &w.JobID, &w.ResourceID, &w.CertID, &w.CloudName, &w.CloudProduct, &w.Status, &w.Attempts,
+		&next, &w.LeaseOwner, &w.LeaseToken, &lease, &w.LastError, &w.ResourceCertID, &w.PreviousEnc, &hasPrev, &created, &modified)
+	w.NextRunAt, w.LeaseExpires, w.Created, w.Modified = fromMS(next), fromMS(lease), fromMS(created), fromMS(modified)
+	w.HasPrevious = hasPrev != 0
+	return w, err
+}
+
+// WorkerList pages a job's workers in ID order.
+func (s *DB) WorkerList(ctx context.Context, p store.WorkerListParams) ([]store.Worker, int64, error) {
+	where := ` WHERE account_id = ? AND job_id = ?`
+	args := []any{p.AccountID, p.JobID}
+	if p.Status != "" {
+		where += ` AND status = ?`
+		args = append(args, p.Status)
+	}
+	if p.CloudProduct != "" {
+		where += ` AND cloud_product = ?`
+		args = append(args, p.CloudProduct)
+	}
+	return list(ctx, s, `workers`, workerColumns, where, ` ORDER BY id`, args, p.Limit, p.Offset, scanWorker)
+}
+
+// WorkerGet returns one worker of the account.
+func (s *DB) WorkerGet(ctx context.Context, accountID, id int64) (store.Worker, error) {
+	w, err := scanWorker(s.db.QueryRowContext(ctx, s.q(`SELECT `+workerColumns+` FROM workers WHERE account_id = ? AND id = ?`), accountID, id))
+	return w, s.wrap(err)
+}
+
+// WorkerDelete deletes a worker of an editing job.
+func (s *DB) WorkerDelete(ctx context.Context, accountID, jobID, id int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		j, err := s.jobGet(ctx, tx, accountID, jobID)
+		if err != nil {
+			return err
+		}
+		var resourceID int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT resource_id FROM workers WHERE account_id = ? AND job_id = ? AND id = ?`), accountID, jobID, id).Scan(&resourceID); err != nil {
+			return s.wrap(err)
+		}
+		if j.Status != store.JobEditing {
+			return store.ErrConflict
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM workers WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, `DELETE FROM job_refs WHERE job_id = ? AND kind = 'resource' AND ref_id = ?
+			AND NOT EXISTS (SELECT 1 FROM workers WHERE job_id = ? AND resource_id = ?)`, jobID, resourceID, jobID, resourceID)
+		return err
+	})
+}
+
+// WorkerRequestRollback moves a finished worker (success or error) to rollback.
+func (s *DB) WorkerRequestRollback(ctx context.Context, accountID, jobID, id int64, now time.Time) error {
+	n, err := s.exec(ctx, s.db, `UPDATE workers SET status = 'rollback', attempts = 0, next_run_ms = ?, last_error = '', modified_ms = ?
+		WHERE account_id = ? AND job_id = ? AND id = ? AND status IN ('success', 'error')`, ms(now), ms(now), accountID, jobID, id)
+	if err != nil || n > 0 {
+		return err
+	}
+	if _, err := s.WorkerGet(ctx, accountID, id); err != nil {
+		return err
+	}
+	return store.ErrConflict
+}
+
+// WorkerClaimDue leases due workers: scheduling ones, and processing or
+// rollback ones whose lease has lapsed and whose retry time has come. A
+// worker is skipped while another worker holds its resource.
+func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error) {
+	var out []store.Worker
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w
+			WHERE w.status IN ('scheduling', 'processing', 'rollback') AND w.next_run_ms <= ? AND w.lease_expires_ms < ?
+			AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = w.resource_id AND o.active = 1 AND o.id <> w.id)
+			ORDER BY w.next_run_ms, w.id LIMIT ?`+s.lock()), ms(p.Now), ms(p.Now), p.Limit)
+		if err != nil {
+			return s.wrap(err)
+		}
+		var ids []int64
+		taken := map[int64]bool{}
+		for rows.Next() {
+			var id, res int64
+			if err := rows.Scan(&id, &res); err != nil {
+				rows.Close()
+				return s.wrap(err)
+			}
+			if !taken[res] {
+				taken[res] = true
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.wrap(err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		args := append([]any{p.Owner, ms(p.LeaseUntil), ms(p.Now)}, int64Args(ids)...)
+		rows, err = tx.QueryContext(ctx, s.q(`UPDATE workers SET
+			status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
+			lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
+			WHERE id IN `+inList(len(ids))+` RETURNING `+workerColumns), args...)
+		if err != nil {
+			return s.wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			w, err := scanWorker(rows)
+			if err != nil {
+				return s.wrap(err)
+			}
+			out = append(out, w)
+		}
+		return s.wrap(rows.Err())
+	})
+	return out, err
+}
+
+// WorkerExtendLease renews a held lease.
+func (s *DB) WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error {
+	n, err := s.exec(ctx, s.db, `UPDATE workers SET lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`, ms(until), id, token)
+	if err == nil && n == 0 {
+		return store.ErrConflict
+	}
+	return err
+}
+
+// WorkerRecordPrevious records, once, what the resource held before this
+// worker first deployed to it.
+func (s *DB) WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPreviousParams) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var token int64
+		var has int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT lease_token, has_previous FROM workers WHERE id = ?`), p.ID).Scan(&token, &has); err != nil {
+			return s.wrap(err)
+		}
+		if token != p.LeaseToken {
+			return store.ErrConflict
+		}
+		if has != 0 {
+			return nil
+		}
+		_, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1 WHERE id = ? AND lease_token = ?`,
+			p.ResourceCertID, p.PreviousEnc, p.ID, p.LeaseToken)
+		return err
+	})
+}
+
+// WorkerFinish writes an attempt's outcome if the caller still holds the lease.
+func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE workers SET status = ?, last_error = ?, attempts = ?, next_run_ms = ?, lease_owner = '',
+			lease_expires_ms = 0, active = 0, modified_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`,
+			p.Status, p.LastError, p.Attempts, ms(p.NextRunAt), ms(p.Now), p.ID, p.LeaseToken)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrConflict
+		}
+		if p.SetResourceCert {
+			if _, err := s.exec(ctx, tx, `UPDATE resources SET current_cert_id = ?, modified_ms = ? WHERE id = ?`,
+				p.ResourceCertID, ms(p.Now), p.ResourceID); err != nil {
+				return err
+			}
+		}
+		if p.MarkJobRollback {
+			if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ? WHERE id = (SELECT job_id FROM workers WHERE id = ?)`,
+				ms(p.Now), p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WorkerNextDue returns the earliest time a claimable worker becomes due:
+// its retry time, or its lease expiry if it is leased.
+func (s *DB) WorkerNextDue(ctx context.Context) (time.Time, bool, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(CASE WHEN lease_expires_ms > next_run_ms THEN lease_expires_ms ELSE next_run_ms END)
+		FROM workers WHERE status IN ('scheduling', 'processing', 'rollback')`).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, false, s.wrap(err)
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// WorkerReleaseOwner hands back owner's leases so another claim can take them at once.
+func (s *DB) WorkerReleaseOwner(ctx context.Context, owner string) error {
+	_, err := s.exec(ctx, s.db, `UPDATE workers SET lease_expires_ms = 0, lease_owner = '' WHERE lease_owner = ? AND active = 1`, owner)
+	return err
+}
