@@ -18,6 +18,7 @@ package certs
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -141,7 +142,7 @@ func ParseChain(certPEM string) (leaf *x509.Certificate, chain []*x509.Certifica
 	if len(blocks) > maxCerts {
 		return nil, nil, certErr("holds %d certificates; the limit is %d: upload the leaf and its intermediate certificates only", len(blocks), maxCerts)
 	}
-	certs := make([]*x509.Certificate, len(blocks))
+	parsed := make([]*x509.Certificate, len(blocks))
 	for i, b := range blocks {
 		if b.Type != blockCertificate {
 			hint := ""
@@ -152,12 +153,12 @@ func ParseChain(certPEM string) (leaf *x509.Certificate, chain []*x509.Certifica
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, nil, certErr("block %d is not a valid X.509 certificate: %v", i+1, err)
+			return nil, nil, certErr("block %d is not a valid X.509 certificate: %s", i+1, cleanErr(err))
 		}
-		certs[i] = c
+		parsed[i] = c
 	}
-	for i := 0; i+1 < len(certs); i++ {
-		child, parent := certs[i], certs[i+1]
+	for i := 0; i+1 < len(parsed); i++ {
+		child, parent := parsed[i], parsed[i+1]
 		err := child.CheckSignatureFrom(parent)
 		if err == nil {
 			continue
@@ -169,10 +170,10 @@ func ParseChain(certPEM string) (leaf *x509.Certificate, chain []*x509.Certifica
 		return nil, nil, certErr("certificate %d (%s) is not signed by certificate %d (%s): %v; %s",
 			i+1, subjectOf(child), i+2, subjectOf(parent), err, hint)
 	}
-	if len(certs) > 1 {
-		chain = certs[1:]
+	if len(parsed) > 1 {
+		chain = parsed[1:]
 	}
-	return certs[0], chain, nil
+	return parsed[0], chain, nil
 }
 
 // parseKey decodes the one private key in keyPEM and returns its block type,
@@ -239,21 +240,33 @@ func parseKeyDER(blockType string, der []byte) (crypto.Signer, error) {
 					blockType, keyFormats[other], other)
 			}
 		}
-		return nil, keyErr("not a valid %s private key: %v", keyFormats[blockType], err)
+		return nil, keyErr("not a valid %s private key: %s", keyFormats[blockType], cleanErr(err))
 	}
 	var raw asn1.RawValue
 	if rest, err := asn1.Unmarshal(der, &raw); err != nil || len(rest) > 0 {
 		return nil, keyErr("not a valid %s private key: trailing data after the key", keyFormats[blockType])
 	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, keyErr("unsupported private key type %T; use RSA, ECDSA or Ed25519", key)
-	}
-	switch signer.(type) {
-	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
-		return signer, nil
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		return k, nil
+	case ed25519.PrivateKey:
+		return k, nil
+	case *ecdh.PrivateKey:
+		return nil, keyErr("unsupported private key type %s (ECDH); use RSA, ECDSA or Ed25519", k.Curve())
 	}
 	return nil, keyErr("unsupported private key type %T; use RSA, ECDSA or Ed25519", key)
+}
+
+// cleanErr is err's text for a user: encoding/asn1 errors carry Go struct
+// dumps that say nothing to someone who pasted a PEM block.
+func cleanErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "asn1: "); i >= 0 {
+		return s[:i] + "malformed DER"
+	}
+	return s
 }
 
 func parseKeyAs(blockType string, der []byte) (any, error) {

@@ -70,7 +70,9 @@ type Deployer interface {
 }
 
 // Rollbacker is implemented by deployers that can restore a previous state.
-// previous is what Deploy returned (possibly nil: nothing was there before).
+// previous is what Snapshot (or else Deploy) returned, possibly nil. The
+// engine sets req.Bundle to the certificate the resource held before the
+// deployment being undone, or to an empty Bundle (CertID 0) when it held none.
 type Rollbacker interface {
 	Rollback(ctx context.Context, req Request, previous []byte) error
 }
@@ -127,5 +129,16 @@ func DecodeConfig(config json.RawMessage, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("Config: %w", err)
 	}
+	if dec.More() {
+		return fmt.Errorf("Config: unexpected data after the JSON object")
+	}
 	return nil
+}
+
+// Snapshotter is implemented by deployers that can capture, before they
+// deploy, what Rollback needs. The engine records the snapshot durably before
+// calling Deploy, so a crash in the middle of a deployment still leaves a way
+// back; Deploy's own previous value is then ignored.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, req Request) (previous []byte, err error)
 }

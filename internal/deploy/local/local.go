@@ -36,6 +36,7 @@ var (
 	_ deploy.ConfigValidator = (*Deployer)(nil)
 	_ deploy.Hoster          = (*Deployer)(nil)
 	_ deploy.Checker         = (*Deployer)(nil)
+	_ deploy.Snapshotter     = (*Deployer)(nil)
 )
 
 // New returns a Deployer governed by opts.LocalRoot, opts.LocalReloadAllow
@@ -89,19 +90,9 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	}
 	defer root.Close()
 
-	prev := snapshot{}
-	for _, f := range p.files {
-		if dir := filepath.Dir(f.rel); dir != "." {
-			if _, err := root.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-				return nil, deploy.Permanentf("local: write %s: directory %s does not exist; create it inside --local-root",
-					f.path, filepath.Join(p.rootDir, dir))
-			}
-		}
-		old, err := read(root, f.rel)
-		if err != nil {
-			return nil, fmt.Errorf("local: read %s: %w", f.path, err)
-		}
-		prev[f.path] = old
+	prev, err := capture(root, p)
+	if err != nil {
+		return nil, err
 	}
 	previous, err := json.Marshal(prev)
 	if err != nil {
@@ -118,9 +109,56 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 		if rerr := restore(root, p.files, prev); rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
-		return nil, fmt.Errorf("%w (previous files restored)", err)
+		return nil, fmt.Errorf("%w; previous files restored", err)
 	}
 	return previous, nil
+}
+
+// Snapshot returns what Deploy would return as previous, without writing
+// anything, so the engine can record it before deploying. Its errors are
+// Deploy's: permanent for Config problems and missing directories.
+func (d *Deployer) Snapshot(ctx context.Context, req deploy.Request) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := d.plan(req.Target.Config)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(p.rootDir)
+	if err != nil {
+		return nil, fmt.Errorf("local: open --local-root %s: %w", p.rootDir, err)
+	}
+	defer root.Close()
+	prev, err := capture(root, p)
+	if err != nil {
+		return nil, err
+	}
+	previous, err := json.Marshal(prev)
+	if err != nil {
+		return nil, fmt.Errorf("local: encode previous state: %w", err)
+	}
+	return previous, nil
+}
+
+// capture reads the current content of p's files, refusing directories that
+// do not exist.
+func capture(root *os.Root, p *plan) (snapshot, error) {
+	prev := snapshot{}
+	for _, f := range p.files {
+		if dir := filepath.Dir(f.rel); dir != "." {
+			if _, err := root.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				return nil, deploy.Permanentf("local: write %s: directory %s does not exist; create it inside --local-root",
+					f.path, filepath.Join(p.rootDir, dir))
+			}
+		}
+		old, err := read(root, f.rel)
+		if err != nil {
+			return nil, fmt.Errorf("local: read %s: %w", f.path, err)
+		}
+		prev[f.path] = old
+	}
+	return prev, nil
 }
 
 // Rollback restores the files Deploy recorded in previous (removing those

@@ -41,7 +41,7 @@ func runReload(ctx context.Context, p *plan) error {
 	if o := out.String(); o != "" {
 		return fmt.Errorf("local: reload %q: %w; output: %s", p.reload, err, o)
 	}
-	return fmt.Errorf("local: reload %q: %w (no output)", p.reload, err)
+	return fmt.Errorf("local: reload %q: %w; no output", p.reload, err)
 }
 
 // cappedBuffer keeps the first max bytes written to it and counts the rest.

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certfleet/certfleet/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfg server.Config
+	var logFormat, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a certfleet node (API and deployment engine)",
+		Long: `Run a certfleet node: the CAS 2020-04-07 compatible API on --addr, and the
+deployment engine. Every flag can also be set by an environment variable
+CERTFLEET_<FLAG> (for example CERTFLEET_DATA_DIR for --data-dir).
+
+Secrets from the environment only:
+  CERTFLEET_ROOT_ACCESS_KEY_ID, CERTFLEET_ROOT_ACCESS_KEY_SECRET
+      ensure this access key exists for the root account. When unset on first
+      start, a key pair is generated and written to <data-dir>/root-credentials.json.
+  CERTFLEET_MASTER_KEY
+      the 32-byte master key (64 hex characters or base64) that seals private
+      keys and credentials. Default: <data-dir>/master.key, created on first
+      start. Nodes sharing one PostgreSQL must share this key.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			log, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.MasterKey = os.Getenv("CERTFLEET_MASTER_KEY")
+			cfg.RootAccessKeyID = os.Getenv("CERTFLEET_ROOT_ACCESS_KEY_ID")
+			cfg.RootSecret = os.Getenv("CERTFLEET_ROOT_ACCESS_KEY_SECRET")
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return fmt.Errorf("--tls-cert and --tls-key go together")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key file for --tls-cert (PEM)")
+	f.StringVar(&cfg.DataDir, "data-dir", "./certfleet-data", "directory of the SQLite database, master key and root credentials")
+	f.StringVar(&cfg.Database, "database", "", "empty for SQLite in --data-dir, or a postgres:// URL")
+	f.StringVar(&cfg.NodeID, "node-id", "", "this node's name in worker leases; unique per node, stable across restarts (default host:data-dir)")
+	f.BoolVar(&cfg.API.AutoStart, "auto-start", false, "move new deployment jobs to pending at creation")
+	f.Float64Var(&cfg.API.RateLimit, "rate-limit", 500, "API requests per second per AccessKey (negative: unlimited)")
+	f.IntVar(&cfg.API.RateBurst, "rate-burst", 0, "API request burst per AccessKey (default 2×rate-limit)")
+	f.Int64Var(&cfg.API.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
+	f.IntVar(&cfg.Engine.Workers, "workers", 64, "deployments running at once on this node")
+	f.IntVar(&cfg.Engine.PerHost, "per-host", 16, "deployments running at once to one target host")
+	f.IntVar(&cfg.Engine.Attempts, "retry-attempts", 5, "attempts of a transiently failing deployment before it fails")
+	f.DurationVar(&cfg.Engine.RetryBase, "retry-base", 2*time.Second, "first retry delay; doubles each retry, with jitter")
+	f.DurationVar(&cfg.Engine.RetryMax, "retry-max", 5*time.Minute, "longest retry delay")
+	f.DurationVar(&cfg.Engine.Lease, "lease", 30*time.Second, "worker lease; renewed every third of it while a deployment runs")
+	f.DurationVar(&cfg.Engine.AttemptTimeout, "deploy-timeout", 5*time.Minute, "bound on one deployment attempt")
+	f.StringVar(&cfg.Deploy.LocalRoot, "local-root", "", "allow local FILE targets, with every path inside this directory")
+	f.StringArrayVar(&cfg.Deploy.LocalReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
+	f.DurationVar(&cfg.Deploy.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json")
+}

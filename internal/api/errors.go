@@ -1,0 +1,51 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error is an API error as the SDK sees it: an Alibaba code, an HTTP status
+// and a message that says what failed and what to do.
+type Error struct {
+	Code    string
+	Status  int
+	Message string
+	// Recommend overrides the default link in the error body.
+	Recommend string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errMissing(name string) *Error {
+	return &Error{Code: "MissingParameter", Status: http.StatusBadRequest, Message: name + " is mandatory for this action."}
+}
+
+func errInvalid(name, format string, a ...any) *Error {
+	return &Error{Code: "InvalidParameter", Status: http.StatusBadRequest, Message: "The parameter " + name + " is invalid: " + fmt.Sprintf(format, a...)}
+}
+
+func errNotFound(what string, id int64) *Error {
+	return &Error{Code: "NotFound", Status: http.StatusNotFound, Message: fmt.Sprintf("%s %d does not exist.", what, id)}
+}
+
+func errStatus(format string, a ...any) *Error {
+	return &Error{Code: "IncorrectStatus", Status: http.StatusBadRequest, Message: fmt.Sprintf(format, a...)}
+}
+
+func errInUse(what string, id int64) *Error {
+	return &Error{Code: "InUse", Status: http.StatusBadRequest,
+		Message: fmt.Sprintf("%s %d is referenced by a deployment job that has not finished; delete or finish the job first.", what, id)}
+}
+
+var errInternal = &Error{Code: "InternalError", Status: http.StatusInternalServerError,
+	Message: "The request processing has failed due to some unknown error; the server log has details under this RequestId."}
+
+// errorBody is Alibaba's error response body.
+type errorBody struct {
+	RequestID string `json:"RequestId"`
+	HostID    string `json:"HostId"`
+	Code      string `json:"Code"`
+	Message   string `json:"Message"`
+	Recommend string `json:"Recommend"`
+}

@@ -1,0 +1,512 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/mail"
+	"net/url"
+	"strings"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/store"
+)
+
+// PurposeAccessSecret is the sealing purpose of CloudAccess secrets.
+const PurposeAccessSecret = "cloud-access-secret"
+
+func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
+	cloud, err := c.params.required("CloudName")
+	if err != nil {
+		return nil, err
+	}
+	if !a.knownCloud(cloud) {
+		return nil, errInvalid("CloudName", "%q is not a known cloud; known: %s", cloud, strings.Join(a.clouds(), ", "))
+	}
+	secretID, err := c.params.required("SecretId")
+	if err != nil {
+		return nil, err
+	}
+	if secretID, err = c.params.text("SecretId", 256); err != nil {
+		return nil, err
+	}
+	secretKey := c.params.v.Get("SecretKey")
+	if secretKey == "" {
+		return nil, errMissing("SecretKey")
+	}
+	if len(secretKey) > 64<<10 {
+		return nil, errInvalid("SecretKey", "longer than 64 KiB")
+	}
+	name, err := c.params.text("Name", 128)
+	if err != nil {
+		return nil, err
+	}
+	config, err := c.params.jsonObject("Config")
+	if err != nil {
+		return nil, err
+	}
+	rec := store.CloudAccess{AccountID: c.accountID, CloudName: cloud, Name: name, SecretID: secretID,
+		SecretKeyEnc: a.box.Seal([]byte(secretKey), PurposeAccessSecret), Config: config}
+	if err := a.store.AccessCreate(ctx, &rec); err != nil {
+		return nil, err
+	}
+	return struct{ AccessId int64 }{rec.ID}, nil
+}
+
+func (a *API) deleteCloudAccess(ctx context.Context, c *call) (any, error) {
+	id, err := c.params.id("AccessId")
+	if err != nil {
+		return nil, err
+	}
+	return nil, deleteErr(a.store.AccessDelete(ctx, c.accountID, id), "CloudAccess", id)
+}
+
+func deleteErr(err error, what string, id int64) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound(what, id)
+	case errors.Is(err, store.ErrInUse):
+		return errInUse(what, id)
+	}
+	return err
+}
+
+func (a *API) listCloudAccess(ctx context.Context, c *call) (any, error) {
+	page, size, err := c.params.page(20)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := a.store.AccessList(ctx, store.AccessListParams{AccountID: c.accountID, CloudName: c.params.str("CloudName"),
+		SecretID: c.params.str("SecretId"), Offset: (page - 1) * size, Limit: size})
+	if err != nil {
+		return nil, err
+	}
+	type item struct {
+		AccessId      int64
+		CloudName     string
+		Name          string
+		SecretId      string
+		ServiceStatus string
+		GmtCreate     string
+	}
+	items := make([]item, 0, len(list))
+	for _, ac := range list {
+		items = append(items, item{ac.ID, ac.CloudName, ac.Name, ac.SecretID, "normal", msString(ac.Created)})
+	}
+	return struct {
+		CloudAccessList []item
+		CurrentPage     int64
+		ShowSize        int64
+		TotalCount      int64
+	}{items, int64(page), int64(size), total}, nil
+}
+
+func (a *API) knownCloud(name string) bool {
+	for _, k := range a.products.Products() {
+		if k.CloudName == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) clouds() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range a.products.Products() {
+		if !seen[k.CloudName] {
+			seen[k.CloudName] = true
+			out = append(out, k.CloudName)
+		}
+	}
+	return out
+}
+
+// resourceFields reads and validates the fields of Create/UpdateCloudResource
+// into r; on update only the parameters present change.
+func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) error {
+	str := func(name string, max int, dst *string) error {
+		if !c.params.has(name) {
+			return nil
+		}
+		v, err := c.params.text(name, max)
+		*dst = v
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		max  int
+		dst  *string
+	}{{"CloudName", 64, &r.CloudName}, {"CloudProduct", 64, &r.CloudProduct}, {"Domain", 253, &r.Domain}, {"Name", 128, &r.Name},
+		{"RegionId", 64, &r.RegionID}, {"InstanceId", 128, &r.InstanceID}, {"ListenerPort", 16, &r.ListenerPort}} {
+		if err := str(f.name, f.max, f.dst); err != nil {
+			return err
+		}
+	}
+	r.Domain = strings.ToLower(strings.TrimSuffix(r.Domain, "."))
+	if r.Domain != "" && !validDomain(r.Domain) {
+		return errInvalid("Domain", "%q is not a host name", r.Domain)
+	}
+	if c.params.has("CloudAccessId") {
+		id, err := c.params.optID("CloudAccessId")
+		if err != nil {
+			return err
+		}
+		r.CloudAccessID = id
+	}
+	if c.params.has("Config") || r.Config == "" {
+		cfg, err := c.params.jsonObject("Config")
+		if err != nil {
+			return err
+		}
+		r.Config = cfg
+	}
+	d, ok := a.products.Lookup(r.CloudName, r.CloudProduct)
+	if !ok {
+		var known []string
+		for _, k := range a.products.Products() {
+			known = append(known, k.CloudName+"/"+k.CloudProduct)
+		}
+		return errInvalid("CloudProduct", "%s/%s is not a known product; known: %s", r.CloudName, r.CloudProduct, strings.Join(known, ", "))
+	}
+	if r.CloudAccessID != 0 {
+		ac, err := a.store.AccessGet(ctx, c.accountID, r.CloudAccessID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNotFound("CloudAccess", r.CloudAccessID)
+		}
+		if err != nil {
+			return err
+		}
+		if ac.CloudName != r.CloudName {
+			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
+		}
+	}
+	if v, ok := d.(deploy.ConfigValidator); ok {
+		if err := v.ValidateConfig(json.RawMessage(r.Config), r.CloudAccessID != 0); err != nil {
+			return errInvalid("Config", "%v", err)
+		}
+	}
+	return nil
+}
+
+func validDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	for i, label := range strings.Split(d, ".") {
+		if label == "*" && i == 0 {
+			continue
+		}
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (a *API) createCloudResource(ctx context.Context, c *call) (any, error) {
+	for _, name := range []string{"CloudName", "CloudProduct"} {
+		if _, err := c.params.required(name); err != nil {
+			return nil, err
+		}
+	}
+	r := store.Resource{AccountID: c.accountID}
+	if err := a.resourceFields(ctx, c, &r); err != nil {
+		return nil, err
+	}
+	if err := a.store.ResourceCreate(ctx, &r); err != nil {
+		return nil, err
+	}
+	return struct{ Id int64 }{r.ID}, nil
+}
+
+func (a *API) updateCloudResource(ctx context.Context, c *call) (any, error) {
+	id, err := c.params.id("Id")
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.store.ResourceGet(ctx, c.accountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound("CloudResource", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.resourceFields(ctx, c, &r); err != nil {
+		return nil, err
+	}
+	if err := a.store.ResourceUpdate(ctx, &r); err != nil {
+		return nil, deleteErr(err, "CloudResource", id)
+	}
+	return nil, nil
+}
+
+func (a *API) deleteCloudResource(ctx context.Context, c *call) (any, error) {
+	id, err := c.params.id("Id")
+	if err != nil {
+		return nil, err
+	}
+	return nil, deleteErr(a.store.ResourceDelete(ctx, c.accountID, id), "CloudResource", id)
+}
+
+// resourceItem is one resource as ListCloudResources and ListDeploymentJobResource show it.
+type resourceItem struct {
+	CertEndTime     string
+	CertId          int64
+	CertName        string
+	CertStartTime   string
+	CloudAccessId   string
+	CloudName       string
+	CloudProduct    string
+	CloudRegion     string
+	Config          string
+	DefaultResource int32
+	Domain          string
+	EnableHttps     int32
+	GmtCreate       string
+	GmtModified     string
+	Id              int64
+	InstanceId      string
+	ListenerId      string
+	ListenerPort    string
+	Name            string
+	RegionId        string
+	Status          string
+	UseSsl          int32
+	UserId          int64
+}
+
+// certLookup fetches certificates once per request.
+type certLookup struct {
+	a       *API
+	account int64
+	cache   map[int64]*store.Certificate
+}
+
+func (l *certLookup) get(ctx context.Context, id int64) (*store.Certificate, error) {
+	if id == 0 {
+		return nil, nil
+	}
+	if c, ok := l.cache[id]; ok {
+		return c, nil
+	}
+	c, err := l.a.store.CertificateGet(ctx, l.account, id)
+	if errors.Is(err, store.ErrNotFound) {
+		l.cache[id] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.cache[id] = &c
+	return &c, nil
+}
+
+func (a *API) newCertLookup(account int64) *certLookup {
+	return &certLookup{a: a, account: account, cache: map[int64]*store.Certificate{}}
+}
+
+func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource) (resourceItem, error) {
+	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: r.Config,
+		Domain: r.Domain, EnableHttps: 1, GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
+		InstanceId: r.InstanceID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID, Status: "online",
+		UseSsl: 1, UserId: r.AccountID}
+	if r.CloudAccessID != 0 {
+		it.CloudAccessId = itoa(r.CloudAccessID)
+	}
+	cert, err := certs.get(ctx, r.CurrentCertID)
+	if err != nil || cert == nil {
+		return it, err
+	}
+	it.CertId, it.CertName = cert.ID, cert.Name
+	it.CertStartTime, it.CertEndTime = msString(cert.NotBefore), msString(cert.NotAfter)
+	return it, nil
+}
+
+func (a *API) listCloudResources(ctx context.Context, c *call) (any, error) {
+	page, size, err := c.params.page(20)
+	if err != nil {
+		return nil, err
+	}
+	certIDs, err := c.params.ids("CertIds", false)
+	if err != nil {
+		return nil, err
+	}
+	keyword, err := c.params.text("Keyword", 256)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := a.store.ResourceList(ctx, store.ResourceListParams{AccountID: c.accountID, CloudName: c.params.str("CloudName"),
+		CloudProduct: c.params.str("CloudProduct"), Keyword: keyword, CertIDs: certIDs, Offset: (page - 1) * size, Limit: size})
+	if err != nil {
+		return nil, err
+	}
+	lookup := a.newCertLookup(c.accountID)
+	items := make([]resourceItem, 0, len(list))
+	for _, r := range list {
+		it, err := a.resourceItemOf(ctx, lookup, r)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return struct {
+		Data        []resourceItem
+		CurrentPage int64
+		ShowSize    int64
+		Total       int64
+	}{items, int64(page), int64(size), total}, nil
+}
+
+func (a *API) describeCloudResourceStatus(ctx context.Context, c *call) (any, error) {
+	counts, err := a.store.ResourceCountByProduct(ctx, c.accountID)
+	if err != nil {
+		return nil, err
+	}
+	type item struct {
+		CloudName    string
+		CloudProduct string
+		TotalCount   int64
+	}
+	items := make([]item, 0, len(counts))
+	for _, pc := range counts {
+		items = append(items, item{pc.CloudName, pc.CloudProduct, pc.Count})
+	}
+	return struct{ Data []item }{items}, nil
+}
+
+// contactFields reads Create/UpdateContact parameters into ct; on update only those present change.
+func (a *API) contactFields(c *call, ct *store.Contact) error {
+	var err error
+	if c.params.has("Name") {
+		if ct.Name, err = c.params.text("Name", 128); err != nil {
+			return err
+		}
+	}
+	if c.params.has("Email") {
+		if ct.Email, err = c.params.text("Email", 254); err != nil {
+			return err
+		}
+		if addr, perr := mail.ParseAddress(ct.Email); perr != nil || addr.Address != ct.Email {
+			return errInvalid("Email", "%q is not an email address", ct.Email)
+		}
+	}
+	if c.params.has("Mobile") {
+		if ct.Mobile, err = c.params.text("Mobile", 32); err != nil {
+			return err
+		}
+	}
+	if c.params.has("Webhooks") {
+		var hooks []string
+		if err := json.Unmarshal([]byte(c.params.str("Webhooks")), &hooks); err != nil {
+			return errInvalid("Webhooks", "must be a JSON array of URLs")
+		}
+		if len(hooks) > 20 {
+			return errInvalid("Webhooks", "at most 20 URLs")
+		}
+		for _, h := range hooks {
+			u, err := url.Parse(h)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errInvalid("Webhooks", "%q is not an http(s) URL", h)
+			}
+		}
+		ct.Webhooks = hooks
+	}
+	return nil
+}
+
+func (a *API) createContact(ctx context.Context, c *call) (any, error) {
+	if _, err := c.params.required("Name"); err != nil {
+		return nil, err
+	}
+	ct := store.Contact{AccountID: c.accountID}
+	if err := a.contactFields(c, &ct); err != nil {
+		return nil, err
+	}
+	if err := a.store.ContactCreate(ctx, &ct); err != nil {
+		return nil, err
+	}
+	return struct{ ContactId int64 }{ct.ID}, nil
+}
+
+func (a *API) updateContact(ctx context.Context, c *call) (any, error) {
+	id, err := c.params.id("ContactId")
+	if err != nil {
+		return nil, err
+	}
+	ct, err := a.store.ContactGet(ctx, c.accountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound("Contact", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.params.has("Name") && c.params.str("Name") == "" {
+		return nil, errInvalid("Name", "must not be empty")
+	}
+	if err := a.contactFields(c, &ct); err != nil {
+		return nil, err
+	}
+	return nil, deleteErr(a.store.ContactUpdate(ctx, &ct), "Contact", id)
+}
+
+func (a *API) deleteContact(ctx context.Context, c *call) (any, error) {
+	id, err := c.params.id("ContactId")
+	if err != nil {
+		return nil, err
+	}
+	return nil, deleteErr(a.store.ContactDelete(ctx, c.accountID, id), "Contact", id)
+}
+
+type contactItem struct {
+	ContactId    int64
+	Email        string
+	EmailStatus  int32
+	Mobile       string
+	MobileStatus int32
+	Name         string
+	Webhooks     string
+}
+
+func contactItemOf(ct store.Contact) contactItem {
+	hooks, _ := json.Marshal(nonNilStrings(ct.Webhooks))
+	return contactItem{ContactId: ct.ID, Email: ct.Email, EmailStatus: 1, Mobile: ct.Mobile, MobileStatus: 1, Name: ct.Name, Webhooks: string(hooks)}
+}
+
+func nonNilStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+func (a *API) listContact(ctx context.Context, c *call) (any, error) {
+	page, size, err := c.params.page(20)
+	if err != nil {
+		return nil, err
+	}
+	keyword, err := c.params.text("Keyword", 256)
+	if err != nil {
+		return nil, err
+	}
+	list, total, err := a.store.ContactList(ctx, store.ContactListParams{AccountID: c.accountID, Keyword: keyword, Offset: (page - 1) * size, Limit: size})
+	if err != nil {
+		return nil, err
+	}
+	items := make([]contactItem, 0, len(list))
+	for _, ct := range list {
+		items = append(items, contactItemOf(ct))
+	}
+	return struct {
+		ContactList []contactItem
+		CurrentPage int64
+		Keyword     string
+		ShowSize    int64
+		TotalCount  int64
+	}{items, int64(page), keyword, int64(size), total}, nil
+}

@@ -1,0 +1,42 @@
+package api
+
+import "strconv"
+
+// routes is the table of every action this front serves.
+func (a *API) routes() map[string]handler {
+	return map[string]handler{
+		// Certificates.
+		"UploadUserCertificate":    a.uploadUserCertificate,
+		"ListUserCertificateOrder": a.listUserCertificateOrder,
+		"GetUserCertificateDetail": a.getUserCertificateDetail,
+		"DeleteUserCertificate":    a.deleteUserCertificate,
+		// Credentials, resources, contacts.
+		"CreateCloudAccess":           a.createCloudAccess,
+		"DeleteCloudAccess":           a.deleteCloudAccess,
+		"ListCloudAccess":             a.listCloudAccess,
+		"CreateCloudResource":         a.createCloudResource,
+		"UpdateCloudResource":         a.updateCloudResource,
+		"DeleteCloudResource":         a.deleteCloudResource,
+		"ListCloudResources":          a.listCloudResources,
+		"DescribeCloudResourceStatus": a.describeCloudResourceStatus,
+		"CreateContact":               a.createContact,
+		"UpdateContact":               a.updateContact,
+		"DeleteContact":               a.deleteContact,
+		"ListContact":                 a.listContact,
+		// Deployment jobs and their workers.
+		"CreateDeploymentJob":         a.createDeploymentJob,
+		"UpdateDeploymentJob":         a.updateDeploymentJob,
+		"UpdateDeploymentJobStatus":   a.updateDeploymentJobStatus,
+		"DeleteDeploymentJob":         a.deleteDeploymentJob,
+		"DescribeDeploymentJob":       a.describeDeploymentJob,
+		"DescribeDeploymentJobStatus": a.describeDeploymentJobStatus,
+		"ListDeploymentJob":           a.listDeploymentJob,
+		"ListDeploymentJobCert":       a.listDeploymentJobCert,
+		"ListDeploymentJobResource":   a.listDeploymentJobResource,
+		"ListWorkerResource":          a.listWorkerResource,
+		"UpdateWorkerResourceStatus":  a.updateWorkerResourceStatus,
+		"DeleteWorkerResource":        a.deleteWorkerResource,
+	}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

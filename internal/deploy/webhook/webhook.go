@@ -1,0 +1,378 @@
+// Package webhook deploys certificates by POSTing them as one signed JSON
+// document to a receiver the user runs (CloudName "webhook", CloudProduct
+// "WEBHOOK"): the escape hatch for targets certfleet has no deployer for.
+//
+// It is not a notifier: the body carries the private key, and a delivery
+// succeeds only when the receiver answers 2xx. docs/deployers.md documents
+// the payload, the headers and how a receiver checks the signature.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+)
+
+// Config is a webhook resource's Config (a JSON object; unknown keys are
+// rejected).
+type Config struct {
+	// Url is the http or https address the bundle is POSTed to. Required.
+	// Redirects are not followed: the key goes only where Url says.
+	Url string
+	// TimeoutSeconds bounds one delivery: connecting, sending, and the
+	// receiver's answer. Defaults to 10; at most 300.
+	TimeoutSeconds int
+}
+
+const (
+	defaultTimeout = 10 * time.Second
+	maxTimeout     = 300 * time.Second
+	// maxSnippet is how much of a failed response's body goes into the error.
+	maxSnippet = 512
+	// maxDrain is how much of a response body is read to let the connection
+	// be reused; a longer body just closes it.
+	maxDrain = 64 << 10
+)
+
+// Payload is the JSON body of every delivery. Field names are the wire names
+// (JobId, CertId…), in the order they are encoded.
+type Payload struct {
+	// Action is "deploy" or "rollback".
+	Action     string
+	JobID      int64 `json:"JobId"`
+	WorkerID   int64 `json:"WorkerId"`
+	ResourceID int64 `json:"ResourceId"`
+	Domain     string
+	// CertID is 0 on a rollback to "nothing": the receiver should remove
+	// what it installed; every certificate field is then empty.
+	CertID   int64 `json:"CertId"`
+	CertName string
+	// Certificate is the leaf alone, Chain the intermediates, FullChain
+	// both, PrivateKey the leaf's key; all PEM.
+	Certificate string
+	Chain       string
+	FullChain   string
+	PrivateKey  string
+	// Sha256 is the SHA-256 of the leaf's DER, lower-case hex.
+	Sha256 string
+	// Timestamp is when the delivery was made, in Unix seconds; it equals
+	// the X-Certfleet-Timestamp header.
+	Timestamp int64
+}
+
+// Deployer POSTs bundles to webhook receivers. It is safe for concurrent use.
+type Deployer struct {
+	client *http.Client
+	now    func() time.Time
+}
+
+var (
+	_ deploy.Deployer        = (*Deployer)(nil)
+	_ deploy.Rollbacker      = (*Deployer)(nil)
+	_ deploy.ConfigValidator = (*Deployer)(nil)
+	_ deploy.Hoster          = (*Deployer)(nil)
+)
+
+// defaultClient is shared by every Deployer built without opts.HTTPClient:
+// thousands of deliveries may go to one receiver, so it keeps many idle
+// connections per host. Per-delivery timeouts come from the context.
+var defaultClient = &http.Client{
+	Transport:     defaultTransport(),
+	CheckRedirect: refuseRedirect,
+}
+
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// refuseRedirect hands a 3xx back to Deploy instead of following it: a
+// followed redirect would send the private key somewhere not configured.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// New returns a Deployer using opts.HTTPClient, or a shared client tuned for
+// many deliveries to one receiver when it is nil. Redirects are never
+// followed, whichever client is used.
+func New(opts deploy.Options) *Deployer {
+	c := defaultClient
+	if opts.HTTPClient != nil {
+		cc := *opts.HTTPClient
+		cc.CheckRedirect = refuseRedirect
+		c = &cc
+	}
+	return &Deployer{client: c, now: time.Now}
+}
+
+// ValidateConfig checks Url (required, absolute http or https with a host)
+// and TimeoutSeconds (0 to 300). A credential is optional: with one,
+// deliveries are signed with its SecretKey.
+func (d *Deployer) ValidateConfig(config json.RawMessage, hasAccess bool) error {
+	_, _, err := parseConfig(config)
+	return err
+}
+
+// Host returns the receiver's host:port, lower-case, with the scheme's
+// default port filled in, so per-host limits apply per receiver. It returns
+// "" for a Config that does not parse.
+func (d *Deployer) Host(t deploy.Target) string {
+	_, u, err := parseConfig(t.Config)
+	if err != nil {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// Deploy POSTs req.Bundle with Action "deploy".
+//
+// A receiver cannot report what it served before, so previous is always nil;
+// Rollback relies on the engine handing it the bundle to restore instead.
+//
+// Any 2xx is success. Connection errors, timeouts, 5xx, 408 and 429 are
+// transient; any other status (3xx included: redirects are not followed) is
+// deploy.Permanent, as are Config errors. Errors name the status and quote
+// up to 512 bytes of the response body on one line, withheld if it echoes
+// the private key. When ctx ends first the error wraps ctx.Err().
+func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, error) {
+	return nil, d.post(ctx, req, "deploy")
+}
+
+// Rollback POSTs req.Bundle with Action "rollback"; previous is ignored.
+//
+// The engine passes in req.Bundle the certificate the resource held before
+// the job; when it held none, an empty Bundle with CertID 0, which is
+// delivered with CertId 0 and empty certificate fields so the receiver can
+// remove what it installed. Errors are classified as for Deploy.
+func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []byte) error {
+	return d.post(ctx, req, "rollback")
+}
+
+func (d *Deployer) post(ctx context.Context, req deploy.Request, action string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg, u, err := parseConfig(req.Target.Config)
+	if err != nil {
+		return err
+	}
+	where := display(u)
+	if req.Target.Access != nil && req.Target.Access.SecretKey == "" {
+		return deploy.Permanentf("webhook: POST %s: credential %d has an empty SecretKey; deliveries cannot be signed", where, req.Target.Access.ID)
+	}
+
+	b := req.Bundle
+	if action == "deploy" && (b.CertPEM == "" || b.KeyPEM == "") {
+		return deploy.Permanentf("webhook: POST %s: certificate %d has no certificate or no private key to deploy", where, b.CertID)
+	}
+	ts := d.now().Unix()
+	body, err := json.Marshal(Payload{
+		Action:      action,
+		JobID:       req.JobID,
+		WorkerID:    req.WorkerID,
+		ResourceID:  req.Target.ResourceID,
+		Domain:      req.Target.Domain,
+		CertID:      b.CertID,
+		CertName:    b.Name,
+		Certificate: b.CertPEM,
+		Chain:       b.ChainPEM,
+		FullChain:   fullChain(b),
+		PrivateKey:  b.KeyPEM,
+		Sha256:      leafSHA256(b),
+		Timestamp:   ts,
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: encode payload: %w", err)
+	}
+
+	timeout := defaultTimeout
+	if cfg.TimeoutSeconds > 0 {
+		timeout = time.Duration(cfg.TimeoutSeconds) * time.Second
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(tctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return deploy.Permanentf("webhook: POST %s: %w", where, err)
+	}
+	h := hreq.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "certfleet")
+	h.Set("X-Certfleet-Event", action)
+	h.Set("X-Certfleet-Delivery", fmt.Sprintf("%d-%d", req.JobID, req.WorkerID))
+	if a := req.Target.Access; a != nil {
+		mac := hmac.New(sha256.New, []byte(a.SecretKey))
+		mac.Write(body)
+		h.Set("X-Certfleet-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		h.Set("X-Certfleet-Timestamp", strconv.FormatInt(ts, 10))
+	}
+
+	resp, err := d.client.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the URL, query string included
+		}
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("webhook: POST %s: %w", where, ctx.Err())
+		case tctx.Err() != nil:
+			return fmt.Errorf("webhook: POST %s: no response within %s (TimeoutSeconds)", where, timeout)
+		}
+		return fmt.Errorf("webhook: POST %s: %w", where, err)
+	}
+	defer func() {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+		resp.Body.Close()
+	}()
+
+	code := resp.StatusCode
+	if code >= 200 && code <= 299 {
+		return nil
+	}
+	err = fmt.Errorf("webhook: POST %s: receiver answered %s: %s",
+		where, oneLine(resp.Status), snippet(resp.Body, b))
+	switch {
+	case code >= 500 && code <= 599, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		return err
+	case code >= 300 && code <= 399:
+		return deploy.Permanentf("%w; redirects are not followed, set Url to the final address (Location: %s)",
+			err, oneLine(resp.Header.Get("Location")))
+	}
+	return deploy.Permanent(err)
+}
+
+// parseConfig decodes and checks a Config; every error is permanent.
+func parseConfig(config json.RawMessage) (Config, *url.URL, error) {
+	var c Config
+	if err := deploy.DecodeConfig(config, &c); err != nil {
+		return c, nil, deploy.Permanentf("webhook: %w", err)
+	}
+	if c.Url == "" {
+		return c, nil, deploy.Permanentf("webhook: Config: Url is required")
+	}
+	u, err := url.Parse(c.Url)
+	if err != nil {
+		return c, nil, deploy.Permanentf("webhook: Config: Url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return c, nil, deploy.Permanentf("webhook: Config: Url %q must start with https:// or http://", display(u))
+	}
+	if u.Hostname() == "" {
+		return c, nil, deploy.Permanentf("webhook: Config: Url %q has no host", display(u))
+	}
+	if c.TimeoutSeconds < 0 || time.Duration(c.TimeoutSeconds)*time.Second > maxTimeout {
+		return c, nil, deploy.Permanentf("webhook: Config: TimeoutSeconds must be between 1 and %d (0 or absent means 10), got %d",
+			int(maxTimeout/time.Second), c.TimeoutSeconds)
+	}
+	return c, u, nil
+}
+
+// display is u without credentials, query or fragment, for error messages:
+// a query string often carries a token.
+func display(u *url.URL) string {
+	v := *u
+	v.User = nil
+	v.RawQuery, v.ForceQuery = "", false
+	v.Fragment, v.RawFragment = "", ""
+	return v.String()
+}
+
+func fullChain(b deploy.Bundle) string {
+	if b.FullChainPEM != "" {
+		return b.FullChainPEM
+	}
+	return b.CertPEM + b.ChainPEM
+}
+
+// leafSHA256 returns the leaf's SHA-256 in lower-case hex: Bundle.Sha2
+// lower-cased, or computed from CertPEM when Sha2 is empty.
+func leafSHA256(b deploy.Bundle) string {
+	if b.Sha2 != "" {
+		return strings.ToLower(b.Sha2)
+	}
+	blk, _ := pem.Decode([]byte(b.CertPEM))
+	if blk == nil {
+		return ""
+	}
+	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(blk.Bytes)
+	return hex.EncodeToString(sum[:])
+}
+
+// snippet returns up to maxSnippet bytes of r on one line, or a note when
+// they are empty or echo b's private key.
+func snippet(r io.Reader, b deploy.Bundle) string {
+	head, _ := io.ReadAll(io.LimitReader(r, maxSnippet))
+	s := oneLine(string(head))
+	switch {
+	case s == "":
+		return "(empty body)"
+	case echoesKey(s, b):
+		return "(body withheld: it echoes the private key)"
+	}
+	return s
+}
+
+// oneLine makes s valid UTF-8 on a single line, with runs of white space and
+// control characters collapsed to one space.
+func oneLine(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// echoesKey reports whether s looks like it contains part of b's private
+// key: a PEM "PRIVATE KEY" label, or any aligned 16-character piece of the
+// key's base64 lines (so any echoed run of 31 characters or more is caught,
+// JSON-escaped slashes included). Pieces that also occur in the public
+// certificates, like algorithm identifiers, do not count: a receiver quoting
+// the certificate it rejected is not leaking anything.
+func echoesKey(s string, b deploy.Bundle) bool {
+	if strings.Contains(s, "PRIVATE KEY") {
+		return true
+	}
+	s = strings.ReplaceAll(s, `\/`, "/")
+	public := strings.Join(strings.Fields(b.CertPEM+b.ChainPEM+b.FullChainPEM), "")
+	for line := range strings.Lines(b.KeyPEM) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "-----") {
+			continue
+		}
+		for i := 0; i+16 <= len(line); i += 16 {
+			if piece := line[i : i+16]; strings.Contains(s, piece) && !strings.Contains(public, piece) {
+				return true
+			}
+		}
+	}
+	return false
+}

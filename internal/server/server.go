@@ -1,0 +1,262 @@
+// Package server assembles a running certfleet node: it opens the store,
+// loads the master key, ensures the root credentials, and serves the API,
+// /healthz and the engine until its context ends.
+//
+// It is not the command line: cmd/certfleet turns flags and environment
+// variables into a Config.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/api"
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/secret"
+	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/store/postgres"
+	"github.com/certfleet/certfleet/internal/store/sqlite"
+	"github.com/certfleet/certfleet/internal/store/sqlstore"
+)
+
+// Config is everything a node needs. See cmd/certfleet for the flags.
+type Config struct {
+	Addr     string
+	TLSCert  string
+	TLSKey   string
+	DataDir  string
+	Database string // empty: SQLite in DataDir; postgres://… : PostgreSQL
+	// MasterKey, when set, is the master key (hex or base64); otherwise DataDir/master.key.
+	MasterKey       string
+	RootAccessKeyID string
+	RootSecret      string
+	NodeID          string
+	API             api.Options
+	Engine          engine.Config
+	Deploy          deploy.Options
+	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
+	ShutdownTimeout time.Duration
+	// Ready, when set, receives the listening address once serving.
+	Ready func(addr string)
+}
+
+// Run serves until ctx ends, then drains and returns nil (or the first fatal error).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, migrations, engineName, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	box, err := loadBox(cfg, log)
+	if err != nil {
+		return err
+	}
+	rootAccount, err := st.AccountEnsure(ctx, "root")
+	if err != nil {
+		return fmt.Errorf("root account: %w", err)
+	}
+	if err := ensureRootKey(ctx, cfg, st, box, rootAccount, log); err != nil {
+		return err
+	}
+	if cfg.NodeID == "" {
+		host, _ := os.Hostname()
+		abs, _ := filepath.Abs(cfg.DataDir)
+		cfg.NodeID = host + ":" + abs
+	}
+	cfg.Engine.Owner = cfg.NodeID
+	products := registry.New(cfg.Deploy)
+	eng := engine.New(st, box, products, log, cfg.Engine)
+	front := api.New(st, box, log, eng, products, rootAccount, cfg.API)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			http.Error(w, "database unreachable\n", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		ok, err := st.MigrationsCurrent(pctx, migrations)
+		if err != nil || !ok {
+			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", front.Handler())
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("certfleet serving", "addr", ln.Addr().String(), "scheme", scheme, "database", engineName, "node", cfg.NodeID)
+
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		eng.Run(engineCtx)
+	}()
+	go purgeNonces(engineCtx, st, log)
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			serveErr <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+	case err := <-serveErr:
+		runErr = err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: requests still running after timeout", "error", err)
+	}
+	stopEngine()
+	select {
+	case <-engineDone:
+	case <-sctx.Done():
+		log.Warn("shutdown: engine still running after timeout")
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, fs.FS, string, error) {
+	switch {
+	case cfg.Database == "":
+		path := filepath.Join(cfg.DataDir, "certfleet.db")
+		st, err := sqlite.Open(ctx, path)
+		return st, sqlite.Migrations(), "sqlite:" + path, err
+	case strings.HasPrefix(cfg.Database, "postgres://"), strings.HasPrefix(cfg.Database, "postgresql://"):
+		st, err := postgres.Open(ctx, cfg.Database)
+		return st, postgres.Migrations(), "postgres", err
+	}
+	return nil, nil, "", fmt.Errorf("--database must be empty (SQLite in the data dir) or a postgres:// URL")
+}
+
+func loadBox(cfg Config, log *slog.Logger) (*secret.Box, error) {
+	var key []byte
+	var err error
+	if cfg.MasterKey != "" {
+		key, err = secret.ParseKey(cfg.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("CERTFLEET_MASTER_KEY: %w", err)
+		}
+	} else {
+		path := filepath.Join(cfg.DataDir, "master.key")
+		var created bool
+		key, created, err = secret.LoadOrCreateKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			log.Info("created master key; back it up, without it sealed secrets are lost", "path", path)
+		}
+	}
+	return secret.New(key)
+}
+
+// ensureRootKey makes sure the root account has an access key: the one given
+// in the environment, or one generated on first start and written to
+// DataDir/root-credentials.json.
+func ensureRootKey(ctx context.Context, cfg Config, st store.Store, box *secret.Box, account int64, log *slog.Logger) error {
+	put := func(id, sec string) error {
+		return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: "Active",
+			SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey)})
+	}
+	if cfg.RootAccessKeyID != "" || cfg.RootSecret != "" {
+		if cfg.RootAccessKeyID == "" || cfg.RootSecret == "" {
+			return errors.New("set both CERTFLEET_ROOT_ACCESS_KEY_ID and CERTFLEET_ROOT_ACCESS_KEY_SECRET, or neither")
+		}
+		return put(cfg.RootAccessKeyID, cfg.RootSecret)
+	}
+	path := filepath.Join(cfg.DataDir, "root-credentials.json")
+	if data, err := os.ReadFile(path); err == nil {
+		var c struct{ AccessKeyId, AccessKeySecret string }
+		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyId == "" || c.AccessKeySecret == "" {
+			return fmt.Errorf("%s is not valid; delete it to generate new root credentials", path)
+		}
+		if _, err := st.AccessKeyGet(ctx, c.AccessKeyId); errors.Is(err, store.ErrNotFound) {
+			return put(c.AccessKeyId, c.AccessKeySecret)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	idb := make([]byte, 10)
+	sb := make([]byte, 24)
+	rand.Read(idb)
+	rand.Read(sb)
+	id := "CF" + strings.ToUpper(hex.EncodeToString(idb))
+	sec := base64.RawURLEncoding.EncodeToString(sb)
+	if err := put(id, sec); err != nil {
+		return err
+	}
+	data, _ := json.MarshalIndent(map[string]string{"AccessKeyId": id, "AccessKeySecret": sec}, "", "  ")
+	if err := secret.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	log.Info("generated root credentials", "path", path, "access_key_id", id)
+	return nil
+}
+
+func purgeNonces(ctx context.Context, st store.Store, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := st.NoncePurge(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("purge nonces", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/store"
+)
+
+func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
+	t.Run("AccountEnsureIdempotent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for range 2 {
+			id, err := b.s.AccountEnsure(b.ctx, "acme")
+			ok(t, err, "AccountEnsure(acme)")
+			equal(t, "AccountEnsure(acme)", id, b.acct)
+		}
+		if b.acct == 0 || b.other == 0 || b.acct == b.other {
+			t.Errorf("account IDs acme=%d globex=%d, want distinct and non-zero", b.acct, b.other)
+		}
+	})
+
+	t.Run("AccessKeyRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		k := store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active", Created: b.now.Add(-time.Hour)}
+		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert")
+		got, err := b.s.AccessKeyGet(b.ctx, "AK1")
+		ok(t, err, "AccessKeyGet")
+		equal(t, "AccessKeyGet", got, store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active",
+			Created: msTime(k.Created)})
+
+		// Upsert of the same ID replaces the key.
+		k.SecretEnc, k.Status = []byte("sealed-2"), "Inactive"
+		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert (replace)")
+		got, err = b.s.AccessKeyGet(b.ctx, "AK1")
+		ok(t, err, "AccessKeyGet")
+		equal(t, "SecretEnc after replace", got.SecretEnc, []byte("sealed-2"))
+		equal(t, "Status after replace", got.Status, "Inactive")
+	})
+
+	t.Run("AccessKeyGetUnknown", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.s.AccessKeyGet(b.ctx, "nope")
+		isErr(t, err, store.ErrNotFound, "AccessKeyGet(unknown)")
+	})
+
+	t.Run("Nonces", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		live, old := b.now.Add(time.Minute), b.now.Add(-time.Minute)
+		ok(t, b.s.NonceUse(b.ctx, "n-live", live), "NonceUse(n-live)")
+		isErr(t, b.s.NonceUse(b.ctx, "n-live", live), store.ErrConflict, "NonceUse(n-live) again")
+		ok(t, b.s.NonceUse(b.ctx, "n-old", old), "NonceUse(n-old)")
+		isErr(t, b.s.NonceUse(b.ctx, "n-old", old), store.ErrConflict, "NonceUse(n-old) again")
+
+		n, err := b.s.NoncePurge(b.ctx, b.now)
+		ok(t, err, "NoncePurge")
+		equal(t, "NoncePurge count", n, int64(1))
+		ok(t, b.s.NonceUse(b.ctx, "n-old", live), "NonceUse(n-old) after purge")
+		isErr(t, b.s.NonceUse(b.ctx, "n-live", live), store.ErrConflict, "NonceUse(n-live) after purge")
+	})
+}
