@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -54,6 +55,10 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	if err := s.Migrate(ctx, Migrations()); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// The database holds sealed secrets and metadata: keep it private.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Chmod(path+suffix, 0o600)
 	}
 	return s, nil
 }
