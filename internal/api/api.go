@@ -216,6 +216,10 @@ func (a *API) verify(r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	if len(signed.Nonce) > 128 || len(signed.AccessKeyID) > 128 {
+		return &Error{Code: "IncompleteSignature", Status: http.StatusBadRequest,
+			Message: "The signature nonce and AccessKeyId must be at most 128 characters."}
+	}
 	c.accessKeyID = signed.AccessKeyID
 	key, err := a.lookupKey(r.Context(), signed.AccessKeyID)
 	if err != nil {

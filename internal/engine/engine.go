@@ -208,10 +208,26 @@ func (e *Engine) tick(ctx context.Context) time.Time {
 	if t, ok, err := e.store.JobNextDue(ctx); err == nil && ok && t.Before(next) {
 		next = t
 	}
-	if t, ok, err := e.store.WorkerNextDue(ctx); err == nil && ok && t.Before(next) {
-		next = t
+	if t, ok, err := e.store.WorkerNextDue(ctx); err == nil && ok {
+		// Everything claimable was claimed above, so a due time in the past
+		// belongs to a worker waiting for its resource to be released; the
+		// release wakes us, so only look again after a short pause.
+		if t = later(t, now.Add(blockedRecheck)); t.Before(next) {
+			next = t
+		}
 	}
 	return next
+}
+
+// blockedRecheck is the pause before looking again at due workers that
+// could not be claimed because another worker holds their resource.
+const blockedRecheck = 250 * time.Millisecond
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (e *Engine) markFinishing(jobID int64) {
