@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func setup(t *testing.T) *env {
 		root:    filepath.Join(base, "root"),
 		outside: filepath.Join(base, "outside"),
 		marker:  filepath.Join(base, "reloads"),
-		bundle:  testBundle(t, "www.example.com"),
+		bundle:  deploytest.Bundle(t, "www.example.com"),
 	}
 	for _, dir := range []string{e.root, e.outside} {
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -598,7 +599,7 @@ func TestAlreadyDeployed(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := req
-	other.Bundle = testBundle(t, "www.example.com")
+	other.Bundle = deploytest.Bundle(t, "www.example.com")
 	got, err := e.d.AlreadyDeployed(context.Background(), other)
 	if err != nil || got {
 		t.Errorf("for another certificate: AlreadyDeployed = %v, %v; want false, nil", got, err)
