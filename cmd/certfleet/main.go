@@ -8,8 +8,13 @@ import (
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "certfleet:", err)
-		os.Exit(exitCode(err))
+	cmd, err := newRootCmd().ExecuteC()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certfleet:", errorLine(err))
+		code := exitCode(err)
+		if code == exitUsage && cmd != nil {
+			fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		os.Exit(code)
 	}
 }

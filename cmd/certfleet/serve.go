@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -46,6 +49,7 @@ Secrets from the environment only:
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together")
 			}
+			cfg.Ready = func(addr string) { printClientHint(os.Stderr, cfg, addr) }
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, cfg, log)
@@ -76,6 +80,34 @@ Secrets from the environment only:
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// printClientHint tells a local user, once serving, how to point the command
+// line at this node, without printing the secret.
+func printClientHint(w io.Writer, cfg server.Config, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	endpoint := scheme + "://" + net.JoinHostPort(host, port)
+	if cfg.RootAccessKeyID != "" {
+		fmt.Fprintf(w, "certfleet: to use the command line: export %s=%s %s=%s %s=\"$CERTFLEET_ROOT_ACCESS_KEY_SECRET\"\n",
+			envEndpoint, shellQuote(endpoint), envKeyID, shellQuote(cfg.RootAccessKeyID), envSecret)
+		return
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		dir = cfg.DataDir
+	}
+	fmt.Fprintf(w, "certfleet: to use the command line here: eval \"$(certfleet env --data-dir %s --endpoint %s)\"\n",
+		shellQuote(dir), shellQuote(endpoint))
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {

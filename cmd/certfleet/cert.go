@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+	"github.com/alibabacloud-go/tea/tea"
+	"github.com/spf13/cobra"
+)
+
+func newCertCmd() *cobra.Command {
+	conn := &connFlags{}
+	cmd := nounCmd("cert", "Upload, list, show and delete certificates", conn)
+	cmd.AddCommand(newCertUploadCmd(conn), newCertListCmd(conn), newCertShowCmd(conn), newCertDeleteCmd(conn))
+	return cmd
+}
+
+func newCertUploadCmd(conn *connFlags) *cobra.Command {
+	var name, certFile, keyFile, out string
+	cmd := &cobra.Command{
+		Use:   "upload --name NAME --cert FILE --key FILE",
+		Short: "Upload a certificate (full chain PEM) and its private key",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			certPEM, err := os.ReadFile(certFile)
+			if err != nil {
+				return fmt.Errorf("--cert: %w", err)
+			}
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			r, err := c.cas.UploadUserCertificate(&cas.UploadUserCertificateRequest{
+				Name: tea.String(name), Cert: tea.String(string(certPEM)), Key: tea.String(string(keyPEM))})
+			if err != nil {
+				return err
+			}
+			id := tea.Int64Value(r.Body.CertId)
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]int64{"CertId": id})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Uploaded certificate %d (%s).\n", id, name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "certificate name, unique in the account")
+	f.StringVar(&certFile, "cert", "", "PEM file: the leaf certificate, then the intermediates")
+	f.StringVar(&keyFile, "key", "", "PEM file: the private key")
+	outputFlag(cmd, &out, "text")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("cert")
+	cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func newCertListCmd(conn *connFlags) *cobra.Command {
+	var keyword, status, out string
+	cmd := &cobra.Command{
+		Use:   "list [--keyword WORD] [--status ISSUED|WILLEXPIRED|EXPIRED]",
+		Short: "List uploaded certificates (by default those not expired)",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "table", "json"); err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			var items []*cas.ListUserCertificateOrderResponseBodyCertificateOrderList
+			for page := int64(1); ; page++ {
+				req := &cas.ListUserCertificateOrderRequest{OrderType: tea.String("UPLOAD"), CurrentPage: tea.Int64(page), ShowSize: tea.Int64(500)}
+				if keyword != "" {
+					req.Keyword = tea.String(keyword)
+				}
+				if status != "" {
+					req.Status = tea.String(strings.ToUpper(status))
+				}
+				r, err := c.cas.ListUserCertificateOrder(req)
+				if err != nil {
+					return err
+				}
+				items = append(items, r.Body.CertificateOrderList...)
+				if len(r.Body.CertificateOrderList) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.TotalCount) {
+					break
+				}
+			}
+			if out == "json" {
+				if items == nil {
+					items = []*cas.ListUserCertificateOrderResponseBodyCertificateOrderList{}
+				}
+				return printJSON(cmd.OutOrStdout(), items)
+			}
+			rows := make([][]string, 0, len(items))
+			for _, it := range items {
+				rows = append(rows, []string{i64(tea.Int64Value(it.CertificateId)), tea.StringValue(it.Name), truncate(tea.StringValue(it.Sans), 60),
+					tea.StringValue(it.Status), msTimeInt(tea.Int64Value(it.CertEndTime))})
+			}
+			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "DOMAINS", "STATUS", "EXPIRES"}, rows)
+		},
+	}
+	cmd.Flags().StringVar(&keyword, "keyword", "", "match name, domains or instance ID")
+	cmd.Flags().StringVar(&status, "status", "", "ISSUED, WILLEXPIRED (30 days or less left) or EXPIRED")
+	outputFlag(cmd, &out, "table")
+	return cmd
+}
+
+func newCertShowCmd(conn *connFlags) *cobra.Command {
+	var withKey bool
+	var out string
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a certificate: names, validity, fingerprints",
+		Long:  "Show a certificate. The private key is fetched and printed only with --with-key.",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			id, err := parseID("certificate ID", args[0])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			r, err := c.cas.GetUserCertificateDetail(&cas.GetUserCertificateDetailRequest{CertId: tea.Int64(id), CertFilter: tea.Bool(!withKey)})
+			if err != nil {
+				return err
+			}
+			b := r.Body
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), b)
+			}
+			w := cmd.OutOrStdout()
+			expiry := tea.StringValue(b.EndDate)
+			if tea.BoolValue(b.Expired) {
+				expiry += " (expired)"
+			}
+			rows := [][2]string{
+				{"ID", i64(tea.Int64Value(b.Id))}, {"Name", tea.StringValue(b.Name)}, {"Common name", tea.StringValue(b.Common)},
+				{"SANs", strings.ReplaceAll(tea.StringValue(b.Sans), ",", ", ")}, {"Issuer", tea.StringValue(b.Issuer)},
+				{"Algorithm", tea.StringValue(b.Algorithm)}, {"Valid from", tea.StringValue(b.StartDate)}, {"Expires", expiry},
+				{"Serial", tea.StringValue(b.SerialNo)}, {"SHA-1", tea.StringValue(b.Fingerprint)}, {"SHA-256", tea.StringValue(b.Sha2)},
+			}
+			for _, r := range rows {
+				fmt.Fprintf(w, "%-12s %s\n", r[0]+":", r[1])
+			}
+			if withKey {
+				fmt.Fprintf(w, "\n%s\n%s", strings.TrimSpace(tea.StringValue(b.Cert)), tea.StringValue(b.Key))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&withKey, "with-key", false, "also print the certificate PEM and its private key")
+	outputFlag(cmd, &out, "text")
+	return cmd
+}
+
+func newCertDeleteCmd(conn *connFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a certificate (refused while an unfinished job uses it)",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("certificate ID", args[0])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			if _, err := c.cas.DeleteUserCertificate(&cas.DeleteUserCertificateRequest{CertId: tea.Int64(id)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted certificate %d.\n", id)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+	"github.com/alibabacloud-go/tea/tea"
+	"github.com/spf13/cobra"
+)
+
+func newJobCmd() *cobra.Command {
+	conn := &connFlags{}
+	cmd := nounCmd("job", "Create, start, watch and roll back deployment jobs", conn)
+	cmd.AddCommand(newJobCreateCmd(conn), newJobStartCmd(conn), newJobListCmd(conn), newJobShowCmd(conn),
+		newJobWatchCmd(conn), newJobRollbackCmd(conn), newJobDeleteCmd(conn))
+	return cmd
+}
+
+// parseAt reads a job's start time: RFC 3339, or local "2006-01-02 15:04[:05]",
+// or local "15:04[:05]" (the next such time, today or tomorrow).
+func parseAt(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			y, m, d := now.In(time.Local).Date()
+			at := time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, time.Local)
+			if !at.After(now) {
+				at = at.AddDate(0, 0, 1)
+			}
+			return at, nil
+		}
+	}
+	return time.Time{}, usageErrorf(`--at %q: want RFC 3339 (2026-11-27T15:04:00+01:00), "2026-11-27 15:04" or "15:04" (local time)`, s)
+}
+
+func newJobCreateCmd(conn *connFlags) *cobra.Command {
+	var name, jobType, at, out string
+	var certs, resources, contacts []int64
+	var start bool
+	cmd := &cobra.Command{
+		Use:   "create --name N --cert ID[,ID] --resource ID[,ID] --contact ID [--start] [--at TIME]",
+		Short: "Create a deployment job (in editing; --start queues it)",
+		Long: `Create a deployment job: each resource gets the certificate whose names cover
+its domain. The job starts in "editing"; --start moves it to "pending", so it
+runs at --at, or now. --at takes RFC 3339, or local time as "2026-11-27 15:04"
+or "15:04" (the next 15:04).`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			req := &cas.CreateDeploymentJobRequest{Name: tea.String(name), JobType: tea.String(jobType), CertIds: tea.String(joinInt64(certs)),
+				ResourceIds: tea.String(joinInt64(resources)), ContactIds: tea.String(joinInt64(contacts))}
+			var when time.Time
+			if at != "" {
+				t, err := parseAt(at, time.Now())
+				if err != nil {
+					return err
+				}
+				when = t
+				req.ScheduleTime = tea.Int64(t.UnixMilli())
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			r, err := c.cas.CreateDeploymentJob(req)
+			if err != nil {
+				return err
+			}
+			id := tea.Int64Value(r.Body.JobId)
+			status := "editing"
+			if start {
+				if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String("pending")}); err != nil {
+					return fmt.Errorf("job %d created but not started: %s", id, errorLine(err))
+				}
+				status = "pending"
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"JobId": id, "Status": status})
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case !start:
+				fmt.Fprintf(w, "Created job %d (editing). Start it with: certfleet job start %d\n", id, id)
+			case !when.IsZero() && when.After(time.Now()):
+				fmt.Fprintf(w, "Created job %d; it runs at %s. Watch it with: certfleet job watch %d\n", id, when.Local().Format("2006-01-02 15:04:05 MST"), id)
+			default:
+				fmt.Fprintf(w, "Created and started job %d. Watch it with: certfleet job watch %d\n", id, id)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "job name")
+	f.Int64SliceVar(&certs, "cert", nil, "certificate IDs (comma-separated or repeated)")
+	f.Int64SliceVar(&resources, "resource", nil, "resource IDs (comma-separated or repeated)")
+	f.Int64SliceVar(&contacts, "contact", nil, "contact IDs (comma-separated or repeated)")
+	f.StringVar(&jobType, "type", "user", "job type: user (resources certfleet reaches itself) or cloud")
+	f.BoolVar(&start, "start", false, "start the job (pending) right after creating it")
+	f.StringVar(&at, "at", "", "when the job runs once started (default: now)")
+	outputFlag(cmd, &out, "text")
+	for _, n := range []string{"name", "cert", "resource", "contact"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func newJobStartCmd(conn *connFlags) *cobra.Command {
+	var now bool
+	cmd := &cobra.Command{
+		Use:   "start ID",
+		Short: "Start an editing job: it runs at its schedule time, or now",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("job ID", args[0])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			status := "pending"
+			if now {
+				status = "scheduling"
+			}
+			if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(status)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Started job %d (%s). Watch it with: certfleet job watch %d\n", id, status, id)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&now, "now", false, "run now, ignoring the job's schedule time")
+	return cmd
+}
+
+func newJobListCmd(conn *connFlags) *cobra.Command {
+	var status, jobType, out string
+	cmd := &cobra.Command{
+		Use:   "list [--status STATUS]",
+		Short: "List deployment jobs",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "table", "json"); err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			var items []*cas.ListDeploymentJobResponseBodyData
+			for page := int32(1); ; page++ {
+				req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
+				if status != "" {
+					req.Status = tea.String(status)
+				}
+				if jobType != "" {
+					req.JobType = tea.String(jobType)
+				}
+				r, err := c.cas.ListDeploymentJob(req)
+				if err != nil {
+					return err
+				}
+				items = append(items, r.Body.Data...)
+				if len(r.Body.Data) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.Total) {
+					break
+				}
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), nonNil(items))
+			}
+			rows := [][]string{}
+			for _, it := range items {
+				rows = append(rows, []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.Name), tea.StringValue(it.Status),
+					tea.StringValue(it.ProductName), truncate(tea.StringValue(it.CertDomain), 40), msTime(tea.StringValue(it.ScheduleTime)),
+					msTime(tea.StringValue(it.EndTime))})
+			}
+			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "STATUS", "PRODUCTS", "DOMAINS", "SCHEDULED", "ENDED"}, rows)
+		},
+	}
+	cmd.Flags().StringVar(&status, "status", "", "editing, pending, scheduling, processing, success or error")
+	cmd.Flags().StringVar(&jobType, "type", "", "user or cloud")
+	outputFlag(cmd, &out, "table")
+	return cmd
+}
+
+// worker is one ListWorkerResource item, with certfleet's ErrorMessage and
+// Attempts (the SDK struct lacks them, so workers are read with the generic client).
+type worker struct {
+	Id             int64
+	JobId          int64
+	ResourceId     int64
+	ResourceDomain string
+	CloudName      string
+	CloudProduct   string
+	CertId         int64
+	CertName       string
+	ResourceCertId int64
+	Status         string
+	ErrorMessage   string
+	Attempts       int
+	GmtModified    string
+}
+
+// workers lists a job's workers, optionally only those in status.
+func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worker, error) {
+	var raw []json.RawMessage
+	var total int64
+	for page := 1; ; page++ {
+		var r struct {
+			Data  []json.RawMessage
+			Total int64
+		}
+		if err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status,
+			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r); err != nil {
+			return nil, nil, err
+		}
+		raw, total = append(raw, r.Data...), r.Total
+		if len(r.Data) == 0 || int64(len(raw)) >= total {
+			break
+		}
+	}
+	ws := make([]worker, len(raw))
+	for i, m := range raw {
+		if err := json.Unmarshal(m, &ws[i]); err != nil {
+			return nil, nil, fmt.Errorf("ListWorkerResource: %w", err)
+		}
+	}
+	return raw, ws, nil
+}
+
+// workerCount is how many of a job's workers are in status (and product, when set).
+func (c *client) workerCount(jobID int64, status, product string) (int64, error) {
+	var r struct{ Total int64 }
+	err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status, "CloudProduct": product, "ShowSize": "1"}, &r)
+	return r.Total, err
+}
+
+func newJobShowCmd(conn *connFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job: status, counts and its workers",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			id, err := parseID("job ID", args[0])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			d, err := c.cas.DescribeDeploymentJob(&cas.DescribeDeploymentJobRequest{JobId: tea.Int64(id)})
+			if err != nil {
+				return err
+			}
+			st, err := c.cas.DescribeDeploymentJobStatus(&cas.DescribeDeploymentJobStatusRequest{JobId: tea.Int64(id)})
+			if err != nil {
+				return err
+			}
+			raw, ws, err := c.workers(id, "")
+			if err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw)})
+			}
+			j, s := d.Body, st.Body
+			w := cmd.OutOrStdout()
+			var contacts []string
+			for _, ct := range j.CasContacts {
+				contacts = append(contacts, strings.TrimSpace(tea.StringValue(ct.Name)+" "+angle(tea.StringValue(ct.Email))))
+			}
+			rolled := ""
+			if tea.Int32Value(j.Rollback) == 1 {
+				rolled = " (rolled back in part)"
+			}
+			for _, r := range [][2]string{
+				{"Job", fmt.Sprintf("%d %s", tea.Int64Value(j.Id), tea.StringValue(j.Name))},
+				{"Status", tea.StringValue(j.Status) + rolled},
+				{"Type", tea.StringValue(j.JobType)},
+				{"Domains", strings.ReplaceAll(tea.StringValue(j.CertDomain), ",", ", ")},
+				{"Products", tea.StringValue(j.ProductName)},
+				{"Created", msTime(tea.StringValue(j.GmtCreate))},
+				{"Scheduled", msTime(tea.StringValue(j.ScheduleTime))},
+				{"Started", msTime(tea.StringValue(j.StartTime))},
+				{"Ended", msTime(tea.StringValue(j.EndTime))},
+				{"Workers", fmt.Sprintf("%d total, %d success, %d failed, %d rollback (%d done, %d failed)",
+					tea.Int32Value(s.WorkerCount), tea.Int32Value(s.SuccessCount), tea.Int32Value(s.FailedCount),
+					tea.Int32Value(s.RollbackCount), tea.Int32Value(s.RollbackSuccessCount), tea.Int32Value(s.RollbackFailedCount))},
+				{"Contacts", strings.Join(contacts, ", ")},
+			} {
+				if r[1] == "" {
+					r[1] = "-"
+				}
+				fmt.Fprintf(w, "%-10s %s\n", r[0]+":", r[1])
+			}
+			if len(ws) == 0 {
+				return nil
+			}
+			fmt.Fprintln(w)
+			rows := [][]string{}
+			for _, wk := range ws {
+				rows = append(rows, []string{i64(wk.Id), i64(wk.ResourceId), wk.ResourceDomain, wk.CloudName + "/" + wk.CloudProduct,
+					fmt.Sprintf("%d %s", wk.CertId, wk.CertName), wk.Status, fmt.Sprint(wk.Attempts), truncate(wk.ErrorMessage, 80)})
+			}
+			return printTable(w, []string{"WORKER", "RESOURCE", "DOMAIN", "PRODUCT", "CERT", "STATUS", "ATTEMPTS", "ERROR"}, rows)
+		},
+	}
+	outputFlag(cmd, &out, "text")
+	return cmd
+}
+
+func angle(email string) string {
+	if email == "" {
+		return ""
+	}
+	return "<" + email + ">"
+}
+
+func newJobRollbackCmd(conn *connFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback JOBID WORKERID",
+		Short: "Roll one worker back: its resource gets what it served before",
+		Long: `Roll one worker of a job back: its resource gets back what it served before
+the job (a success or error worker only). "certfleet job show JOBID" lists
+the workers.`,
+		Args: exactArgs("JOBID", "WORKERID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			jobID, err := parseID("job ID", args[0])
+			if err != nil {
+				return err
+			}
+			workerID, err := parseID("worker ID", args[1])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			if _, err := c.cas.UpdateWorkerResourceStatus(&cas.UpdateWorkerResourceStatusRequest{JobId: tea.Int64(jobID),
+				WorkerId: tea.Int64(workerID), Status: tea.String("rollback")}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job show %d\n", workerID, jobID, jobID)
+			return nil
+		},
+	}
+}
+
+func newJobDeleteCmd(conn *connFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a job (not while it is processing)",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("job ID", args[0])
+			if err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			if _, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted job %d.\n", id)
+			return nil
+		},
+	}
+}
