@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,7 +38,7 @@ type Options struct {
 	MaxBodyBytes int64
 	// RateLimit is requests per second per AccessKey. Defaults to 500; negative disables.
 	RateLimit float64
-	// RateBurst is the token bucket size. Defaults to 2×RateLimit.
+	// RateBurst is the token bucket size. Defaults to 2×RateLimit, rounded up, at least 1.
 	RateBurst int
 	// SkipSignature turns signature checks off and treats every request as
 	// the root account's. Only benchmarks set it, to measure authentication.
@@ -90,7 +91,8 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 		opts.RateLimit = 500
 	}
 	if opts.RateBurst <= 0 {
-		opts.RateBurst = int(2 * opts.RateLimit)
+		// At least 1: a bucket of 0 would refuse every request at a rate under 0.5/s.
+		opts.RateBurst = max(1, int(math.Ceil(2*opts.RateLimit)))
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now

@@ -103,6 +103,9 @@ func (p params) ids(name string, required bool) ([]int64, error) {
 			return nil, errInvalid(name, "not a list of IDs: %v", err)
 		}
 		for _, n := range nums {
+			if n == "" { // a JSON null
+				return nil, errInvalid(name, "null is not a positive ID")
+			}
 			parts = append(parts, n.String())
 		}
 	} else {
@@ -145,7 +148,7 @@ func (p params) page(defaultSize int) (page, size int, err error) {
 		cp = 1
 	}
 	if cp < 1 || cp > 1e9 {
-		return 0, 0, errInvalid("CurrentPage", "must be at least 1")
+		return 0, 0, errInvalid("CurrentPage", "must be between 1 and 1000000000")
 	}
 	ss, ok, err := p.int64("ShowSize")
 	if err != nil {

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+)
+
+// signedOnly is withRequest and withSignature around a handler that answers
+// with the account and key the signature check resolved.
+func signedOnly(a *API) http.Handler {
+	return a.withRequest(a.withSignature(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := callFrom(r.Context())
+		writeJSON(w, http.StatusOK, map[string]any{"RequestId": c.requestID, "AccountId": c.accountID, "AccessKeyId": c.accessKeyID})
+	})))
+}
+
+// TestWithSignature sends requests signed by the official SDK through the
+// signature middleware.
+func TestWithSignature(t *testing.T) {
+	t.Parallel()
+	now := time.Now
+	tests := []struct {
+		desc   string
+		clock  func() time.Time
+		keyID  string // default: the fixture's active key
+		secret string // default: its secret
+		v1     bool
+		code   string // "" for success
+		status int
+	}{
+		{desc: "V3"},
+		{desc: "V1", v1: true},
+		{desc: "V3 wrong secret", secret: "wrong", code: "SignatureDoesNotMatch", status: 400},
+		{desc: "V1 wrong secret", secret: "wrong", v1: true, code: "SignatureDoesNotMatch", status: 400},
+		{desc: "V3 unknown key", keyID: "LTAInobody", code: "InvalidAccessKeyId.NotFound", status: 404},
+		{desc: "V1 unknown key", keyID: "LTAInobody", v1: true, code: "InvalidAccessKeyId.NotFound", status: 404},
+		{desc: "V3 inactive key", keyID: "LTAIinactive", secret: "inactive-secret", code: "InvalidAccessKeyId.NotFound", status: 404},
+		{desc: "V1 inactive key", keyID: "LTAIinactive", secret: "inactive-secret", v1: true, code: "InvalidAccessKeyId.NotFound", status: 404},
+		{desc: "V3 server clock 20 minutes ahead", clock: func() time.Time { return now().Add(20 * time.Minute) },
+			code: "InvalidTimeStamp.Expired", status: 400},
+		{desc: "V3 server clock 20 minutes behind", clock: func() time.Time { return now().Add(-20 * time.Minute) },
+			code: "InvalidTimeStamp.Expired", status: 400},
+		{desc: "V1 server clock 20 minutes ahead", v1: true, clock: func() time.Time { return now().Add(20 * time.Minute) },
+			code: "InvalidTimeStamp.Expired", status: 400},
+		{desc: "V3 server clock 14 minutes ahead", clock: func() time.Time { return now().Add(14 * time.Minute) }},
+		{desc: "V1 server clock 14 minutes behind", v1: true, clock: func() time.Time { return now().Add(-14 * time.Minute) }},
+		{desc: "V3 wrong secret and a skewed clock: the signature is reported first", secret: "wrong",
+			clock: func() time.Time { return now().Add(time.Hour) }, code: "SignatureDoesNotMatch", status: 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, Options{Clock: tc.clock})
+			f.addKey(t, "LTAIinactive", "inactive-secret", "Inactive")
+			keyID, sec := f.keyID, f.secret
+			if tc.keyID != "" {
+				keyID = tc.keyID
+			}
+			if tc.secret != "" {
+				sec = tc.secret
+			}
+			// Through the whole chain, so the SDK gets real answers.
+			_, err := f.sdk(t, keyID, sec, tc.v1, nil).ListUserCertificateOrder(&cas.ListUserCertificateOrderRequest{})
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("signed request refused: %v", err)
+				}
+				return
+			}
+			code, status := sdkCode(t, err)
+			if code != tc.code || status != tc.status {
+				t.Fatalf("got %s %d, want %s %d (%v)", code, status, tc.code, tc.status, err)
+			}
+		})
+	}
+}
+
+// TestSignatureResolvesAccount checks the middleware hands the next handler
+// the key's account, and SkipSignature the root account without a signature.
+func TestSignatureResolvesAccount(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	other, err := f.store.AccountEnsure(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addKeyFor(t, "LTAIother", "other-secret", "Active", other)
+	f.addr = newServer(t, signedOnly(f.api))
+	for _, tc := range []struct {
+		desc    string
+		keyID   string
+		secret  string
+		account int64
+	}{
+		{desc: "root key", keyID: f.keyID, secret: f.secret, account: f.root},
+		{desc: "another account's key", keyID: "LTAIother", secret: "other-secret", account: other},
+	} {
+		body, err := callAPI(f.generic(t, tc.keyID, tc.secret, false, nil), "ListContact", nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.desc, err)
+		}
+		if fmt.Sprint(body["AccountId"]) != fmt.Sprint(tc.account) || body["AccessKeyId"] != tc.keyID {
+			t.Errorf("%s: handler saw %v, want account %d key %s", tc.desc, body, tc.account, tc.keyID)
+		}
+	}
+
+	skip := setup(t, Options{SkipSignature: true})
+	status, _, body := serve(t, signedOnly(skip.api), newRequest("GET", "/?Action=ListContact&Version=2020-04-07", "", "", nil))
+	if status != 200 || fmt.Sprint(body["AccountId"]) != fmt.Sprint(skip.root) {
+		t.Fatalf("SkipSignature: %d %v, want the root account %d", status, body, skip.root)
+	}
+	status, header, body := serve(t, signedOnly(f.api), newRequest("GET", "/?Action=ListContact&Version=2020-04-07", "", "", nil))
+	wantError(t, status, header, body, 400, "IncompleteSignature", "not signed")
+}
+
+// TestNonce checks a nonce is accepted once, is only spent by a request whose
+// signature is right, and is bounded in length.
+func TestNonce(t *testing.T) {
+	t.Parallel()
+	for _, v1 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v1=%v", v1), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, Options{})
+			// The generic client lets a test choose the nonce: for V3 it is a
+			// header, for V1 a query parameter; either way the SDK signs it.
+			withNonce := func(n string) (map[string]string, map[string]string) {
+				if v1 {
+					return map[string]string{"SignatureNonce": n}, nil
+				}
+				return nil, map[string]string{"x-acs-signature-nonce": n}
+			}
+			call := func(sec, nonce string) error {
+				q, h := withNonce(nonce)
+				_, err := callAPI(f.generic(t, f.keyID, sec, v1, nil), "ListContact", q, h)
+				return err
+			}
+			nonce := fmt.Sprintf("fixed-nonce-%d", time.Now().UnixNano())
+			if code, _ := sdkCode(t, call("wrong", nonce)); code != "SignatureDoesNotMatch" {
+				t.Fatalf("wrong secret: %s", code)
+			}
+			if err := call(f.secret, nonce); err != nil {
+				t.Fatalf("the nonce of a request with a bad signature was spent: %v", err)
+			}
+			if code, status := sdkCode(t, call(f.secret, nonce)); code != "SignatureNonceUsed" || status != 400 {
+				t.Fatalf("replayed nonce: %s %d, want SignatureNonceUsed 400", code, status)
+			}
+			if err := call(f.secret, nonce+"-2"); err != nil {
+				t.Fatalf("a fresh nonce: %v", err)
+			}
+			if err := call(f.secret, strings.Repeat("n", 128)); err != nil {
+				t.Fatalf("a 128-character nonce: %v", err)
+			}
+			if code, status := sdkCode(t, call(f.secret, strings.Repeat("n", 129))); code != "IncompleteSignature" || status != 400 {
+				t.Fatalf("a 129-character nonce: %s %d, want IncompleteSignature 400", code, status)
+			}
+		})
+	}
+}
+
+// TestActionSelection pins the rule: a V3 request's action is its signed
+// x-acs-action header; a V1 request's is its signed Action parameter, whatever
+// unsigned x-acs-* headers it also carries.
+func TestActionSelection(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	t.Run("V1 with forged x-acs-action and x-acs-version headers", func(t *testing.T) {
+		t.Parallel()
+		forge := rewriter{edit: func(r *http.Request) {
+			setRawHeader(r.Header, "x-acs-action", "UploadUserCertificate")
+			setRawHeader(r.Header, "x-acs-version", "2019-01-01")
+		}}
+		resp, err := f.sdk(t, f.keyID, f.secret, true, forge).ListUserCertificateOrder(&cas.ListUserCertificateOrderRequest{})
+		if err != nil {
+			t.Fatalf("the forged header was used: %v", err)
+		}
+		if resp.Body.CertificateOrderList == nil || resp.Body.TotalCount == nil {
+			t.Fatalf("not a ListUserCertificateOrder answer: %v", resp.Body)
+		}
+	})
+	t.Run("V3 with Action and Version parameters", func(t *testing.T) {
+		t.Parallel()
+		// Signed, so not forged; still the header decides.
+		body, err := callAPI(f.generic(t, f.keyID, f.secret, false, nil), "ListContact",
+			map[string]string{"Action": "DeleteContact", "Version": "2019-01-01"}, nil)
+		if err != nil {
+			t.Fatalf("the Action parameter was used: %v", err)
+		}
+		if _, ok := body["ContactList"]; !ok {
+			t.Fatalf("not a ListContact answer: %v", body)
+		}
+	})
+	t.Run("V1 with an x-acs-action header the signature covers", func(t *testing.T) {
+		t.Parallel()
+		// Even a header in the V1 request before signing is not the action.
+		body, err := callAPI(f.generic(t, f.keyID, f.secret, true, nil), "ListContact", nil,
+			map[string]string{"x-acs-action": "DeleteContact"})
+		if err != nil {
+			t.Fatalf("the header was used: %v", err)
+		}
+		if _, ok := body["ContactList"]; !ok {
+			t.Fatalf("not a ListContact answer: %v", body)
+		}
+	})
+}
