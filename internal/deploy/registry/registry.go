@@ -7,6 +7,9 @@ import (
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/local"
+	"github.com/certfleet/certfleet/internal/deploy/sshfile"
+	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
+	"github.com/certfleet/certfleet/internal/deploy/sshnginx"
 	"github.com/certfleet/certfleet/internal/deploy/webhook"
 )
 
@@ -22,6 +25,9 @@ type Registry struct {
 func New(opts deploy.Options) *Registry {
 	return &Registry{m: map[Key]deploy.Deployer{
 		{"local", "FILE"}:      local.New(opts),
+		{"ssh", "FILE"}:        sshfile.New(opts),
+		{"ssh", "HAPROXY"}:     sshhaproxy.New(opts),
+		{"ssh", "NGINX"}:       sshnginx.New(opts),
 		{"webhook", "WEBHOOK"}: webhook.New(opts),
 	}}
 }
