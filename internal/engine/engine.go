@@ -32,9 +32,8 @@ import (
 
 // Config tunes the engine. Zero values take the defaults given.
 type Config struct {
-	// Owner names this node in leases. It must be unique among live nodes and
-	// stable across restarts of the same node, so a restarted node can take
-	// back its own leases at once. Required.
+	// Owner names this node in leases. It must be unique among live nodes.
+	// Required.
 	Owner string
 	// Workers bounds deployments running at once on this node. Defaults to 64.
 	Workers int
@@ -130,10 +129,9 @@ func (e *Engine) Wake() {
 // Run schedules and runs work until ctx is cancelled, then waits for running
 // deployments to stop and hands their leases back. It returns ctx.Err().
 func (e *Engine) Run(ctx context.Context) error {
-	// Leases this node held before a restart are ours to take back now.
-	if err := e.store.WorkerReleaseOwner(ctx, e.cfg.Owner); err != nil {
-		e.log.Warn("engine: release own leases", "error", err)
-	}
+	// Leases this node held before a crash are left to lapse rather than
+	// taken back at once: a target may still be finishing the dead process's
+	// deployment, and a second one must not overlap it.
 	if ids, err := e.store.JobUnfinishedIDs(ctx); err == nil {
 		e.mu.Lock()
 		for _, id := range ids {
@@ -289,12 +287,17 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
 	d, ok := e.products.Lookup(w.CloudName, w.CloudProduct)
 	if !ok {
-		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true)
+		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
 		return
 	}
 	req, err := e.request(ctx, w)
 	if err != nil {
-		e.finish(ctx, log, w, err, true)
+		if ctx.Err() != nil {
+			// Shutdown or lost lease, not a fault of the worker.
+			log.Info("worker interrupted", "cause", context.Cause(ctx))
+			return
+		}
+		e.finish(ctx, log, w, err, true, false)
 		return
 	}
 	if h, ok := d.(deploy.Hoster); ok {
@@ -308,8 +311,9 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	}
 	attemptCtx, cancelAttempt := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
 	defer cancelAttempt()
+	restored := false
 	if w.Status == store.WorkerRollback {
-		err = e.rollback(attemptCtx, d, w, req)
+		restored, err = e.rollback(attemptCtx, d, w, req)
 	} else {
 		err = e.deploy(attemptCtx, d, w, req)
 	}
@@ -318,7 +322,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 		log.Info("worker interrupted", "cause", context.Cause(ctx))
 		return
 	}
-	e.finish(ctx, log, w, err, deploy.IsPermanent(err))
+	e.finish(ctx, log, w, err, deploy.IsPermanent(err), restored)
 }
 
 var errLeaseLost = errors.New("engine: lease lost to another node")
@@ -378,8 +382,11 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 
 func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w store.Worker, req deploy.Request) error {
 	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return deploy.Permanent(fmt.Errorf("engine: resource %d no longer exists", w.ResourceID))
+	}
 	if err != nil {
-		return deploy.Permanent(fmt.Errorf("engine: resource %d: %w", w.ResourceID, err))
+		return fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
 	if c, ok := d.(deploy.Checker); ok {
 		same, err := c.AlreadyDeployed(ctx, req)
@@ -415,45 +422,51 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w store.Worker, 
 	return nil
 }
 
-func (e *Engine) rollback(ctx context.Context, d deploy.Deployer, w store.Worker, req deploy.Request) error {
+// rollback undoes what the worker deployed. restored is false when there was
+// nothing to undo: the worker never changed the resource, or found it
+// already serving its certificate.
+func (e *Engine) rollback(ctx context.Context, d deploy.Deployer, w store.Worker, req deploy.Request) (restored bool, err error) {
 	if !w.HasPrevious {
-		return nil // this worker never changed the resource
+		return false, nil // this worker never changed the resource
 	}
 	raw, err := e.box.Open(w.PreviousEnc, PurposePrevious)
 	if err != nil {
-		return deploy.Permanent(fmt.Errorf("engine: open previous state: %w", err))
+		return false, deploy.Permanent(fmt.Errorf("engine: open previous state: %w", err))
 	}
 	var p previous
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return deploy.Permanent(fmt.Errorf("engine: decode previous state: %w", err))
+		return false, deploy.Permanent(fmt.Errorf("engine: decode previous state: %w", err))
 	}
 	if p.Unchanged {
-		return nil
+		return false, nil
 	}
 	rb, ok := d.(deploy.Rollbacker)
 	if !ok {
-		return deploy.Permanentf("engine: %s/%s cannot roll back", w.CloudName, w.CloudProduct)
+		return false, deploy.Permanentf("engine: %s/%s cannot roll back", w.CloudName, w.CloudProduct)
 	}
 	req.Bundle = deploy.Bundle{}
 	if w.ResourceCertID != 0 {
 		b, err := e.bundle(ctx, w.AccountID, w.ResourceCertID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		req.Bundle = b
 	}
-	return rb.Rollback(ctx, req, p.Data)
+	return true, rb.Rollback(ctx, req, p.Data)
 }
 
 // finish records an attempt's outcome: success, a retry later, or failure.
-func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, err error, permanent bool) {
+// restored says a successful rollback put a previous state back; only then
+// does the certificate the resource serves change (a rollback with nothing to
+// undo leaves it as it is).
+func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, err error, permanent, restored bool) {
 	now := time.Now()
 	p := store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Now: now, Attempts: w.Attempts + 1, ResourceID: w.ResourceID}
 	rollingBack := w.Status == store.WorkerRollback
 	switch {
 	case err == nil && rollingBack:
 		p.Status, p.MarkJobRollback = store.WorkerRollbackSuccess, true
-		p.SetResourceCert, p.ResourceCertID = true, w.ResourceCertID
+		p.SetResourceCert, p.ResourceCertID = restored, w.ResourceCertID
 		p.Attempts = 0
 	case err == nil:
 		p.Status, p.SetResourceCert, p.ResourceCertID = store.WorkerSuccess, true, w.CertID

@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/certs"
+	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/secret"
+	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/store/sqlite"
+)
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		desc      string
+		base, max time.Duration
+	}{
+		{desc: "defaults", base: 2 * time.Second, max: 5 * time.Minute},
+		{desc: "short", base: 100 * time.Millisecond, max: time.Second},
+		{desc: "max below base", base: time.Second, max: 300 * time.Millisecond},
+		{desc: "1ns base", base: time.Nanosecond, max: time.Millisecond},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := Config{RetryBase: tc.base, RetryMax: tc.max}
+			cfg.defaults()
+			e := &Engine{cfg: cfg}
+			for n := 1; n <= 70; n++ {
+				// base·2^(n-1), capped; computed in floating point so it cannot overflow.
+				full := tc.max
+				if f := float64(tc.base) * math.Pow(2, float64(n-1)); f < float64(tc.max) {
+					full = time.Duration(f)
+				}
+				for range 200 {
+					if d := e.backoff(n); d < full/2 || d > full {
+						t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, full/2, full)
+					}
+				}
+			}
+		})
+	}
+}
+
+// spyStore counts the engine's scheduling passes (each starts with
+// JobStartDue) and can hold ResourceGet until its context ends, like a
+// database that hangs.
+type spyStore struct {
+	store.Store
+	polls        atomic.Int64
+	hangResource atomic.Bool
+	hanging      chan struct{} // receives once per held ResourceGet
+}
+
+func (p *spyStore) JobStartDue(ctx context.Context, now time.Time) ([]int64, error) {
+	p.polls.Add(1)
+	return p.Store.JobStartDue(ctx, now)
+}
+
+func (p *spyStore) ResourceGet(ctx context.Context, accountID, id int64) (store.Resource, error) {
+	if p.hangResource.Load() {
+		p.hanging <- struct{}{}
+		<-ctx.Done()
+		return store.Resource{}, ctx.Err()
+	}
+	return p.Store.ResourceGet(ctx, accountID, id)
+}
+
+// rig is a real SQLite store, an account with one certificate, and a webhook
+// receiver that holds every delivery until released.
+type rig struct {
+	t       *testing.T
+	ctx     context.Context
+	st      *spyStore
+	box     *secret.Box
+	account int64
+	cert    store.Certificate
+	url     string
+	arrived chan string // domain of each delivery, as it arrives
+	release chan struct{}
+	unblock func() // releases every held delivery, now and later
+}
+
+func setup(t *testing.T) *rig {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "certfleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	key := make([]byte, 32)
+	rand.Read(key)
+	box, err := secret.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, ctx: ctx, st: &spyStore{Store: db, hanging: make(chan struct{}, 10)}, box: box, arrived: make(chan string, 100), release: make(chan struct{})}
+	if r.account, err = db.AccountEnsure(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	ch := certstest.New(t, certstest.Options{DNSNames: []string{"*.example.test"}})
+	p, err := certs.Parse(ch.CertPEM, ch.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cert = store.Certificate{AccountID: r.account, Name: "wild", CertPEM: p.CertPEM, KeyEnc: box.Seal([]byte(p.KeyPEM), PurposeCertKey),
+		CommonName: p.Info.CommonName, SANs: p.Info.SANs, Sha2: p.Info.Sha2, NotBefore: p.Info.NotBefore, NotAfter: p.Info.NotAfter}
+	if err := db.CertificateCreate(ctx, &r.cert); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	r.unblock = func() { once.Do(func() { close(r.release) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body struct{ Domain string }
+		b, _ := io.ReadAll(req.Body)
+		json.Unmarshal(b, &body)
+		r.arrived <- body.Domain
+		select {
+		case <-r.release:
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(r.unblock)
+	r.url = srv.URL
+	return r
+}
+
+func (r *rig) resource(domain string) store.Resource {
+	r.t.Helper()
+	cfg, _ := json.Marshal(map[string]any{"Url": r.url, "TimeoutSeconds": 30})
+	res := store.Resource{AccountID: r.account, CloudName: "webhook", CloudProduct: "WEBHOOK", Domain: domain, Name: domain, Config: string(cfg)}
+	if err := r.st.ResourceCreate(r.ctx, &res); err != nil {
+		r.t.Fatal(err)
+	}
+	return res
+}
+
+// startJob creates a job deploying r.cert to resources and makes it due now.
+func (r *rig) startJob(resources ...store.Resource) int64 {
+	r.t.Helper()
+	ws, err := Match([]store.Certificate{r.cert}, resources)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	j := store.Job{AccountID: r.account, Name: "job", JobType: "user", CertIDs: []int64{r.cert.ID}}
+	for _, res := range resources {
+		j.ResourceIDs = append(j.ResourceIDs, res.ID)
+	}
+	if err := r.st.JobCreate(r.ctx, &j, ws); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.st.JobSetStatus(r.ctx, store.JobSetStatusParams{AccountID: r.account, JobID: j.ID, From: []string{store.JobEditing},
+		To: store.JobPending, Now: time.Now(), ScheduleTime: time.Now()}); err != nil {
+		r.t.Fatal(err)
+	}
+	return j.ID
+}
+
+// run starts an engine on the rig's store until stop is called or the test ends.
+func (r *rig) run(cfg Config) (e *Engine, stop func()) {
+	r.t.Helper()
+	cfg.Owner = "test-node"
+	e = New(r.st, r.box, registry.New(deploy.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			r.unblock()
+			cancel()
+			<-done
+		})
+	}
+	r.t.Cleanup(stop)
+	return e, stop
+}
+
+func (r *rig) waitArrival(want string) {
+	r.t.Helper()
+	select {
+	case d := <-r.arrived:
+		if d != want {
+			r.t.Fatalf("delivery for %s arrived, want %s", d, want)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("no delivery for %s within 10s", want)
+	}
+}
+
+// TestEngineIdlesWhileBlocked checks that the engine does not poll the
+// database in a loop while the only due work cannot be taken: a worker whose
+// resource another job's worker holds, or any worker while every slot is
+// busy and something keeps waking the engine.
+func TestEngineIdlesWhileBlocked(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		workers int
+		// sameResource makes the second job deploy to the first one's resource.
+		sameResource bool
+		// wake pokes the engine every 100 ms while it is blocked.
+		wake bool
+	}{
+		{desc: "resource held by another job's worker", workers: 4, sameResource: true},
+		{desc: "every slot busy, woken", workers: 1, wake: true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := setup(t)
+			first := r.resource("a.example.test")
+			job1 := r.startJob(first)
+			e, _ := r.run(Config{Workers: tc.workers, Lease: 10 * time.Second, IdlePoll: 30 * time.Second})
+			r.waitArrival("a.example.test")
+			second := first
+			if !tc.sameResource {
+				second = r.resource("b.example.test")
+			}
+			job2 := r.startJob(second)
+			e.Wake()
+			time.Sleep(100 * time.Millisecond) // the engine starts the new job
+
+			before := r.st.polls.Load()
+			for range 5 {
+				if tc.wake {
+					e.Wake()
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// One pass per wake-up, and a few a second otherwise.
+			if polls, limit := r.st.polls.Load()-before, int64(10); polls > limit {
+				t.Fatalf("the engine polled the database %d times in 0.5s while blocked, want at most %d", polls, limit)
+			}
+			select {
+			case d := <-r.arrived:
+				t.Fatalf("a delivery for %s arrived while the first one was still running", d)
+			default:
+			}
+			r.unblock()
+			r.waitJob(job1, store.JobSuccess)
+			r.waitJob(job2, store.JobSuccess)
+		})
+	}
+}
+
+func (r *rig) waitJob(id int64, want string) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := r.st.JobGet(r.ctx, r.account, id)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if j.Status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("job %d is %s after 10s, want %s", id, j.Status, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEngineShutdownKeepsWorkers stops the engine while a worker is still
+// gathering what it needs from the database: the worker must be left for the
+// next run, not failed.
+func TestEngineShutdownKeepsWorkers(t *testing.T) {
+	r := setup(t)
+	res := r.resource("a.example.test")
+	job := r.startJob(res)
+	r.st.hangResource.Store(true)
+	_, stop := r.run(Config{Lease: 10 * time.Second})
+	select {
+	case <-r.st.hanging:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine did not start the worker")
+	}
+	stop()
+	r.st.hangResource.Store(false)
+	ws, _, err := r.st.WorkerList(r.ctx, store.WorkerListParams{AccountID: r.account, JobID: job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Status != store.WorkerProcessing || ws[0].Attempts != 0 {
+		t.Fatalf("after the shutdown the worker is %+v, want processing with no attempt used", ws)
+	}
+
+	// The next run deploys it (stop released the receiver for good).
+	r.run(Config{Lease: 10 * time.Second})
+	r.waitArrival("a.example.test")
+	r.waitJob(job, store.JobSuccess)
+}
