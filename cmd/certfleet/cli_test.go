@@ -68,6 +68,13 @@ func (n *node) Logs() string {
 // credentials and local FILE targets under a temporary --local-root.
 func setup(t *testing.T) *node {
 	t.Helper()
+	return setupWith(t)
+}
+
+// setupWith is setup with extra serve flags; "{root}" in them stands for the
+// node's --local-root.
+func setupWith(t *testing.T, extra ...string) *node {
+	t.Helper()
 	n := &node{t: t, dataDir: t.TempDir(), localRoot: t.TempDir(), home: t.TempDir()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,6 +84,9 @@ func setup(t *testing.T) *node {
 	ln.Close()
 	cmd := exec.Command(binary, "serve", "--addr", n.addr, "--data-dir", n.dataDir, "--local-root", n.localRoot,
 		"--retry-attempts", "1", "--retry-base", "100ms")
+	for _, a := range extra {
+		cmd.Args = append(cmd.Args, strings.ReplaceAll(a, "{root}", n.localRoot))
+	}
 	cmd.Env = cleanEnv(n.home)
 	cmd.Stdout, cmd.Stderr = n, n
 	if err := cmd.Start(); err != nil {
