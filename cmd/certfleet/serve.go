@@ -76,6 +76,7 @@ Secrets from the environment only:
 	f.StringVar(&cfg.Deploy.LocalRoot, "local-root", "", "allow local FILE targets, with every path inside this directory")
 	f.StringArrayVar(&cfg.Deploy.LocalReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
 	f.DurationVar(&cfg.Deploy.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands")
+	f.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Hour, "how often resources with a VerifyAddress are probed for what they serve (0: never)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -409,10 +409,14 @@ func (a *API) listDeploymentJobResource(ctx context.Context, c *call) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	obs, err := a.observations(ctx, c.accountID, resources)
+	if err != nil {
+		return nil, err
+	}
 	lookup := a.newCertLookup(c.accountID)
 	items := make([]resourceItem, 0, len(resources))
 	for _, r := range resources {
-		it, err := a.resourceItemOf(ctx, lookup, r)
+		it, err := a.resourceItemOf(ctx, lookup, r, obs)
 		if err != nil {
 			return nil, err
 		}

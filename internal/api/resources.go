@@ -10,6 +10,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/verify"
 )
 
 // PurposeAccessSecret is the sealing purpose of CloudAccess secrets.
@@ -181,8 +182,14 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
 		}
 	}
+	// VerifyAddress, VerifyGraceSeconds and AutoRollback are valid for every
+	// product: they are checked here and the product sees the rest.
+	_, productConfig, err := verify.SplitConfig(json.RawMessage(r.Config))
+	if err != nil {
+		return errInvalid("Config", "%v", err)
+	}
 	if v, ok := d.(deploy.ConfigValidator); ok {
-		if err := v.ValidateConfig(json.RawMessage(r.Config), r.CloudAccessID != 0); err != nil {
+		if err := v.ValidateConfig(productConfig, r.CloudAccessID != 0); err != nil {
 			return errInvalid("Config", "%v", err)
 		}
 	}
@@ -279,6 +286,14 @@ type resourceItem struct {
 	Status          string
 	UseSsl          int32
 	UserId          int64
+	// certfleet's additions: what VerifyAddress served when last probed.
+	ObservedSha2     string
+	ObservedSubject  string
+	ObservedNotAfter string
+	ObservedAt       string
+	ObservedError    string
+	// Stale: the observed certificate is not the one last deployed.
+	Stale bool
 }
 
 // certLookup fetches certificates once per request.
@@ -311,7 +326,30 @@ func (a *API) newCertLookup(account int64) *certLookup {
 	return &certLookup{a: a, account: account, cache: map[int64]*store.Certificate{}}
 }
 
-func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource) (resourceItem, error) {
+// observations returns the latest observations of resources, by resource ID.
+func (a *API) observations(ctx context.Context, account int64, rs []store.Resource) (map[int64]store.ResourceObservation, error) {
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	list, err := a.store.ResourceObservationGetMany(ctx, account, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]store.ResourceObservation, len(list))
+	for _, o := range list {
+		out[o.ResourceID] = o
+	}
+	return out, nil
+}
+
+// stale reports whether an observation shows another certificate than the
+// one certfleet last deployed (cert; nil when none or deleted).
+func stale(o store.ResourceObservation, cert *store.Certificate) bool {
+	return o.Error == "" && o.Sha2 != "" && cert != nil && !strings.EqualFold(o.Sha2, cert.Sha2)
+}
+
+func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource, obs map[int64]store.ResourceObservation) (resourceItem, error) {
 	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: r.Config,
 		Domain: r.Domain, EnableHttps: 1, GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
 		InstanceId: r.InstanceID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID, Status: "online",
@@ -320,8 +358,15 @@ func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Res
 		it.CloudAccessId = itoa(r.CloudAccessID)
 	}
 	cert, err := certs.get(ctx, r.CurrentCertID)
-	if err != nil || cert == nil {
+	if err != nil {
 		return it, err
+	}
+	if o, ok := obs[r.ID]; ok {
+		it.ObservedSha2, it.ObservedSubject, it.ObservedNotAfter = o.Sha2, o.Subject, msString(o.NotAfter)
+		it.ObservedAt, it.ObservedError, it.Stale = msString(o.ObservedAt), o.Error, stale(o, cert)
+	}
+	if cert == nil {
+		return it, nil
 	}
 	it.CertId, it.CertName = cert.ID, cert.Name
 	it.CertStartTime, it.CertEndTime = msString(cert.NotBefore), msString(cert.NotAfter)
@@ -346,10 +391,14 @@ func (a *API) listCloudResources(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	obs, err := a.observations(ctx, c.accountID, list)
+	if err != nil {
+		return nil, err
+	}
 	lookup := a.newCertLookup(c.accountID)
 	items := make([]resourceItem, 0, len(list))
 	for _, r := range list {
-		it, err := a.resourceItemOf(ctx, lookup, r)
+		it, err := a.resourceItemOf(ctx, lookup, r, obs)
 		if err != nil {
 			return nil, err
 		}
@@ -368,14 +417,28 @@ func (a *API) describeCloudResourceStatus(ctx context.Context, c *call) (any, er
 	if err != nil {
 		return nil, err
 	}
+	observed, err := a.store.ResourceObservationCountByProduct(ctx, store.ObservationCountParams{AccountID: c.accountID,
+		ExpiringBefore: a.opts.Clock().Add(expiringWithin)})
+	if err != nil {
+		return nil, err
+	}
+	byProduct := map[[2]string]store.ObservationCount{}
+	for _, oc := range observed {
+		byProduct[[2]string{oc.CloudName, oc.CloudProduct}] = oc
+	}
+	// StaleCount and ExpiringCount are certfleet's additions, from the
+	// resources' latest observations.
 	type item struct {
-		CloudName    string
-		CloudProduct string
-		TotalCount   int64
+		CloudName     string
+		CloudProduct  string
+		TotalCount    int64
+		StaleCount    int64
+		ExpiringCount int64
 	}
 	items := make([]item, 0, len(counts))
 	for _, pc := range counts {
-		items = append(items, item{pc.CloudName, pc.CloudProduct, pc.Count})
+		oc := byProduct[[2]string{pc.CloudName, pc.CloudProduct}]
+		items = append(items, item{pc.CloudName, pc.CloudProduct, pc.Count, oc.Stale, oc.Expiring})
 	}
 	return struct{ Data []item }{items}, nil
 }

@@ -19,6 +19,7 @@ func (a *API) routes() map[string]handler {
 		"DeleteCloudResource":         a.deleteCloudResource,
 		"ListCloudResources":          a.listCloudResources,
 		"DescribeCloudResourceStatus": a.describeCloudResourceStatus,
+		"CheckCloudResource":          a.checkCloudResource, // certfleet's own
 		"CreateContact":               a.createContact,
 		"UpdateContact":               a.updateContact,
 		"DeleteContact":               a.deleteContact,
@@ -36,6 +37,7 @@ func (a *API) routes() map[string]handler {
 		"ListWorkerResource":          a.listWorkerResource,
 		"UpdateWorkerResourceStatus":  a.updateWorkerResourceStatus,
 		"DeleteWorkerResource":        a.deleteWorkerResource,
+		"PreviewDeploymentJob":        a.previewDeploymentJob, // certfleet's own
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/verify"
 )
 
 // Config tunes the engine. Zero values take the defaults given.
@@ -290,7 +291,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
 		return
 	}
-	req, err := e.request(ctx, w)
+	req, vs, err := e.request(ctx, w)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutdown or lost lease, not a fault of the worker.
@@ -314,8 +315,21 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	restored := false
 	if w.Status == store.WorkerRollback {
 		restored, err = e.rollback(attemptCtx, d, w, req)
+		if err == nil && restored {
+			err = e.verifyRollback(attemptCtx, w, req, vs)
+		}
 	} else {
-		err = e.deploy(attemptCtx, d, w, req)
+		var served []verify.Observation
+		if vs.Enabled() && vs.AutoRollback && !w.HasPrevious {
+			// What the target served before this worker first touched it,
+			// for verifying an automatic rollback to a certificate certfleet
+			// did not deploy.
+			served = verify.ProbeAll(attemptCtx, vs.Addresses, req.Target.Domain)
+		}
+		err = e.deploy(attemptCtx, d, &w, req)
+		if err == nil && vs.Enabled() {
+			err = e.verifyDeploy(attemptCtx, log, d, w, req, vs, served)
+		}
 	}
 	if ctx.Err() != nil {
 		// Shutdown or lost lease: leave the worker for whoever holds it next.
@@ -380,7 +394,7 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 	return nil
 }
 
-func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w store.Worker, req deploy.Request) error {
+func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker, req deploy.Request) error {
 	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return deploy.Permanent(fmt.Errorf("engine: resource %d no longer exists", w.ResourceID))
@@ -395,20 +409,20 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w store.Worker, 
 		}
 		if same {
 			if !w.HasPrevious {
-				return e.record(ctx, &w, res.CurrentCertID, previous{Unchanged: true})
+				return e.record(ctx, w, res.CurrentCertID, previous{Unchanged: true})
 			}
 			return nil
 		}
 	} else if res.CurrentCertID == w.CertID && !w.HasPrevious {
 		// Our own record says the resource already serves this certificate.
-		return e.record(ctx, &w, res.CurrentCertID, previous{Unchanged: true})
+		return e.record(ctx, w, res.CurrentCertID, previous{Unchanged: true})
 	}
 	if s, ok := d.(deploy.Snapshotter); ok && !w.HasPrevious {
 		snap, err := s.Snapshot(ctx, req)
 		if err != nil {
 			return err
 		}
-		if err := e.record(ctx, &w, res.CurrentCertID, previous{Data: snap}); err != nil {
+		if err := e.record(ctx, w, res.CurrentCertID, previous{Data: snap}); err != nil {
 			return err
 		}
 	}
@@ -417,7 +431,7 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w store.Worker, 
 		return err
 	}
 	if !w.HasPrevious {
-		return e.record(ctx, &w, res.CurrentCertID, previous{Data: prev})
+		return e.record(ctx, w, res.CurrentCertID, previous{Data: prev})
 	}
 	return nil
 }
@@ -455,6 +469,212 @@ func (e *Engine) rollback(ctx context.Context, d deploy.Deployer, w store.Worker
 	return true, rb.Rollback(ctx, req, p.Data)
 }
 
+// verificationFailure is a deployment that no address served within the
+// grace period. It is permanent: deploying again would not change what the
+// target serves. rollbackTried marks the job as rolled back.
+type verificationFailure struct {
+	cause         error
+	rollbackTried bool
+	after         string // what the automatic rollback did
+}
+
+func (v *verificationFailure) Error() string {
+	msg := "verification failed: " + v.cause.Error()
+	if v.after != "" {
+		msg += "; " + v.after
+	}
+	return msg
+}
+
+func (v *verificationFailure) Unwrap() error { return v.cause }
+
+// verifyDeploy checks, after a deployment, that every VerifyAddress serves
+// the deployed certificate within the grace period. When it does not, and
+// AutoRollback is on, it restores the previous state at once and checks that
+// the previous certificate is served again. served is what the addresses
+// served before the deployment, when this attempt was the first to touch the
+// target (else nil).
+func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.Deployer, w store.Worker, req deploy.Request,
+	vs verify.Settings, served []verify.Observation) error {
+	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, req.Bundle.Sha2, vs.Grace, 0)
+	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, req.Bundle.Sha2)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	vf := &verificationFailure{cause: err}
+	if !vs.AutoRollback {
+		return deploy.Permanent(vf)
+	}
+	log.Warn("verification failed; rolling back", "error", err)
+	vf.rollbackTried = true
+	restored, rerr := e.rollback(ctx, d, w, req)
+	switch {
+	case rerr != nil:
+		vf.after = "rollback failed: " + rerr.Error()
+		return deploy.Permanent(vf)
+	case !restored:
+		vf.rollbackTried = false
+		vf.after = "nothing to roll back (the target already held this certificate before the job)"
+		return deploy.Permanent(vf)
+	}
+	want := ""
+	if w.ResourceCertID != 0 {
+		b, err := e.bundle(ctx, w.AccountID, w.ResourceCertID)
+		if err != nil {
+			vf.after = "rolled back, but the previous certificate could not be loaded to verify it: " + err.Error()
+			return deploy.Permanent(vf)
+		}
+		want = b.Sha2
+	} else if s := verify.Summarize(served, ""); s.Err == nil && s.Sha2 != "" && len(served) == len(vs.Addresses) {
+		want = s.Sha2 // not deployed by certfleet, but served before
+		for _, o := range served {
+			if o.Sha2 != want {
+				want = ""
+			}
+		}
+	}
+	if want == "" {
+		vf.after = "rolled back"
+		return deploy.Permanent(vf)
+	}
+	obs, err = verify.Wait(ctx, vs.Addresses, req.Target.Domain, want, vs.Grace, 0)
+	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, want)
+	if err != nil {
+		vf.after = "rolled back, but the previous certificate is not served either: " + err.Error()
+	} else {
+		vf.after = "rolled back"
+	}
+	return deploy.Permanent(vf)
+}
+
+// verifyRollback checks, after a requested rollback restored a previous
+// certificate, that every VerifyAddress serves it again.
+func (e *Engine) verifyRollback(ctx context.Context, w store.Worker, req deploy.Request, vs verify.Settings) error {
+	if !vs.Enabled() || w.ResourceCertID == 0 {
+		return nil
+	}
+	b, err := e.bundle(ctx, w.AccountID, w.ResourceCertID)
+	if err != nil {
+		return err
+	}
+	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
+	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, b.Sha2, vs.Grace, 0)
+	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, b.Sha2)
+	if err != nil && ctx.Err() == nil {
+		return deploy.Permanent(fmt.Errorf("verification after rollback failed: %w", err))
+	}
+	return err
+}
+
+// observe records what the addresses served as the resource's latest observation.
+func (e *Engine) observe(ctx context.Context, log *slog.Logger, accountID, resourceID int64, obs []verify.Observation, want string) {
+	if len(obs) == 0 {
+		return
+	}
+	err := e.store.ResourceObservationPut(context.WithoutCancel(ctx), observationOf(accountID, resourceID, verify.Summarize(obs, want)))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Warn("observation not recorded", "error", err)
+	}
+}
+
+func observationOf(accountID, resourceID int64, o verify.Observation) store.ResourceObservation {
+	rec := store.ResourceObservation{AccountID: accountID, ResourceID: resourceID, Sha2: o.Sha2, Subject: o.Subject,
+		NotAfter: o.NotAfter, ObservedAt: o.At}
+	if o.Err != nil {
+		rec.Error = truncate(o.Err.Error(), 1000)
+	}
+	if rec.ObservedAt.IsZero() {
+		rec.ObservedAt = time.Now()
+	}
+	return rec
+}
+
+// ErrNoVerifyAddress is returned by Observe for a resource without VerifyAddress.
+var ErrNoVerifyAddress = errors.New("engine: the resource has no VerifyAddress in its Config")
+
+// Observe probes r's VerifyAddress now, with r's Domain as SNI, and records
+// the result as r's latest observation (the first address that failed, else
+// the first that serves another certificate than r's current one, else the
+// first). It returns every address's observation and the record. It never
+// changes a target.
+func Observe(ctx context.Context, st store.Store, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
+	vs, _, err := verify.SplitConfig(json.RawMessage(r.Config))
+	if err != nil {
+		return nil, store.ResourceObservation{}, err
+	}
+	if !vs.Enabled() {
+		return nil, store.ResourceObservation{}, ErrNoVerifyAddress
+	}
+	want := ""
+	if r.CurrentCertID != 0 {
+		if c, err := st.CertificateGet(ctx, r.AccountID, r.CurrentCertID); err == nil {
+			want = c.Sha2
+		}
+	}
+	obs := verify.ProbeAll(ctx, vs.Addresses, r.Domain)
+	rec := observationOf(r.AccountID, r.ID, verify.Summarize(obs, want))
+	if err := st.ResourceObservationPut(ctx, rec); err != nil {
+		return obs, rec, fmt.Errorf("engine: record observation of resource %d: %w", r.ID, err)
+	}
+	return obs, rec, nil
+}
+
+// RunProber probes every resource with a VerifyAddress, of every account, at
+// once and then every interval, recording what each serves, until ctx ends.
+// Several nodes may each run it; they only repeat each other's probes.
+func (e *Engine) RunProber(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		e.probeAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// proberParallel bounds the probes one round runs at once.
+const proberParallel = 8
+
+func (e *Engine) probeAll(ctx context.Context) {
+	sem := make(chan struct{}, proberParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var after int64
+	for ctx.Err() == nil {
+		rs, err := e.store.ResourceScan(ctx, store.ResourceScanParams{AfterID: after, ConfigContains: verify.KeyAddress, Limit: 500})
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("prober: list resources", "error", err)
+			}
+			return
+		}
+		for _, r := range rs {
+			after = r.ID
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if _, _, err := Observe(ctx, e.store, r); err != nil && !errors.Is(err, ErrNoVerifyAddress) && ctx.Err() == nil {
+					e.log.Warn("prober: observe resource", "resource_id", r.ID, "error", err)
+				}
+			}()
+		}
+		if len(rs) < 500 {
+			return
+		}
+	}
+}
+
 // finish records an attempt's outcome: success, a retry later, or failure.
 // restored says a successful rollback put a previous state back; only then
 // does the certificate the resource serves change (a rollback with nothing to
@@ -481,6 +701,10 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 		p.Status, p.MarkJobRollback, p.LastError = store.WorkerRollbackError, true, truncate(err.Error(), 2000)
 	default:
 		p.Status, p.LastError = store.WorkerError, truncate(err.Error(), 2000)
+		var vf *verificationFailure
+		if errors.As(err, &vf) && vf.rollbackTried {
+			p.MarkJobRollback = true
+		}
 	}
 	// The outcome must be written even if shutdown starts now.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -517,31 +741,36 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// request builds the deploy.Request of a worker.
-func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, error) {
+// request builds the deploy.Request of a worker, and reads the resource's
+// verification settings. The Config the deployer sees has no generic keys.
+func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, verify.Settings, error) {
 	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
 	if err != nil {
-		return deploy.Request{}, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
+		return deploy.Request{}, verify.Settings{}, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
+	}
+	vs, config, err := verify.SplitConfig(json.RawMessage(res.Config))
+	if err != nil {
+		return deploy.Request{}, vs, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
 	t := deploy.Target{ResourceID: res.ID, CloudName: res.CloudName, CloudProduct: res.CloudProduct, Domain: res.Domain,
-		Config: json.RawMessage(res.Config)}
+		Config: config}
 	if res.CloudAccessID != 0 {
 		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
 		if err != nil {
-			return deploy.Request{}, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
+			return deploy.Request{}, vs, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
 		}
 		sk, err := e.box.Open(ac.SecretKeyEnc, PurposeAccessSecret)
 		if err != nil {
-			return deploy.Request{}, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
+			return deploy.Request{}, vs, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
 		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
 			Config: json.RawMessage(ac.Config)}
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {
-		return deploy.Request{}, err
+		return deploy.Request{}, vs, err
 	}
-	return deploy.Request{JobID: w.JobID, WorkerID: w.ID, Target: t, Bundle: b}, nil
+	return deploy.Request{JobID: w.JobID, WorkerID: w.ID, Target: t, Bundle: b}, vs, nil
 }
 
 // bundle loads a certificate with its key, through a small cache

@@ -49,6 +49,9 @@ type Config struct {
 	API             api.Options
 	Engine          engine.Config
 	Deploy          deploy.Options
+	// ProbeInterval is how often resources with a VerifyAddress are probed
+	// and what they serve recorded. Zero disables periodic probing.
+	ProbeInterval time.Duration
 	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, receives the listening address once serving.
@@ -130,6 +133,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		eng.Run(engineCtx)
 	}()
 	go purgeNonces(engineCtx, st, log)
+	if cfg.ProbeInterval > 0 {
+		go eng.RunProber(engineCtx, cfg.ProbeInterval)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() {

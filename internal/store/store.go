@@ -55,6 +55,17 @@ type Store interface {
 	ResourceList(ctx context.Context, p ResourceListParams) ([]Resource, int64, error)
 	ResourceDelete(ctx context.Context, accountID, id int64) error
 	ResourceCountByProduct(ctx context.Context, accountID int64) ([]ProductCount, error)
+	// ResourceScan pages through every account's resources by ID (for the prober).
+	ResourceScan(ctx context.Context, p ResourceScanParams) ([]Resource, error)
+
+	// ResourceObservationPut records a resource's latest observation, replacing the previous one.
+	ResourceObservationPut(ctx context.Context, o ResourceObservation) error
+	// ResourceObservationGetMany returns the latest observations of the
+	// account's resources among ids (resources never probed are absent).
+	ResourceObservationGetMany(ctx context.Context, accountID int64, ids []int64) ([]ResourceObservation, error)
+	// ResourceObservationCountByProduct counts, per product, the account's
+	// stale and expiring resources by their latest observation.
+	ResourceObservationCountByProduct(ctx context.Context, p ObservationCountParams) ([]ObservationCount, error)
 
 	ContactCreate(ctx context.Context, c *Contact) error
 	ContactGet(ctx context.Context, accountID, id int64) (Contact, error)

@@ -29,6 +29,7 @@ const (
 type AccessKey struct {
 	ID        string
 	AccountID int64
+	UserID    int64 // the RAM user owning the key; 0 for the account's root keys
 	SecretEnc []byte
 	Status    string // Active | Inactive
 	Created   time.Time
@@ -216,8 +217,10 @@ type Worker struct {
 	// PreviousEnc is the sealed deployer state needed to restore the previous deployment.
 	PreviousEnc []byte
 	HasPrevious bool
-	Created     time.Time
-	Modified    time.Time
+	// Unchanged: the worker found the resource already serving its certificate.
+	Unchanged bool
+	Created   time.Time
+	Modified  time.Time
 }
 
 // WorkerListParams filters WorkerList.
@@ -244,6 +247,8 @@ type WorkerRecordPreviousParams struct {
 	LeaseToken     int64
 	ResourceCertID int64
 	PreviousEnc    []byte
+	// Unchanged: the resource already served the certificate; nothing was deployed.
+	Unchanged bool
 }
 
 // WorkerFinishParams is the argument of WorkerFinish.
@@ -262,4 +267,46 @@ type WorkerFinishParams struct {
 	ResourceCertID  int64
 	// MarkJobRollback sets the job's Rollback flag.
 	MarkJobRollback bool
+}
+
+// ResourceObservation is what a resource's VerifyAddress served when it was
+// last probed (after a deployment, by CheckCloudResource or periodically).
+type ResourceObservation struct {
+	AccountID  int64
+	ResourceID int64
+	// Sha2 is the SHA-256 of the served leaf, upper-case hex; empty when Error is set.
+	Sha2     string
+	Subject  string
+	NotAfter time.Time
+	// ObservedAt is when the probe ran.
+	ObservedAt time.Time
+	// Error is why no certificate was seen (empty on success).
+	Error string
+}
+
+// ResourceScanParams is the argument of ResourceScan.
+type ResourceScanParams struct {
+	// AfterID pages by resource ID: only resources with a greater ID.
+	AfterID int64
+	// ConfigContains, when set, keeps resources whose Config contains it.
+	ConfigContains string
+	Limit          int
+}
+
+// ObservationCountParams is the argument of ResourceObservationCountByProduct.
+type ObservationCountParams struct {
+	AccountID int64
+	// ExpiringBefore: an observed certificate expiring before it counts as expiring.
+	ExpiringBefore time.Time
+}
+
+// ObservationCount is one row of ResourceObservationCountByProduct.
+type ObservationCount struct {
+	CloudName    string
+	CloudProduct string
+	// Stale counts resources whose observed certificate differs from the one
+	// last deployed to them.
+	Stale int64
+	// Expiring counts resources whose observed certificate expires before ExpiringBefore.
+	Expiring int64
 }

@@ -50,6 +50,9 @@ func (s *DB) JobCreate(ctx context.Context, j *store.Job, workers []store.Worker
 func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers []store.Worker) error {
 	now := time.Now()
 	j.Modified = now
+	// Only an editing job is replaced, so its new workers are editing too,
+	// whatever Status the caller's struct carries.
+	j.Status = store.JobEditing
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE jobs SET name = ?, schedule_ms = ?, cert_ids = ?, resource_ids = ?, contact_ids = ?, config = ?, modified_ms = ?
 			WHERE account_id = ? AND id = ? AND status = 'editing'`, j.Name, ms(j.ScheduleTime), jsonText(j.CertIDs), jsonText(j.ResourceIDs),

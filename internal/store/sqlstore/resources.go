@@ -52,6 +52,14 @@ func (s *DB) AccessList(ctx context.Context, p store.AccessListParams) ([]store.
 // AccessDelete deletes a cloud access unless a resource of an unfinished job uses it.
 func (s *DB) AccessDelete(ctx context.Context, accountID, id int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Another account's access is not found, in use or not.
+		var found int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM cloud_access WHERE account_id = ? AND id = ?`), accountID, id).Scan(&found); err != nil {
+			return s.wrap(err)
+		}
+		if found == 0 {
+			return store.ErrNotFound
+		}
 		var refs int
 		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM resources res JOIN job_refs r ON r.kind = 'resource' AND r.ref_id = res.id
 			JOIN jobs j ON j.id = r.job_id WHERE res.cloud_access_id = ? AND j.status NOT IN ('success', 'error')`), id).Scan(&refs); err != nil {

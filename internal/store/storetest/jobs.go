@@ -157,7 +157,9 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		equal(t, "Name after refused replaces", b.getJob(t, j.ID).Name, "replaced")
 		equal(t, "workers after refused replaces", len(b.workers(t, b.acct, j.ID)), 1)
 
-		b.start(t, j.ID)
+		started, err := b.s.JobStartDue(b.ctx, b.now)
+		ok(t, err, "JobStartDue")
+		equal(t, "started", started, []int64{j.ID})
 		r := store.Job{ID: j.ID, AccountID: b.acct, Name: "nope", Config: `{}`}
 		isErr(t, b.s.JobReplace(b.ctx, &r, nil), store.ErrConflict, "JobReplace(processing job)")
 	})

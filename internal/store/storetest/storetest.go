@@ -128,7 +128,7 @@ func sorted(ids ...int64) []int64 {
 	return out
 }
 
-func certID(c store.Certificate) int64 { return c.ID }
+func certID(c store.Certificate) int64   { return c.ID }
 func accessID(a store.CloudAccess) int64 { return a.ID }
 func resourceID(r store.Resource) int64  { return r.ID }
 func contactID(c store.Contact) int64    { return c.ID }
