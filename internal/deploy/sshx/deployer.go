@@ -200,6 +200,7 @@ type session struct {
 	p     *Plan
 	c     *Conn
 	files *Files
+	done  func() // ends the session: releases the connection, leaves the host's round count
 }
 
 func (d *Deployer) open(ctx context.Context, t deploy.Target) (*session, error) {
@@ -215,12 +216,14 @@ func (d *Deployer) open(ctx context.Context, t deploy.Target) (*session, error) 
 		return nil, err
 	}
 	ep := Endpoint{Addr: net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), Pin: p.Pin, Cred: cred}
-	d.rounds.activity(d.roundKey(ep.key(), p))
+	key := d.roundKey(ep.key(), p)
+	d.rounds.begin(key)
 	c, err := d.pool.Get(ctx, ep)
 	if err != nil {
+		d.rounds.end(key)
 		return nil, err
 	}
-	return &session{p: p, c: c, files: c.Files(p.Sudo)}, nil
+	return &session{p: p, c: c, files: c.Files(p.Sudo), done: func() { c.Release(); d.rounds.end(key) }}, nil
 }
 
 func (d *Deployer) roundKey(connKey string, p *Plan) string {
@@ -290,7 +293,7 @@ func (d *Deployer) Snapshot(ctx context.Context, req deploy.Request) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	defer s.c.Release()
+	defer s.done()
 	prev, err := s.capture(ctx)
 	if err != nil {
 		return nil, err
@@ -311,7 +314,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	defer s.c.Release()
+	defer s.done()
 	data, err := contents(d.name, s.p, req.Bundle)
 	if err != nil {
 		return nil, err
@@ -341,7 +344,7 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if err != nil {
 		return err
 	}
-	defer s.c.Release()
+	defer s.done()
 	prev := snapshot{}
 	if previous != nil {
 		if err := json.Unmarshal(previous, &prev); err != nil {
@@ -374,7 +377,7 @@ func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (boo
 	if err != nil {
 		return false, err
 	}
-	defer s.c.Release()
+	defer s.done()
 	data, err := contents(d.name, s.p, req.Bundle)
 	if err != nil {
 		return false, err

@@ -11,13 +11,14 @@ import (
 //
 // A worker that has written its files joins the open round for its key (the
 // connection plus the exact test and reload commands and Sudo). The first to
-// join leads: it waits until nobody has touched the round's key for quiet
-// (workers touch it when they start a Snapshot or Deploy, and when they
-// join), or until maxWait has passed since it opened the round; then it
-// closes the round to newcomers, runs test and reload once for everyone,
-// and every member returns that shared result. Newcomers start the next
-// round. A round never covers more workers than the engine runs at once on
-// one host (--per-host).
+// join leads: it closes the round as soon as every session open on the key
+// is a member waiting in it (nobody else is still writing) and nothing has
+// touched the key for settle; failing that, once nobody has touched it for
+// quiet, or maxWait after it opened. (Workers touch the key when they open a
+// session for a check, Snapshot, Deploy or Rollback, and when they join.) It
+// then runs test and reload once for everyone, and every member returns that
+// shared result. Newcomers start the next round. A round never covers more
+// workers than the engine runs at once on one host (--per-host).
 //
 // If the test fails, every member's undo (restore its previous files) runs,
 // then the test runs again and, if it passes, the reload; each member fails
@@ -25,8 +26,10 @@ import (
 
 // Debounce windows of a round; variables so tests can shorten them.
 var (
+	roundSettle  = 50 * time.Millisecond
 	roundQuiet   = 300 * time.Millisecond
 	roundMaxWait = 5 * time.Second
+	roundPoll    = 10 * time.Millisecond
 )
 
 // member is one worker in a round: undo restores what it wrote (nil for a
@@ -45,20 +48,31 @@ type round struct {
 
 // rounds holds the open round per key. Safe for concurrent use.
 type rounds struct {
-	mu    sync.Mutex
-	open  map[string]*round
-	touch map[string]time.Time // last activity per key, for the debounce
+	mu     sync.Mutex
+	open   map[string]*round
+	touch  map[string]time.Time // last activity per key, for the debounce
+	active map[string]int       // sessions open per key
 }
 
 func newRounds() *rounds {
-	return &rounds{open: map[string]*round{}, touch: map[string]time.Time{}}
+	return &rounds{open: map[string]*round{}, touch: map[string]time.Time{}, active: map[string]int{}}
 }
 
-// activity records that a worker is about to write for key, so an open
-// round waits for it a little longer.
-func (rs *rounds) activity(key string) {
+// end records that a session begun on key is over.
+func (rs *rounds) end(key string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if rs.active[key]--; rs.active[key] <= 0 {
+		delete(rs.active, key)
+	}
+}
+
+// begin records that a worker opens a session for key (and may write), so
+// an open round waits for it.
+func (rs *rounds) begin(key string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.active[key]++
 	now := time.Now()
 	if r := rs.open[key]; r != nil {
 		r.last = now
@@ -102,13 +116,17 @@ func (rs *rounds) join(ctx context.Context, key string, m member, run func(conte
 			r.last = t
 		}
 		wait := min(roundQuiet-time.Since(r.last), roundMaxWait-time.Since(r.opened))
+		if rs.active[key] <= len(r.members) {
+			// Every open session is waiting here: nobody else is writing.
+			wait = min(wait, roundSettle-time.Since(r.last))
+		}
 		if wait <= 0 {
 			delete(rs.open, key)
 			rs.mu.Unlock()
 			break
 		}
 		rs.mu.Unlock()
-		time.Sleep(wait)
+		time.Sleep(min(wait, roundPoll)) // look again soon: the last writer may join any moment
 	}
 	r.err = run(context.WithoutCancel(ctx), r.members)
 	close(r.done)
