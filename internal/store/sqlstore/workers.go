@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sort"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -92,7 +93,8 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		if err != nil {
 			return s.wrap(err)
 		}
-		var ids []int64
+		type pick struct{ id, resource int64 }
+		var picks []pick
 		taken := map[int64]bool{}
 		for rows.Next() {
 			var id, res int64
@@ -102,33 +104,30 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 			}
 			if !taken[res] {
 				taken[res] = true
-				ids = append(ids, id)
+				picks = append(picks, pick{id, res})
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return s.wrap(err)
 		}
-		if len(ids) == 0 {
-			return nil
-		}
-		args := append([]any{p.Owner, ms(p.LeaseUntil), ms(p.Now)}, int64Args(ids)...)
-		rows, err = tx.QueryContext(ctx, s.q(`UPDATE workers SET
-			status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
-			lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
-			WHERE id IN `+inList(len(ids))+` RETURNING `+workerColumns), args...)
-		if err != nil {
-			return s.wrap(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			w, err := scanWorker(rows)
+		// Lease one worker at a time in resource order. A concurrent claim
+		// that picked the same resource from an older snapshot makes the
+		// workers_one_active index wait for it and then fail (ErrConflict);
+		// taking resources in one global order keeps two claims from
+		// waiting on each other (a deadlock, which is not ErrConflict).
+		sort.Slice(picks, func(i, j int) bool { return picks[i].resource < picks[j].resource })
+		for _, pk := range picks {
+			w, err := scanWorker(tx.QueryRowContext(ctx, s.q(`UPDATE workers SET
+				status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
+				lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
+				WHERE id = ? RETURNING `+workerColumns), p.Owner, ms(p.LeaseUntil), ms(p.Now), pk.id))
 			if err != nil {
 				return s.wrap(err)
 			}
 			out = append(out, w)
 		}
-		return s.wrap(rows.Err())
+		return nil
 	})
 	return out, err
 }
