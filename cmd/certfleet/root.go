@@ -78,7 +78,8 @@ Exit codes:
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newServeCmd(), newEnvCmd(), newConfigureCmd(),
-		newCertCmd(), newAccessCmd(), newResourceCmd(), newContactCmd(), newJobCmd())
+		newCertCmd(), newAccessCmd(), newResourceCmd(), newContactCmd(), newJobCmd(),
+		newAccountCmd(), newAuditCmd())
 	return root
 }
 

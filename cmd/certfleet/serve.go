@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certfleet/certfleet/internal/notify"
 	"github.com/certfleet/certfleet/internal/server"
 )
 
@@ -77,6 +78,17 @@ Secrets from the environment only:
 	f.StringArrayVar(&cfg.Deploy.LocalReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
 	f.DurationVar(&cfg.Deploy.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands")
 	f.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Hour, "how often resources with a VerifyAddress are probed for what they serve (0: never)")
+	f.StringVar(&cfg.Notify.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for email to contacts (empty: no email)")
+	f.StringVar(&cfg.Notify.SMTP.TLS, "smtp-tls", notify.TLSStartTLS, "SMTP TLS: none, starttls or implicit")
+	f.StringVar(&cfg.Notify.SMTP.User, "smtp-user", "", "SMTP user (PLAIN authentication); the password from CERTFLEET_SMTP_PASSWORD")
+	f.StringVar(&cfg.Notify.SMTP.Password, "smtp-password", "", "SMTP password; prefer the environment variable CERTFLEET_SMTP_PASSWORD")
+	f.StringVar(&cfg.Notify.SMTP.From, "smtp-from", "", "sender address of email (default certfleet@<smtp host>)")
+	f.BoolVar(&cfg.Notify.SMTP.InsecureSkipVerify, "smtp-insecure-skip-verify", false, "accept any SMTP server certificate (tests, self-signed)")
+	f.BoolVar(&cfg.Notify.NotifyUnchanged, "notify-unchanged", false, "tell contacts of jobs where every resource already held the certificate")
+	f.DurationVar(&cfg.Notify.RetryBase, "notify-retry-base", 10*time.Second, "first retry delay of a failed message; doubles each retry (max 1h, 10 attempts)")
+	f.DurationVar(&cfg.Notify.Timeout, "notify-timeout", 30*time.Second, "bound on one delivery of a message")
+	f.DurationVar(&cfg.ExpiryScanInterval, "expiry-scan-interval", 24*time.Hour, "how often contacts are told of certificates 30/7/1 days from expiry (0: never)")
+	f.BoolVar(&cfg.API.AutoRenew, "auto-renew", false, "default of the resource Config key AutoRenew: redeploy an uploaded renewal by itself")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

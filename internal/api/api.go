@@ -45,6 +45,10 @@ type Options struct {
 	SkipSignature bool
 	// AutoStart moves new jobs to pending at creation.
 	AutoStart bool
+	// AutoRenew is the default of the resource Config key AutoRenew: an
+	// uploaded renewal is deployed by itself (a trustee job) to resources
+	// serving the certificate it renews. Defaults to false.
+	AutoRenew bool
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
 }
@@ -67,12 +71,16 @@ type API struct {
 	keys     sync.Map // AccessKeyID → cachedKey
 	limiters sync.Map // AccessKeyID → *rate.Limiter
 
-	actions map[string]handler
+	actions    map[string]handler
+	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
+	authz      *authorizer        // authorize.go
+	audit      bool
 }
 
 type cachedKey struct {
 	secret    string
 	accountID int64
+	userID    int64 // 0: the account's root
 	active    bool
 	fetched   time.Time
 }
@@ -100,6 +108,9 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	host, _ := os.Hostname()
 	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount}
 	a.actions = a.routes()
+	a.ramActions = a.ramRoutes()
+	a.authz = newAuthorizer(st, opts.Clock)
+	a.audit = true
 	return a
 }
 
@@ -111,6 +122,10 @@ type call struct {
 	body        []byte
 	accountID   int64
 	accessKeyID string
+	version     string
+	userID      int64  // the RAM user calling; 0 for the account's root
+	principal   string // audit name of the caller: "root" or the RAM user's name
+	code        string // the error code answered, set by writeError
 }
 
 type ctxKey struct{}
@@ -122,7 +137,7 @@ type handler func(ctx context.Context, c *call) (any, error)
 
 // Handler returns the http.Handler for "/".
 func (a *API) Handler() http.Handler {
-	return a.withRequest(a.withSignature(a.withRateLimit(http.HandlerFunc(a.dispatch))))
+	return a.withRequest(a.withSignature(a.withRateLimit(a.withAudit(a.withAuthorize(http.HandlerFunc(a.dispatch))))))
 }
 
 // withRequest assigns the RequestId, bounds and reads the body, parses the
@@ -181,14 +196,15 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 		case version == "":
 			a.writeError(w, c, errMissing("Version"))
 			return
-		case version != Version:
+		case version != Version && version != RAMVersion:
 			a.writeError(w, c, &Error{Code: "InvalidVersion", Status: http.StatusBadRequest,
-				Message: "Version " + version + " is not served; use " + Version + "."})
+				Message: "Version " + version + " is not served; use " + Version + " (certificates) or " + RAMVersion + " (RAM)."})
 			return
 		}
-		if _, ok := a.actions[c.action]; !ok {
+		c.version = version
+		if _, ok := a.table(version)[c.action]; !ok {
 			a.writeError(w, c, &Error{Code: "InvalidAction.NotFound", Status: http.StatusNotFound,
-				Message: "The action " + c.action + " does not exist in version " + Version + "."})
+				Message: "The action " + c.action + " does not exist in version " + version + "."})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
@@ -201,7 +217,7 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callFrom(r.Context())
 		if a.opts.SkipSignature {
-			c.accountID = a.rootAccount
+			c.accountID, c.principal = a.rootAccount, "root"
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -240,7 +256,7 @@ func (a *API) verify(r *http.Request, c *call) error {
 		}
 		return err
 	}
-	c.accountID = key.accountID
+	c.accountID, c.userID, c.principal = key.accountID, key.userID, "root"
 	return nil
 }
 
@@ -265,7 +281,7 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 	if err != nil {
 		return cachedKey{}, err
 	}
-	k := cachedKey{secret: string(plain), accountID: rec.AccountID, active: rec.Status == "Active", fetched: time.Now()}
+	k := cachedKey{secret: string(plain), accountID: rec.AccountID, userID: rec.UserID, active: rec.Status == "Active", fetched: time.Now()}
 	a.keys.Store(id, k)
 	if !k.active {
 		return k, errUnknownKey(id)
@@ -302,7 +318,7 @@ func (a *API) withRateLimit(next http.Handler) http.Handler {
 func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
 	c := callFrom(r.Context())
 	start := time.Now()
-	resp, err := a.actions[c.action](r.Context(), c)
+	resp, err := a.table(c.version)[c.action](r.Context(), c)
 	if err != nil {
 		a.writeError(w, c, err)
 		return
@@ -340,6 +356,7 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
 		e = errInternal
 	}
+	c.code = e.Code
 	if e.Status < 500 {
 		a.log.Info("request", "request_id", c.requestID, "action", c.action, "access_key_id", c.accessKeyID,
 			"status", e.Status, "code", e.Code)
@@ -348,7 +365,8 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 	if rec == "" {
 		rec = "https://github.com/certfleet/certfleet/blob/main/docs/errors.md#" + strings.ToLower(strings.ReplaceAll(e.Code, ".", ""))
 	}
-	writeJSON(w, e.Status, errorBody{RequestID: c.requestID, HostID: a.host, Code: e.Code, Message: e.Message, Recommend: rec})
+	writeJSON(w, e.Status, errorBody{RequestID: c.requestID, HostID: a.host, Code: e.Code, Message: e.Message, Recommend: rec,
+		AccessDeniedDetail: e.AccessDeniedDetail})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -56,6 +56,13 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 		}
 		return nil, err
 	}
+	// A renewal redeploys itself; a failure to create that job does not
+	// undo the upload.
+	if jobID, err := a.renew(ctx, rec); err != nil {
+		a.log.Warn("renewal job not created", "request_id", c.requestID, "cert_id", rec.ID, "error", err)
+	} else if jobID != 0 {
+		a.log.Info("renewal job created", "request_id", c.requestID, "cert_id", rec.ID, "job_id", jobID)
+	}
 	return struct{ CertId int64 }{rec.ID}, nil
 }
 

@@ -13,6 +13,8 @@ type Error struct {
 	Message string
 	// Recommend overrides the default link in the error body.
 	Recommend string
+	// AccessDeniedDetail explains a Forbidden.RAM denial (authorize.go).
+	AccessDeniedDetail map[string]string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -48,4 +50,6 @@ type errorBody struct {
 	Code      string `json:"Code"`
 	Message   string `json:"Message"`
 	Recommend string `json:"Recommend"`
+	// AccessDeniedDetail is read by the SDKs into ClientError.AccessDeniedDetail.
+	AccessDeniedDetail map[string]string `json:"AccessDeniedDetail,omitempty"`
 }

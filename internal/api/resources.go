@@ -182,7 +182,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
 		}
 	}
-	// VerifyAddress, VerifyGraceSeconds and AutoRollback are valid for every
+	// VerifyAddress, VerifyGraceSeconds, AutoRollback and AutoRenew are valid for every
 	// product: they are checked here and the product sees the rest.
 	_, productConfig, err := verify.SplitConfig(json.RawMessage(r.Config))
 	if err != nil {

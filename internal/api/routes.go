@@ -38,6 +38,8 @@ func (a *API) routes() map[string]handler {
 		"UpdateWorkerResourceStatus":  a.updateWorkerResourceStatus,
 		"DeleteWorkerResource":        a.deleteWorkerResource,
 		"PreviewDeploymentJob":        a.previewDeploymentJob, // certfleet's own
+		"ListNotification":            a.listNotification,     // certfleet's own
+		"LookupAuditEvents":           a.lookupAuditEvents,    // certfleet's own: audit.go
 	}
 }
 

@@ -100,7 +100,14 @@ type Engine struct {
 	wg        sync.WaitGroup
 
 	certs *certCache
+
+	jobChanged func(jobID int64) // set by OnJobChange
 }
+
+// OnJobChange registers f, called (it must not block) after the engine has
+// checked whether a job whose workers changed has ended: notifications look
+// then for a job end or finished rollbacks to tell. Call it before Run.
+func (e *Engine) OnJobChange(f func(jobID int64)) { e.jobChanged = f }
 
 // PurposePrevious is the sealing purpose of recorded previous states.
 const PurposePrevious = "worker-previous"
@@ -253,6 +260,9 @@ func (e *Engine) finishJobs(ctx context.Context) {
 			e.markFinishing(id)
 			continue
 		}
+		if e.jobChanged != nil {
+			e.jobChanged(id)
+		}
 		if status == store.JobSuccess || status == store.JobError {
 			e.log.Info("job finished", "job_id", id, "status", status)
 		}
@@ -386,7 +396,7 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 	b, _ := json.Marshal(p)
 	sealed := e.box.Seal(b, PurposePrevious)
 	err := e.store.WorkerRecordPrevious(ctx, store.WorkerRecordPreviousParams{ID: w.ID, LeaseToken: w.LeaseToken,
-		ResourceCertID: resourceCertID, PreviousEnc: sealed})
+		ResourceCertID: resourceCertID, PreviousEnc: sealed, Unchanged: p.Unchanged})
 	if err != nil {
 		return fmt.Errorf("engine: record previous state: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/notify"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/postgres"
@@ -52,6 +53,11 @@ type Config struct {
 	// ProbeInterval is how often resources with a VerifyAddress are probed
 	// and what they serve recorded. Zero disables periodic probing.
 	ProbeInterval time.Duration
+	// Notify configures messages to contacts (SMTP, webhooks, retries).
+	Notify notify.Config
+	// ExpiryScanInterval is how often certificates near expiry are looked
+	// for (also once shortly after start). Zero disables the scan.
+	ExpiryScanInterval time.Duration
 	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, receives the listening address once serving.
@@ -89,7 +95,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	cfg.Engine.Owner = cfg.NodeID
 	products := registry.New(cfg.Deploy)
+	if err := cfg.Notify.SMTP.Validate(); err != nil {
+		return err
+	}
 	eng := engine.New(st, box, products, log, cfg.Engine)
+	notifier := notify.New(st, log, cfg.Notify)
+	eng.OnJobChange(func(int64) { notifier.Wake() })
 	front := api.New(st, box, log, eng, products, rootAccount, cfg.API)
 
 	mux := http.NewServeMux()
@@ -136,6 +147,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.ProbeInterval > 0 {
 		go eng.RunProber(engineCtx, cfg.ProbeInterval)
 	}
+	go notifier.Run(engineCtx)
+	go notifier.RunExpiryScan(engineCtx, cfg.ExpiryScanInterval, min(cfg.ExpiryScanInterval, 10*time.Second))
 
 	serveErr := make(chan error, 1)
 	go func() {

@@ -111,4 +111,8 @@ type Store interface {
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
 	WorkerReleaseOwner(ctx context.Context, owner string) error
+
+	RAMStore    // ram.go: RAM users, groups, policies, their access keys
+	AuditStore  // ram.go: the hash-chained audit trail
+	NotifyStore // notifications.go: messages to contacts and the events they tell
 }

@@ -14,6 +14,9 @@ const (
 	KeyAddress      = "VerifyAddress"
 	KeyGraceSeconds = "VerifyGraceSeconds"
 	KeyAutoRollback = "AutoRollback"
+	// KeyAutoRenew (package notify's renewal, in package api) redeploys an
+	// uploaded renewal of the resource's certificate by itself.
+	KeyAutoRenew = "AutoRenew"
 )
 
 // DefaultGrace is the verification grace period when VerifyGraceSeconds is unset.
@@ -35,13 +38,16 @@ type Settings struct {
 	// AutoRollback restores the previous state when verification fails.
 	// Defaults to true.
 	AutoRollback bool
+	// AutoRenew is the resource's AutoRenew key; nil when absent (the
+	// server's --auto-renew applies).
+	AutoRenew *bool
 }
 
 // Enabled reports whether the resource asks for verification.
 func (s Settings) Enabled() bool { return len(s.Addresses) > 0 }
 
 // SplitConfig takes the generic keys (VerifyAddress, VerifyGraceSeconds,
-// AutoRollback) out of a resource's Config. It returns their settings and
+// AutoRollback, AutoRenew) out of a resource's Config. It returns their settings and
 // the Config the product sees, without them: the original bytes when none of
 // the keys is present. A Config that is not a JSON object is returned as it
 // is, for the product's validator to refuse. Errors name the key.
@@ -58,7 +64,8 @@ func SplitConfig(config json.RawMessage) (Settings, json.RawMessage, error) {
 	_, a := m[KeyAddress]
 	_, g := m[KeyGraceSeconds]
 	_, r := m[KeyAutoRollback]
-	if !a && !g && !r {
+	_, n := m[KeyAutoRenew]
+	if !a && !g && !r && !n {
 		return s, config, nil
 	}
 	if raw, ok := m[KeyAddress]; ok {
@@ -86,6 +93,14 @@ func SplitConfig(config json.RawMessage) (Settings, json.RawMessage, error) {
 			return s, nil, fmt.Errorf("Config: %s must be true or false", KeyAutoRollback)
 		}
 		delete(m, KeyAutoRollback)
+	}
+	if raw, ok := m[KeyAutoRenew]; ok {
+		var v bool
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return s, nil, fmt.Errorf("Config: %s must be true or false", KeyAutoRenew)
+		}
+		s.AutoRenew = &v
+		delete(m, KeyAutoRenew)
 	}
 	rest, err := json.Marshal(m)
 	if err != nil {

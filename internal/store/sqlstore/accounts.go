@@ -34,9 +34,9 @@ func (s *DB) AccessKeyUpsert(ctx context.Context, k store.AccessKey) error {
 	if k.Created.IsZero() {
 		k.Created = time.Now()
 	}
-	_, err := s.exec(ctx, s.db, `INSERT INTO access_keys (id, account_id, secret_enc, status, created_ms) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, secret_enc = excluded.secret_enc, status = excluded.status`,
-		k.ID, k.AccountID, k.SecretEnc, k.Status, ms(k.Created))
+	_, err := s.exec(ctx, s.db, `INSERT INTO access_keys (id, account_id, user_id, secret_enc, status, created_ms) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, user_id = excluded.user_id, secret_enc = excluded.secret_enc, status = excluded.status`,
+		k.ID, k.AccountID, k.UserID, k.SecretEnc, k.Status, ms(k.Created))
 	return err
 }
 
@@ -44,8 +44,8 @@ func (s *DB) AccessKeyUpsert(ctx context.Context, k store.AccessKey) error {
 func (s *DB) AccessKeyGet(ctx context.Context, id string) (store.AccessKey, error) {
 	var k store.AccessKey
 	var created int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, account_id, secret_enc, status, created_ms FROM access_keys WHERE id = ?`), id).
-		Scan(&k.ID, &k.AccountID, &k.SecretEnc, &k.Status, &created)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, account_id, user_id, secret_enc, status, created_ms FROM access_keys WHERE id = ?`), id).
+		Scan(&k.ID, &k.AccountID, &k.UserID, &k.SecretEnc, &k.Status, &created)
 	if err != nil {
 		return k, s.wrap(err)
 	}

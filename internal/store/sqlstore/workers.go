@@ -10,14 +10,15 @@ import (
 )
 
 const workerColumns = `id, account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status, attempts, next_run_ms,
-	lease_owner, lease_token, lease_expires_ms, last_error, resource_cert_id, previous_enc, has_previous, created_ms, modified_ms`
+	lease_owner, lease_token, lease_expires_ms, last_error, resource_cert_id, previous_enc, has_previous, unchanged, created_ms, modified_ms`
 
 func scanWorker(row interface{ Scan(...any) error }) (store.Worker, error) {
 	var w store.Worker
 	var next, lease, created, modified int64
-	var hasPrev int
+	var hasPrev, unchanged int
 	err := row.Scan(&w.ID, &w.AccountID, &w.JobID, &w.ResourceID, &w.CertID, &w.CloudName, &w.CloudProduct, &w.Status, &w.Attempts,
-		&next, &w.LeaseOwner, &w.LeaseToken, &lease, &w.LastError, &w.ResourceCertID, &w.PreviousEnc, &hasPrev, &created, &modified)
+		&next, &w.LeaseOwner, &w.LeaseToken, &lease, &w.LastError, &w.ResourceCertID, &w.PreviousEnc, &hasPrev, &unchanged, &created, &modified)
+	w.Unchanged = unchanged != 0
 	w.NextRunAt, w.LeaseExpires, w.Created, w.Modified = fromMS(next), fromMS(lease), fromMS(created), fromMS(modified)
 	w.HasPrevious = hasPrev != 0
 	return w, err
@@ -156,8 +157,8 @@ func (s *DB) WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPrevi
 		if has != 0 {
 			return nil
 		}
-		_, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1 WHERE id = ? AND lease_token = ?`,
-			p.ResourceCertID, p.PreviousEnc, p.ID, p.LeaseToken)
+		_, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ? WHERE id = ? AND lease_token = ?`,
+			p.ResourceCertID, p.PreviousEnc, b2i(p.Unchanged), p.ID, p.LeaseToken)
 		return err
 	})
 }

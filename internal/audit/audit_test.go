@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/store"
+)
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		params url.Values
+		want   map[string]string
+	}{
+		{desc: "secret parameters", params: url.Values{"SecretKey": {"s"}, "Key": {"PEM"}, "Password": {"p"}, "AccessKeySecret": {"a"}, "Name": {"n"}},
+			want: map[string]string{"SecretKey": "***", "Key": "***", "Password": "***", "AccessKeySecret": "***", "Name": "n"}},
+		{desc: "signing parameters dropped", params: url.Values{"Signature": {"x"}, "AccessKeyId": {"k"}, "Action": {"A"}, "CertId": {"1"}},
+			want: map[string]string{"CertId": "1"}},
+		{desc: "secrets inside JSON config", params: url.Values{"Config": {`{"SmtpPassword":"p","Host":"h"}`}},
+			want: map[string]string{"Config": `{"Host":"h","SmtpPassword":"***"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			var got map[string]string
+			if err := json.Unmarshal([]byte(Redact(tt.params)), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+	long := Redact(url.Values{"Cert": {strings.Repeat("A", 5000)}})
+	if len(long) > 400 || !strings.Contains(long, "5000 bytes") {
+		t.Errorf("Cert not shortened: %d bytes", len(long))
+	}
+}
+
+func TestSealChangesWithContent(t *testing.T) {
+	t.Parallel()
+	e := store.AuditEvent{Time: time.UnixMilli(1), AccountID: 1, Action: "DeleteUser", Params: "{}", Code: "Success"}
+	h := Seal(&e)
+	e.Code = "Forbidden.RAM"
+	if Seal(&e) == h {
+		t.Error("hash unchanged after editing the row")
+	}
+	e.Code, e.PrevHash = "Success", "x"
+	if Seal(&e) == h {
+		t.Error("hash unchanged after changing prev_hash")
+	}
+}
