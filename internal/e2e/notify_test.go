@@ -104,70 +104,72 @@ func (r *jobRig) notifications(jobID int64) []notificationInfo {
 // PLAIN auth) and one chat message, each listing the failed resource; that
 // a job where nothing changed tells nobody; and that a rollback is told.
 func TestNotifyJobEnd(t *testing.T) {
-	const password = "smtp-pass-7f3a"
-	smtpSrv := notifytest.Start(t, notifytest.Options{STARTTLS: true, User: "certfleet", Password: password})
-	chat := newChatReceiver(t)
-	srv := startServer(t, "sqlite", serverOpts{args: []string{"--retry-attempts", "1", "--smtp-addr", smtpSrv.Addr, "--smtp-user", "certfleet",
-		"--smtp-from", "certfleet@example.test", "--smtp-insecure-skip-verify", "--notify-retry-base", "200ms"},
-		env: []string{"CERTFLEET_SMTP_PASSWORD=" + password}})
-	r := &jobRig{t: t, srv: srv, c: srv.client(false)}
-	r.contact = r.contactWith("ops@example.test", chat.URL+"/hook")
-	rcv := newCountingReceiver(t)
-	rcv.answer("bad.notify.test", http.StatusBadRequest)
-	cert, _ := r.upload("notify", certstest.Options{DNSNames: []string{"*.notify.test"}})
-	ok, bad := r.webhook(rcv.URL, "ok.notify.test"), r.webhook(rcv.URL, "bad.notify.test")
-	job := r.createJob(jobSpec{name: "www-rollout", certs: []int64{cert}, resources: []int64{ok, bad}})
-	r.run(job, "error")
+	forEachEngine(t, func(t *testing.T, engine string) {
+		const password = "smtp-pass-7f3a"
+		smtpSrv := notifytest.Start(t, notifytest.Options{STARTTLS: true, User: "certfleet", Password: password})
+		chat := newChatReceiver(t)
+		srv := startServer(t, engine, serverOpts{args: []string{"--retry-attempts", "1", "--smtp-addr", smtpSrv.Addr, "--smtp-user", "certfleet",
+			"--smtp-from", "certfleet@example.test", "--smtp-insecure-skip-verify", "--notify-retry-base", "200ms"},
+			env: []string{"CERTFLEET_SMTP_PASSWORD=" + password}})
+		r := &jobRig{t: t, srv: srv, c: srv.client(false)}
+		r.contact = r.contactWith("ops@example.test", chat.URL+"/hook")
+		rcv := newCountingReceiver(t)
+		rcv.answer("bad.notify.test", http.StatusBadRequest)
+		cert, _ := r.upload("notify", certstest.Options{DNSNames: []string{"*.notify.test"}})
+		ok, bad := r.webhook(rcv.URL, "ok.notify.test"), r.webhook(rcv.URL, "bad.notify.test")
+		job := r.createJob(jobSpec{name: "www-rollout", certs: []int64{cert}, resources: []int64{ok, bad}})
+		r.run(job, "error")
 
-	m := smtpSrv.Wait(t, 1, 30*time.Second)[0]
-	if len(m.To) != 1 || m.To[0] != "ops@example.test" || m.AuthUser != "certfleet" || !m.TLS {
-		t.Fatalf("email envelope: to %v, auth %q, TLS %v", m.To, m.AuthUser, m.TLS)
-	}
-	if !strings.Contains(m.Subject, "Deployment failed on 1 of 2 resources") || !strings.Contains(m.Subject, "www-rollout") {
-		t.Fatalf("subject %q", m.Subject)
-	}
-	for _, part := range []struct{ desc, body string }{{"text", m.Text}, {"html", m.HTML}} {
-		if !strings.Contains(part.body, "bad.notify.test") || !strings.Contains(part.body, "400") || strings.Contains(part.body, "ok.notify.test (") {
-			t.Fatalf("%s part does not list exactly the failed resource with its error:\n%s", part.desc, part.body)
+		m := smtpSrv.Wait(t, 1, 30*time.Second)[0]
+		if len(m.To) != 1 || m.To[0] != "ops@example.test" || m.AuthUser != "certfleet" || !m.TLS {
+			t.Fatalf("email envelope: to %v, auth %q, TLS %v", m.To, m.AuthUser, m.TLS)
 		}
-	}
-	texts := chat.wait(t, 1)
-	if !strings.Contains(texts[0], "bad.notify.test") || !strings.Contains(texts[0], "failed on 1 of 2") {
-		t.Fatalf("chat message: %s", texts[0])
-	}
-	waitFor(t, 10*time.Second, "both notifications sent", func() (bool, error) {
-		ns := r.notifications(job)
-		sent := 0
-		for _, n := range ns {
-			if n.Status == "sent" && n.Event == "job_error" && n.GmtSent != "" {
-				sent++
+		if !strings.Contains(m.Subject, "Deployment failed on 1 of 2 resources") || !strings.Contains(m.Subject, "www-rollout") {
+			t.Fatalf("subject %q", m.Subject)
+		}
+		for _, part := range []struct{ desc, body string }{{"text", m.Text}, {"html", m.HTML}} {
+			if !strings.Contains(part.body, "bad.notify.test") || !strings.Contains(part.body, "400") || strings.Contains(part.body, "ok.notify.test (") {
+				t.Fatalf("%s part does not list exactly the failed resource with its error:\n%s", part.desc, part.body)
 			}
 		}
-		return len(ns) == 2 && sent == 2, nil
+		texts := chat.wait(t, 1)
+		if !strings.Contains(texts[0], "bad.notify.test") || !strings.Contains(texts[0], "failed on 1 of 2") {
+			t.Fatalf("chat message: %s", texts[0])
+		}
+		waitFor(t, 10*time.Second, "both notifications sent", func() (bool, error) {
+			ns := r.notifications(job)
+			sent := 0
+			for _, n := range ns {
+				if n.Status == "sent" && n.Event == "job_error" && n.GmtSent != "" {
+					sent++
+				}
+			}
+			return len(ns) == 2 && sent == 2, nil
+		})
+
+		// Nothing happened: the resource already serves the certificate.
+		again := r.createJob(jobSpec{name: "again", certs: []int64{cert}, resources: []int64{ok}})
+		r.run(again, "success")
+		time.Sleep(time.Second)
+		if ns := r.notifications(again); len(ns) != 0 {
+			t.Fatalf("a job that changed nothing was told: %+v", ns)
+		}
+
+		// A rollback is told once it ends.
+		r.rollback(job, ok, "rollback_success")
+		mails := smtpSrv.Wait(t, 2, 30*time.Second)
+		if !strings.Contains(mails[1].Subject, "Rollback succeeded on 1 resources") || !strings.Contains(mails[1].Text, "ok.notify.test") {
+			t.Fatalf("rollback email: %q\n%s", mails[1].Subject, mails[1].Text)
+		}
+		chat.wait(t, 2)
+		time.Sleep(500 * time.Millisecond)
+		if n := len(smtpSrv.Mail()); n != 2 {
+			t.Fatalf("%d emails, want 2 (one per event)", n)
+		}
+		if strings.Contains(srv.Logs(), password) {
+			t.Fatal("the SMTP password appears in the logs")
+		}
 	})
-
-	// Nothing happened: the resource already serves the certificate.
-	again := r.createJob(jobSpec{name: "again", certs: []int64{cert}, resources: []int64{ok}})
-	r.run(again, "success")
-	time.Sleep(time.Second)
-	if ns := r.notifications(again); len(ns) != 0 {
-		t.Fatalf("a job that changed nothing was told: %+v", ns)
-	}
-
-	// A rollback is told once it ends.
-	r.rollback(job, ok, "rollback_success")
-	mails := smtpSrv.Wait(t, 2, 30*time.Second)
-	if !strings.Contains(mails[1].Subject, "Rollback succeeded on 1 resources") || !strings.Contains(mails[1].Text, "ok.notify.test") {
-		t.Fatalf("rollback email: %q\n%s", mails[1].Subject, mails[1].Text)
-	}
-	chat.wait(t, 2)
-	time.Sleep(500 * time.Millisecond)
-	if n := len(smtpSrv.Mail()); n != 2 {
-		t.Fatalf("%d emails, want 2 (one per event)", n)
-	}
-	if strings.Contains(srv.Logs(), password) {
-		t.Fatal("the SMTP password appears in the logs")
-	}
 }
 
 // TestNotifyCrashBeforeDelivery ends a job while the SMTP server is down,
@@ -210,91 +212,95 @@ func TestNotifyCrashBeforeDelivery(t *testing.T) {
 // AutoRenew resources (and one without) and checks that a trustee job
 // deploys it to exactly those two, and that the contact is told.
 func TestRenewRedeploys(t *testing.T) {
-	chat := newChatReceiver(t)
-	srv := startServer(t, "sqlite", serverOpts{args: []string{"--notify-retry-base", "200ms"}})
-	r := &jobRig{t: t, srv: srv, c: srv.client(false)}
-	r.contact = r.contactWith("", chat.URL)
-	rcv := newCountingReceiver(t)
-	resource := func(domain string, autoRenew bool) int64 {
-		return idOf(t, r.own("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK", "Domain": domain,
-			"Name": domain, "Config": jsonConfig(map[string]any{"Url": rcv.URL, "TimeoutSeconds": 5, "AutoRenew": autoRenew})}), "Id")
-	}
-	a, b, manual := resource("a.renew.test", true), resource("b.renew.test", true), resource("c.renew.test", false)
-	certA, _ := r.upload("renew-a", certstest.Options{DNSNames: []string{"*.renew.test"}})
-	job := r.createJob(jobSpec{name: "first", certs: []int64{certA}, resources: []int64{a, b, manual}})
-	r.run(job, "success")
-	chat.wait(t, 1)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		chat := newChatReceiver(t)
+		srv := startServer(t, engine, serverOpts{args: []string{"--notify-retry-base", "200ms"}})
+		r := &jobRig{t: t, srv: srv, c: srv.client(false)}
+		r.contact = r.contactWith("", chat.URL)
+		rcv := newCountingReceiver(t)
+		resource := func(domain string, autoRenew bool) int64 {
+			return idOf(t, r.own("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK", "Domain": domain,
+				"Name": domain, "Config": jsonConfig(map[string]any{"Url": rcv.URL, "TimeoutSeconds": 5, "AutoRenew": autoRenew})}), "Id")
+		}
+		a, b, manual := resource("a.renew.test", true), resource("b.renew.test", true), resource("c.renew.test", false)
+		certA, _ := r.upload("renew-a", certstest.Options{DNSNames: []string{"*.renew.test"}})
+		job := r.createJob(jobSpec{name: "first", certs: []int64{certA}, resources: []int64{a, b, manual}})
+		r.run(job, "success")
+		chat.wait(t, 1)
 
-	certB, chB := r.upload("renew-b", certstest.Options{DNSNames: []string{"*.renew.test"}, NotAfter: time.Now().Add(200 * 24 * time.Hour)})
-	var trustee int64
-	waitFor(t, 10*time.Second, "a trustee job", func() (bool, error) {
-		l, err := r.c.ListDeploymentJob(&cas.ListDeploymentJobRequest{JobType: tea.String("trustee")})
-		if err != nil {
-			return false, err
+		certB, chB := r.upload("renew-b", certstest.Options{DNSNames: []string{"*.renew.test"}, NotAfter: time.Now().Add(200 * 24 * time.Hour)})
+		var trustee int64
+		waitFor(t, 10*time.Second, "a trustee job", func() (bool, error) {
+			l, err := r.c.ListDeploymentJob(&cas.ListDeploymentJobRequest{JobType: tea.String("trustee")})
+			if err != nil {
+				return false, err
+			}
+			if len(l.Body.Data) > 0 {
+				trustee = tea.Int64Value(l.Body.Data[0].Id)
+			}
+			return len(l.Body.Data) == 1, nil
+		})
+		r.waitEnd(trustee, "success")
+		ws := r.workers(trustee)
+		if len(ws) != 2 {
+			t.Fatalf("trustee job has %d workers, want 2: %+v", len(ws), ws)
 		}
-		if len(l.Body.Data) > 0 {
-			trustee = tea.Int64Value(l.Body.Data[0].Id)
+		for _, res := range []struct {
+			id     int64
+			domain string
+			want   int64
+		}{{a, "a.renew.test", certB}, {b, "b.renew.test", certB}, {manual, "c.renew.test", certA}} {
+			if got := r.servedCert(res.id); got != res.want {
+				t.Errorf("%s serves certificate %d, want %d", res.domain, got, res.want)
+			}
 		}
-		return len(l.Body.Data) == 1, nil
+		for _, d := range []string{"a.renew.test", "b.renew.test"} {
+			if p := rcv.last(d); p["Certificate"] != chB.LeafPEM {
+				t.Errorf("%s last received %v", d, p["CertId"])
+			}
+		}
+		texts := chat.wait(t, 2)
+		if !strings.Contains(texts[1], "renew renew-b") || !strings.Contains(texts[1], "trustee") {
+			t.Fatalf("renewal message: %s", texts[1])
+		}
 	})
-	r.waitEnd(trustee, "success")
-	ws := r.workers(trustee)
-	if len(ws) != 2 {
-		t.Fatalf("trustee job has %d workers, want 2: %+v", len(ws), ws)
-	}
-	for _, res := range []struct {
-		id     int64
-		domain string
-		want   int64
-	}{{a, "a.renew.test", certB}, {b, "b.renew.test", certB}, {manual, "c.renew.test", certA}} {
-		if got := r.servedCert(res.id); got != res.want {
-			t.Errorf("%s serves certificate %d, want %d", res.domain, got, res.want)
-		}
-	}
-	for _, d := range []string{"a.renew.test", "b.renew.test"} {
-		if p := rcv.last(d); p["Certificate"] != chB.LeafPEM {
-			t.Errorf("%s last received %v", d, p["CertId"])
-		}
-	}
-	texts := chat.wait(t, 2)
-	if !strings.Contains(texts[1], "renew renew-b") || !strings.Contains(texts[1], "trustee") {
-		t.Fatalf("renewal message: %s", texts[1])
-	}
 }
 
 // TestExpiryNotice deploys a certificate five days from expiry and checks
 // that the contact is told once (the 7-day threshold), however often the
 // scan runs.
 func TestExpiryNotice(t *testing.T) {
-	chat := newChatReceiver(t)
-	srv := startServer(t, "sqlite", serverOpts{args: []string{"--expiry-scan-interval", "500ms", "--notify-retry-base", "200ms"}})
-	r := &jobRig{t: t, srv: srv, c: srv.client(false)}
-	r.contact = r.contactWith("", chat.URL)
-	rcv := newCountingReceiver(t)
-	cert, _ := r.upload("soon", certstest.Options{DNSNames: []string{"soon.expiry.test"}, NotAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
-	time.Sleep(1500 * time.Millisecond) // scans run: the certificate is not deployed yet, nobody to tell
-	job := r.createJob(jobSpec{name: "soon", certs: []int64{cert}, resources: []int64{r.webhook(rcv.URL, "soon.expiry.test")}})
-	r.run(job, "success")
-	texts := chat.wait(t, 2)
-	time.Sleep(2 * time.Second)
-	texts = chat.texts()
-	expiring := 0
-	for _, s := range texts {
-		if strings.Contains(s, "expires in 5 days") {
-			expiring++
-			if !strings.Contains(s, "soon.expiry.test") || !strings.Contains(s, "less than 7 days") {
-				t.Errorf("expiry message: %s", s)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		chat := newChatReceiver(t)
+		srv := startServer(t, engine, serverOpts{args: []string{"--expiry-scan-interval", "500ms", "--notify-retry-base", "200ms"}})
+		r := &jobRig{t: t, srv: srv, c: srv.client(false)}
+		r.contact = r.contactWith("", chat.URL)
+		rcv := newCountingReceiver(t)
+		cert, _ := r.upload("soon", certstest.Options{DNSNames: []string{"soon.expiry.test"}, NotAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
+		time.Sleep(1500 * time.Millisecond) // scans run: the certificate is not deployed yet, nobody to tell
+		job := r.createJob(jobSpec{name: "soon", certs: []int64{cert}, resources: []int64{r.webhook(rcv.URL, "soon.expiry.test")}})
+		r.run(job, "success")
+		texts := chat.wait(t, 2)
+		time.Sleep(2 * time.Second)
+		texts = chat.texts()
+		expiring := 0
+		for _, s := range texts {
+			if strings.Contains(s, "expires in 5 days") {
+				expiring++
+				if !strings.Contains(s, "soon.expiry.test") || !strings.Contains(s, "less than 7 days") {
+					t.Errorf("expiry message: %s", s)
+				}
 			}
 		}
-	}
-	if expiring != 1 || len(texts) != 2 {
-		t.Fatalf("%d expiry messages among %d, want 1 of 2: %q", expiring, len(texts), texts)
-	}
-	found := false
-	for _, n := range r.notifications(0) {
-		found = found || (n.Event == "cert_expiring" && n.Status == "sent")
-	}
-	if !found {
-		t.Fatalf("no sent cert_expiring notification listed: %+v", r.notifications(0))
-	}
+		if expiring != 1 || len(texts) != 2 {
+			t.Fatalf("%d expiry messages among %d, want 1 of 2: %q", expiring, len(texts), texts)
+		}
+		found := false
+		for _, n := range r.notifications(0) {
+			found = found || (n.Event == "cert_expiring" && n.Status == "sent")
+		}
+		if !found {
+			t.Fatalf("no sent cert_expiring notification listed: %+v", r.notifications(0))
+		}
+	})
 }
