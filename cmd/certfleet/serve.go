@@ -73,6 +73,7 @@ Secrets from the environment only:
 	f.DurationVar(&cfg.Engine.RetryBase, "retry-base", 2*time.Second, "first retry delay; doubles each retry, with jitter")
 	f.DurationVar(&cfg.Engine.RetryMax, "retry-max", 5*time.Minute, "longest retry delay")
 	f.DurationVar(&cfg.Engine.Lease, "lease", 30*time.Second, "worker lease; renewed every third of it while a deployment runs")
+	f.DurationVar(&cfg.LeaderLease, "leader-lease", 5*time.Second, "PostgreSQL: lease of the leadership of periodic duties (probes, expiry scans, notifications, nonce purge); renewed every third of it")
 	f.DurationVar(&cfg.Engine.AttemptTimeout, "deploy-timeout", 5*time.Minute, "bound on one deployment attempt")
 	f.StringVar(&cfg.Deploy.LocalRoot, "local-root", "", "allow local FILE targets, with every path inside this directory")
 	f.StringArrayVar(&cfg.Deploy.LocalReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
@@ -340,6 +341,7 @@ func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("request", "request_id", c.requestID, "action", c.action, "access_key_id", c.accessKeyID,
 		"status", http.StatusOK, "duration_ms", time.Since(start).Milliseconds())
+	metrics.APIRequest(c.action, "OK")
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
@@ -357,6 +359,7 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 		e = errInternal
 	}
 	c.code = e.Code
+	metrics.APIRequest(c.action, e.Code)
 	if e.Status < 500 {
 		a.log.Info("request", "request_id", c.requestID, "action", c.action, "access_key_id", c.accessKeyID,
 			"status", e.Status, "code", e.Code)

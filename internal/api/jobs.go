@@ -16,6 +16,8 @@ import (
 type jobConfig struct {
 	CertIds      []int64 `json:"certIds"`
 	ShareCertIds []int64 `json:"shareCertIds"`
+	// Strategy is a staged job's normalised strategy (see waves.go).
+	Strategy json.RawMessage `json:"strategy,omitempty"`
 }
 
 // jobInput reads and validates the fields shared by Create/UpdateDeploymentJob
@@ -103,7 +105,14 @@ func (a *API) jobInput(ctx context.Context, c *call, j *store.Job, update bool) 
 	if err != nil {
 		return nil, err
 	}
-	cfg, _ := json.Marshal(jobConfig{CertIds: j.CertIDs, ShareCertIds: []int64{}})
+	if err := jobStrategy(c, j, workers, update); err != nil {
+		return nil, err
+	}
+	jc := jobConfig{CertIds: j.CertIDs, ShareCertIds: []int64{}}
+	if j.Strategy != "" {
+		jc.Strategy = json.RawMessage(j.Strategy)
+	}
+	cfg, _ := json.Marshal(jc)
 	j.Config = string(cfg)
 	return workers, nil
 }
@@ -271,7 +280,7 @@ func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (j
 	if j.Rollback {
 		rollback = 1
 	}
-	return jobItem{CertDomain: strings.Join(domains, ","), CertType: "upload", Config: j.Config, EndTime: msString(j.EndTime),
+	return jobItem{CertDomain: strings.Join(domains, ","), CertType: "upload", Config: shownConfig(j), EndTime: msString(j.EndTime),
 		GmtCreate: msString(j.Created), GmtModified: msString(j.Modified), Id: j.ID, InstanceId: "cas-job-" + j.JobType + "-" + itoa(j.ID),
 		JobType: j.JobType, Name: j.Name, ProductName: strings.Join(products, ","), Rollback: rollback,
 		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: j.Status, UserId: j.AccountID}, nil

@@ -26,6 +26,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
@@ -102,6 +103,8 @@ type Engine struct {
 	certs *certCache
 
 	jobChanged func(jobID int64) // set by OnJobChange
+
+	bakeWake time.Time // earliest bake end recorded since the last tick (waves.go)
 }
 
 // OnJobChange registers f, called (it must not block) after the engine has
@@ -189,7 +192,11 @@ func (e *Engine) tick(ctx context.Context) time.Time {
 		e.log.Info("job started", "job_id", id)
 		e.markFinishing(id)
 	}
+	bake := e.wavesDue(ctx, now) // staged jobs whose bake ended are finishing too
 	e.finishJobs(ctx)
+	if bake = earliest(bake, e.takeBakeWake()); !bake.IsZero() && bake.Before(next) {
+		next = bake
+	}
 
 	e.mu.Lock()
 	free := e.cfg.Workers - e.running
@@ -252,6 +259,7 @@ func (e *Engine) finishJobs(ctx context.Context) {
 	clear(e.finishing)
 	e.mu.Unlock()
 	for _, id := range ids {
+		e.waveStep(ctx, id)
 		status, err := e.store.JobFinishIfDone(ctx, id, time.Now())
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -292,7 +300,8 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	hbDone := make(chan struct{})
-	go e.heartbeat(ctx, cancel, w, hbDone)
+	lc := newLeaseClock(w.LeaseExpires)
+	go e.heartbeat(ctx, cancel, w, lc, hbDone)
 	defer func() { cancel(nil); <-hbDone }()
 
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
@@ -308,7 +317,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			log.Info("worker interrupted", "cause", context.Cause(ctx))
 			return
 		}
-		e.finish(ctx, log, w, err, true, false)
+		e.finish(ctx, log, w, err, deploy.IsPermanent(err), false) // a database error is transient
 		return
 	}
 	if h, ok := d.(deploy.Hoster); ok {
@@ -320,6 +329,11 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			defer release()
 		}
 	}
+	if lc.lapsed(e.cfg.Lease / 10) {
+		log.Info("worker interrupted", "cause", errLeaseLapsed)
+		return // paused past the lease: another node may hold it now
+	}
+	defer metrics.DeployTimer(w.CloudProduct)()
 	attemptCtx, cancelAttempt := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
 	defer cancelAttempt()
 	restored := false
@@ -351,7 +365,9 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 
 var errLeaseLost = errors.New("engine: lease lost to another node")
 
-func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, w store.Worker, done chan struct{}) {
+var errLeaseLapsed = errors.New("engine: lease lapsed before the deployment started")
+
+func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, w store.Worker, lc *leaseClock, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(e.cfg.Lease / 3)
 	defer t.Stop()
@@ -360,10 +376,14 @@ func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := e.store.WorkerExtendLease(ctx, w.ID, w.LeaseToken, time.Now().Add(e.cfg.Lease))
+			until := time.Now().Add(e.cfg.Lease)
+			err := e.store.WorkerExtendLease(ctx, w.ID, w.LeaseToken, until)
 			if errors.Is(err, store.ErrConflict) {
 				cancel(errLeaseLost)
 				return
+			}
+			if err == nil {
+				lc.renewed(until)
 			}
 		}
 	}

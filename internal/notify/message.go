@@ -118,6 +118,9 @@ func resourceName(r store.Resource, id int64) string {
 // after ev.Since (ev.Kind rollback). nothing reports a job end where every
 // worker found its certificate already in place.
 func JobReport(ev store.JobEvent, workers []store.Worker, resources map[int64]store.Resource) (r Report, nothing bool) {
+	if ev.Kind == store.JobEventKindHalt {
+		return HaltReport(ev.Job, workers, resources), false
+	}
 	j := ev.Job
 	var total, success, failed, unchanged, rbOK, rbErr, verifyRB int
 	var failures, rolled []Item

@@ -27,6 +27,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/notify"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -58,6 +59,10 @@ type Config struct {
 	// ExpiryScanInterval is how often certificates near expiry are looked
 	// for (also once shortly after start). Zero disables the scan.
 	ExpiryScanInterval time.Duration
+	// LeaderLease is how long the leadership of the periodic duties lasts
+	// without renewal on PostgreSQL; a dead leader is replaced within about
+	// it. Defaults to 5s.
+	LeaderLease time.Duration
 	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, receives the listening address once serving.
@@ -100,8 +105,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	eng := engine.New(st, box, products, log, cfg.Engine)
 	notifier := notify.New(st, log, cfg.Notify)
-	eng.OnJobChange(func(int64) { notifier.Wake() })
-	front := api.New(st, box, log, eng, products, rootAccount, cfg.API)
+	elector, bus, err := newCluster(cfg, st, engineName, log, func() { eng.Wake(); notifier.Wake() })
+	if err != nil {
+		return err
+	}
+	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
+	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, cfg.API)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +132,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("/", front.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -143,12 +153,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(engineDone)
 		eng.Run(engineCtx)
 	}()
-	go purgeNonces(engineCtx, st, log)
+	// Every node schedules jobs and claims workers (row locks make that
+	// exclusive); the periodic duties run on the leader only.
+	go elector.Run(engineCtx)
+	go bus.Run(engineCtx)
+	go elector.Lead(engineCtx, func(ctx context.Context) { purgeNonces(ctx, st, log) })
 	if cfg.ProbeInterval > 0 {
-		go eng.RunProber(engineCtx, cfg.ProbeInterval)
+		go elector.Lead(engineCtx, func(ctx context.Context) { eng.RunProber(ctx, cfg.ProbeInterval) })
 	}
-	go notifier.Run(engineCtx)
-	go notifier.RunExpiryScan(engineCtx, cfg.ExpiryScanInterval, min(cfg.ExpiryScanInterval, 10*time.Second))
+	go elector.Lead(engineCtx, notifier.Run)
+	go elector.Lead(engineCtx, func(ctx context.Context) {
+		notifier.RunExpiryScan(ctx, cfg.ExpiryScanInterval, min(cfg.ExpiryScanInterval, 10*time.Second))
+	})
 
 	serveErr := make(chan error, 1)
 	go func() {

@@ -112,6 +112,7 @@ type Store interface {
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
 	WorkerReleaseOwner(ctx context.Context, owner string) error
 
+	WaveStore   // waves.go: staged rollouts
 	RAMStore    // ram.go: RAM users, groups, policies, their access keys
 	AuditStore  // ram.go: the hash-chained audit trail
 	NotifyStore // notifications.go: messages to contacts and the events they tell

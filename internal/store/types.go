@@ -162,8 +162,16 @@ type Job struct {
 	ResourceIDs  []int64
 	ContactIDs   []int64
 	Config       string // JSON, certfleet-specific job configuration
-	Created      time.Time
-	Modified     time.Time
+	// Strategy is the job's staged-rollout strategy, normalised JSON ("" =
+	// none: every worker is in wave 0). See waves.go.
+	Strategy string
+	// CurrentWave is the wave (0-based) whose workers may run; LastWave the
+	// job's last wave. HaltedWave is the wave (1-based) that halted the job, 0 if none.
+	CurrentWave int
+	LastWave    int
+	HaltedWave  int
+	Created     time.Time
+	Modified    time.Time
 }
 
 // JobListParams filters JobList.
@@ -219,8 +227,11 @@ type Worker struct {
 	HasPrevious bool
 	// Unchanged: the worker found the resource already serving its certificate.
 	Unchanged bool
-	Created   time.Time
-	Modified  time.Time
+	// Wave is the staged-rollout wave (0-based) the worker runs in; it is
+	// claimable only once its job's CurrentWave reaches it.
+	Wave     int
+	Created  time.Time
+	Modified time.Time
 }
 
 // WorkerListParams filters WorkerList.

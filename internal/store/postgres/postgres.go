@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
+	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -35,14 +37,24 @@ func Migrations() fs.FS {
 // migrationLockID is the advisory lock key held while migrating.
 const migrationLockID = 0x63657274666c74 // "certflt"
 
-// Open connects to the database at url (postgres://…) and migrates it.
+// DefaultMaxConns is the connections one node opens at most, unless the URL
+// sets pool_max_conns.
+const DefaultMaxConns = 32
+
+// Open connects to the database at url (postgres://…) and migrates it. The
+// URL may set pool_max_conns (the node's connection limit, default
+// DefaultMaxConns); it is not passed on to PostgreSQL.
 func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
+	url, maxConns, err := SplitMaxConns(url)
+	if err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	s := sqlstore.New(db, Dialect())
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
@@ -74,4 +86,25 @@ func Dialect() sqlstore.Dialect {
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// SplitMaxConns takes the pool_max_conns parameter out of a postgres:// URL
+// and returns the URL without it and its value (DefaultMaxConns if absent).
+func SplitMaxConns(raw string) (string, int, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", 0, fmt.Errorf("postgres: bad database URL: %w", err)
+	}
+	q := u.Query()
+	v := q.Get("pool_max_conns")
+	if v == "" {
+		return raw, DefaultMaxConns, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 {
+		return "", 0, fmt.Errorf("postgres: pool_max_conns=%q: want a number ≥ 2", v)
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }

@@ -3,13 +3,14 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
 )
 
 const jobColumns = `id, account_id, name, job_type, status, schedule_ms, start_ms, end_ms, rollback, cert_ids, resource_ids,
-	contact_ids, config, created_ms, modified_ms`
+	contact_ids, config, created_ms, modified_ms, strategy, current_wave, last_wave, halted_wave`
 
 func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	var j store.Job
@@ -17,7 +18,7 @@ func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	var rollback int
 	var certs, resources, contacts string
 	err := row.Scan(&j.ID, &j.AccountID, &j.Name, &j.JobType, &j.Status, &sched, &start, &end, &rollback, &certs, &resources,
-		&contacts, &j.Config, &created, &modified)
+		&contacts, &j.Config, &created, &modified, &j.Strategy, &j.CurrentWave, &j.LastWave, &j.HaltedWave)
 	j.ScheduleTime, j.StartTime, j.EndTime = fromMS(sched), fromMS(start), fromMS(end)
 	j.Created, j.Modified = fromMS(created), fromMS(modified)
 	j.Rollback = rollback != 0
@@ -36,9 +37,9 @@ func (s *DB) JobCreate(ctx context.Context, j *store.Job, workers []store.Worker
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO jobs (account_id, name, job_type, status, schedule_ms, start_ms, end_ms, rollback,
-			cert_ids, resource_ids, contact_ids, config, created_ms, modified_ms) VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			cert_ids, resource_ids, contact_ids, config, created_ms, modified_ms, strategy, last_wave) VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			j.AccountID, j.Name, j.JobType, j.Status, ms(j.ScheduleTime), jsonText(j.CertIDs), jsonText(j.ResourceIDs), jsonText(j.ContactIDs),
-			j.Config, ms(now), ms(now)).Scan(&j.ID)
+			j.Config, ms(now), ms(now), j.Strategy, j.LastWave).Scan(&j.ID)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -54,9 +55,10 @@ func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers []store.Worke
 	// whatever Status the caller's struct carries.
 	j.Status = store.JobEditing
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE jobs SET name = ?, schedule_ms = ?, cert_ids = ?, resource_ids = ?, contact_ids = ?, config = ?, modified_ms = ?
+		n, err := s.exec(ctx, tx, `UPDATE jobs SET name = ?, schedule_ms = ?, cert_ids = ?, resource_ids = ?, contact_ids = ?, config = ?, modified_ms = ?,
+			strategy = ?, last_wave = ?, current_wave = 0, bake_until_ms = 0
 			WHERE account_id = ? AND id = ? AND status = 'editing'`, j.Name, ms(j.ScheduleTime), jsonText(j.CertIDs), jsonText(j.ResourceIDs),
-			jsonText(j.ContactIDs), j.Config, ms(now), j.AccountID, j.ID)
+			jsonText(j.ContactIDs), j.Config, ms(now), j.Strategy, j.LastWave, j.AccountID, j.ID)
 		if err != nil {
 			return err
 		}
@@ -94,13 +96,13 @@ func (s *DB) writeJobChildren(ctx context.Context, tx *sql.Tx, j *store.Job, wor
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO workers (account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status,
-		created_ms, modified_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		created_ms, modified_ms, wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return s.wrap(err)
 	}
 	defer stmt.Close()
 	for _, w := range workers {
-		if _, err := stmt.ExecContext(ctx, j.AccountID, j.ID, w.ResourceID, w.CertID, w.CloudName, w.CloudProduct, j.Status, ms(now), ms(now)); err != nil {
+		if _, err := stmt.ExecContext(ctx, j.AccountID, j.ID, w.ResourceID, w.CertID, w.CloudName, w.CloudProduct, j.Status, ms(now), ms(now), w.Wave); err != nil {
 			return s.wrap(err)
 		}
 	}
@@ -241,6 +243,14 @@ func (s *DB) lock() string {
 		return ""
 	}
 	return " " + s.d.SkipLocked
+}
+
+// lockOf is lock for a join, locking only the rows of table alias.
+func (s *DB) lockOf(alias string) string {
+	if s.d.SkipLocked == "" {
+		return ""
+	}
+	return " " + strings.Replace(s.d.SkipLocked, "FOR UPDATE", "FOR UPDATE OF "+alias, 1)
 }
 
 // JobFinishIfDone ends a processing job once no worker of it is left to run:

@@ -47,6 +47,11 @@ func (s *DB) JobEventsDue(ctx context.Context, p store.JobEventsDueParams) ([]st
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(err)
 	}
+	halts, err := s.jobHaltEventsDue(ctx, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out = append(halts, out...)
 	rows, err = s.db.QueryContext(ctx, s.q(`SELECT `+jobColumns+`, rollback_notified_ms FROM jobs j WHERE notified = 1 AND rollback = 1
 		AND modified_ms > rollback_notified_ms
 		AND EXISTS (SELECT 1 FROM workers w WHERE w.job_id = j.id AND w.status IN ('rollback_success', 'rollback_error') AND w.modified_ms > j.rollback_notified_ms)
@@ -90,6 +95,8 @@ func (s *DB) NotificationEmit(ctx context.Context, p store.NotificationEmitParam
 		case store.JobEventKindRollback:
 			n, err = s.exec(ctx, tx, `UPDATE jobs SET rollback_notified_ms = ? WHERE id = ? AND rollback_notified_ms = ?`,
 				ms(p.Mark), p.JobID, ms(p.Since))
+		case store.JobEventKindHalt:
+			n, err = s.exec(ctx, tx, `UPDATE jobs SET halt_notified = 1 WHERE id = ? AND halted_wave > 0 AND halt_notified = 0`, p.JobID)
 		case store.EmitKindExpiry:
 			n, err = s.exec(ctx, tx, `INSERT INTO cert_expiry_notices (cert_id, threshold_days, created_ms) VALUES (?, ?, ?)
 				ON CONFLICT DO NOTHING`, p.CertID, p.ThresholdDays, ms(p.Now))

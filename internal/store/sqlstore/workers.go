@@ -10,14 +10,14 @@ import (
 )
 
 const workerColumns = `id, account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status, attempts, next_run_ms,
-	lease_owner, lease_token, lease_expires_ms, last_error, resource_cert_id, previous_enc, has_previous, unchanged, created_ms, modified_ms`
+	lease_owner, lease_token, lease_expires_ms, last_error, resource_cert_id, previous_enc, has_previous, unchanged, created_ms, modified_ms, wave`
 
 func scanWorker(row interface{ Scan(...any) error }) (store.Worker, error) {
 	var w store.Worker
 	var next, lease, created, modified int64
 	var hasPrev, unchanged int
 	err := row.Scan(&w.ID, &w.AccountID, &w.JobID, &w.ResourceID, &w.CertID, &w.CloudName, &w.CloudProduct, &w.Status, &w.Attempts,
-		&next, &w.LeaseOwner, &w.LeaseToken, &lease, &w.LastError, &w.ResourceCertID, &w.PreviousEnc, &hasPrev, &unchanged, &created, &modified)
+		&next, &w.LeaseOwner, &w.LeaseToken, &lease, &w.LastError, &w.ResourceCertID, &w.PreviousEnc, &hasPrev, &unchanged, &created, &modified, &w.Wave)
 	w.Unchanged = unchanged != 0
 	w.NextRunAt, w.LeaseExpires, w.Created, w.Modified = fromMS(next), fromMS(lease), fromMS(created), fromMS(modified)
 	w.HasPrevious = hasPrev != 0
@@ -87,10 +87,12 @@ func (s *DB) WorkerRequestRollback(ctx context.Context, accountID, jobID, id int
 func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error) {
 	var out []store.Worker
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w
+		// A staged job's workers wait for their wave (rollbacks never wait).
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w JOIN jobs j ON j.id = w.job_id
 			WHERE w.status IN ('scheduling', 'processing', 'rollback') AND w.next_run_ms <= ? AND w.lease_expires_ms < ?
+			AND (w.wave <= j.current_wave OR w.status = 'rollback')
 			AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = w.resource_id AND o.active = 1 AND o.id <> w.id)
-			ORDER BY w.next_run_ms, w.id LIMIT ?`+s.lock()), ms(p.Now), ms(p.Now), p.Limit)
+			ORDER BY w.next_run_ms, w.id LIMIT ?`+s.lockOf("w")), ms(p.Now), ms(p.Now), p.Limit)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -192,11 +194,13 @@ func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
 }
 
 // WorkerNextDue returns the earliest time a claimable worker becomes due:
-// its retry time, or its lease expiry if it is leased.
+// its retry time, or its lease expiry if it is leased. Workers waiting for
+// their wave are not claimable: the wave's advance wakes the engine.
 func (s *DB) WorkerNextDue(ctx context.Context) (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(CASE WHEN lease_expires_ms > next_run_ms THEN lease_expires_ms ELSE next_run_ms END)
-		FROM workers WHERE status IN ('scheduling', 'processing', 'rollback')`).Scan(&v)
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(CASE WHEN w.lease_expires_ms > w.next_run_ms THEN w.lease_expires_ms ELSE w.next_run_ms END)
+		FROM workers w JOIN jobs j ON j.id = w.job_id WHERE w.status IN ('scheduling', 'processing', 'rollback')
+		AND (w.wave <= j.current_wave OR w.status = 'rollback')`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, s.wrap(err)
 	}

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Workers", testWorkers},
 		{"Concurrency", testConcurrency},
 		{"Notifications", testNotifications},
+		{"Waves", testWaves},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

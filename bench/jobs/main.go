@@ -1,0 +1,1021 @@
+// Command jobs measures certfleet's deployment engine end to end: a real
+// `certfleet serve` process runs one job of N webhook resources, all pointed
+// at a receiver on loopback, from pending to success. In the same run, a
+// plain net/http client sends the same N POSTs, of the same size, at the same
+// concurrency, to the same receiver; the ratio of the two rates is the
+// engine's efficiency. It also measures how late scheduled jobs start, and
+// the server's peak resident memory. SQLite and PostgreSQL.
+//
+//	go run ./bench/jobs -resources 10000 -engines sqlite,postgres
+//
+// It sends traffic to 127.0.0.1 only, is bounded by -timeout, and removes
+// what it created (processes, data directories, PostgreSQL databases).
+// docs/benchmarks.md explains the numbers.
+//
+// It is not a load test of the API: resources are created through the API
+// only to set the job up, and that rate is printed for information.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/alibabacloud-go/tea/tea"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" database/sql driver
+
+	"github.com/certfleet/certfleet/internal/deploy/webhook"
+)
+
+type config struct {
+	resources    int
+	engines      []string
+	concurrency  int
+	scheduleJobs int
+	scheduleLead time.Duration
+	scheduleStep time.Duration
+	timeout      time.Duration
+	binary       string
+	logLevel     string
+	postgres     string
+	setupClients int
+	poll         time.Duration
+}
+
+func main() {
+	var c config
+	var engines string
+	flag.IntVar(&c.resources, "resources", 10000, "webhook resources in the measured job")
+	flag.StringVar(&engines, "engines", "sqlite,postgres", "storage engines to measure, comma-separated: sqlite, postgres")
+	flag.IntVar(&c.concurrency, "concurrency", 64, "server --workers and --per-host, and the baseline client's concurrency")
+	flag.IntVar(&c.scheduleJobs, "schedule-jobs", 100, "single-resource jobs scheduled in the future, for the schedule delay")
+	flag.DurationVar(&c.scheduleLead, "schedule-lead", 2*time.Second, "how far ahead the first scheduled job is set")
+	flag.DurationVar(&c.scheduleStep, "schedule-step", 20*time.Millisecond, "spacing of the scheduled jobs' ScheduleTime")
+	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	flag.StringVar(&c.binary, "binary", "", "certfleet binary to run (default: go build ./cmd/certfleet into a temporary directory)")
+	flag.StringVar(&c.logLevel, "log-level", "info", "the server's --log-level (its logs go to a file, shown when a run fails)")
+	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"PostgreSQL server to create the benchmark database on (loopback only)")
+	flag.IntVar(&c.setupClients, "setup-clients", 16, "concurrent API calls while creating resources")
+	flag.DurationVar(&c.poll, "poll", 50*time.Millisecond, "how often DescribeDeploymentJob is polled while a job runs")
+	flag.Parse()
+	c.engines = strings.Split(engines, ",")
+	if c.resources < 1 || c.concurrency < 1 || c.scheduleJobs < 0 || c.scheduleJobs > c.resources {
+		fatalf("need -resources ≥ 1, -concurrency ≥ 1 and 0 ≤ -schedule-jobs ≤ -resources")
+	}
+	for _, e := range c.engines {
+		if e != "sqlite" && e != "postgres" {
+			fatalf("-engines: unknown engine %q (sqlite, postgres)", e)
+		}
+	}
+	if u, err := url.Parse(c.postgres); err != nil || !isLoopback(u.Hostname()) {
+		fatalf("-postgres must be a postgres:// URL on a loopback address")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// If the run does not wind down within a grace period after the
+	// deadline (a call stuck in the SDK), clean up and exit anyway.
+	go func() {
+		<-ctx.Done()
+		time.Sleep(30 * time.Second)
+		fmt.Fprintln(os.Stderr, "jobs: still running 30s after the deadline; cleaning up and exiting")
+		cleanups.run()
+		os.Exit(2)
+	}()
+
+	err := run(ctx, c)
+	cleanups.run()
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "jobs: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// cleanups undoes what the run created, newest first, once.
+var cleanups cleanupStack
+
+type cleanupStack struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (s *cleanupStack) add(fn func()) {
+	s.mu.Lock()
+	s.fns = append(s.fns, fn)
+	s.mu.Unlock()
+}
+
+func (s *cleanupStack) run() {
+	for {
+		s.mu.Lock()
+		if len(s.fns) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		fn := s.fns[len(s.fns)-1]
+		s.fns = s.fns[:len(s.fns)-1]
+		s.mu.Unlock()
+		fn()
+	}
+}
+
+// result is what one engine's run measured.
+type result struct {
+	engine          string
+	resources       int
+	setup           time.Duration // creating the resources through the API
+	jobWall         time.Duration // pending → success
+	firstPOST       time.Duration // pending → first delivery at the receiver
+	engineRate      float64       // workers per second over jobWall
+	baselineRates   []float64     // POSTs per second, before and after the job
+	scheduleDelays  []time.Duration
+	scheduleJobIDs  []int64
+	scheduleLate    int // jobs set pending after their ScheduleTime (not scheduled, so not counted)
+	peakRSS         int64
+	serverCPU       time.Duration // the server process's CPU during the job
+	dbCPU           time.Duration // PostgreSQL backends' CPU during the job (0 for SQLite)
+	cpuPressure     float64       // share of the job's wall time some task waited for a CPU (PSI); -1 if unknown
+	describeBig     time.Duration // median DescribeDeploymentJob latency on the N-worker job
+	describeSmall   time.Duration // … and on a one-worker job
+	receiverCounted int64
+}
+
+func (r result) baselineRate() float64 {
+	var sum float64
+	for _, v := range r.baselineRates {
+		sum += v
+	}
+	return sum / float64(len(r.baselineRates))
+}
+
+func run(ctx context.Context, c config) error {
+	tmp, err := os.MkdirTemp("", "certfleet-bench-")
+	if err != nil {
+		return err
+	}
+	cleanups.add(func() { os.RemoveAll(tmp) })
+	if c.binary == "" {
+		c.binary = filepath.Join(tmp, "certfleet")
+		fmt.Fprintln(os.Stderr, "building certfleet…")
+		build := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "github.com/certfleet/certfleet/cmd/certfleet")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build certfleet: %w", err)
+		}
+	}
+	bundle, err := newBundle()
+	if err != nil {
+		return err
+	}
+	rcv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	cleanups.add(rcv.close)
+
+	var results []result
+	for _, engine := range c.engines {
+		fmt.Fprintf(os.Stderr, "== %s\n", engine)
+		r, err := runEngine(ctx, c, engine, tmp, bundle, rcv)
+		if err != nil {
+			return fmt.Errorf("%s: %w", engine, err)
+		}
+		printResult(r, c)
+		results = append(results, r)
+	}
+	printSummary(results, c)
+	return nil
+}
+
+func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle, rcv *receiver) (result, error) {
+	r := result{engine: engine, resources: c.resources}
+	var database string
+	if engine == "postgres" {
+		u, drop, err := createDatabase(ctx, c.postgres)
+		if err != nil {
+			return r, err
+		}
+		defer drop()
+		database = u
+	}
+	srv, err := startServer(ctx, c, engine, filepath.Join(tmp, engine), database)
+	if err != nil {
+		return r, err
+	}
+	defer srv.stop()
+	fail := func(err error) (result, error) {
+		return r, fmt.Errorf("%w\nlast server log lines (%s):\n%s", err, srv.logPath, srv.tail(10))
+	}
+	cl, err := newClients(srv.addr, srv.keyID, srv.secret)
+	if err != nil {
+		return r, err
+	}
+
+	// Setup: one certificate, N webhook resources without a Domain (each
+	// takes the job's only certificate).
+	up, err := cl.cas.UploadUserCertificate(&cas.UploadUserCertificateRequest{Name: tea.String("bench"),
+		Cert: tea.String(bundle.leafPEM + bundle.chainPEM), Key: tea.String(bundle.keyPEM)})
+	if err != nil {
+		return fail(fmt.Errorf("upload certificate: %w", err))
+	}
+	certID := tea.Int64Value(up.Body.CertId)
+	contact, err := cl.callOwn("CreateContact", map[string]string{"Name": "ops", "Email": "ops@example.test"})
+	if err != nil {
+		return fail(fmt.Errorf("create contact: %w", err))
+	}
+	contactID, err := idOf(contact, "ContactId")
+	if err != nil {
+		return fail(err)
+	}
+	cl.contact = strconv.FormatInt(contactID, 10)
+	start := time.Now()
+	ids, err := createResources(ctx, cl, c.resources, c.setupClients, rcv.url)
+	if err != nil {
+		return fail(err)
+	}
+	r.setup = time.Since(start)
+	fmt.Fprintf(os.Stderr, "  created %d resources in %.1fs (%.0f/s)\n", len(ids), r.setup.Seconds(), float64(len(ids))/r.setup.Seconds())
+
+	// Baseline before the job.
+	payload, err := bundle.payload(certID)
+	if err != nil {
+		return r, err
+	}
+	rate, err := baseline(ctx, rcv, c.resources, c.concurrency, payload)
+	if err != nil {
+		return fail(err)
+	}
+	r.baselineRates = append(r.baselineRates, rate)
+	fmt.Fprintf(os.Stderr, "  baseline: %.0f POSTs/s\n", rate)
+
+	// The job.
+	job, err := cl.cas.CreateDeploymentJob(&cas.CreateDeploymentJobRequest{Name: tea.String("bench"), JobType: tea.String("user"),
+		CertIds: tea.String(strconv.FormatInt(certID, 10)), ResourceIds: tea.String(joinIDs(ids)), ContactIds: tea.String(cl.contact)})
+	if err != nil {
+		return fail(fmt.Errorf("create job: %w", err))
+	}
+	jobID := tea.Int64Value(job.Body.JobId)
+	before := rcv.reset()
+	cpu0, err := processCPU(srv.cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	stall0, psiOK := cpuStall()
+	pg0 := backendCPU(ctx, c.postgres, database)
+	start = time.Now()
+	if _, err := cl.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(jobID), Status: tea.String("pending")}); err != nil {
+		return fail(fmt.Errorf("start job: %w", err))
+	}
+	d, err := waitJob(ctx, cl, jobID, c.poll)
+	if err != nil {
+		return fail(err)
+	}
+	polled := time.Since(start)
+	cpu1, err := processCPU(srv.cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.serverCPU = cpu1 - cpu0
+	if database != "" {
+		r.dbCPU = cpuSince(pg0, backendCPU(ctx, c.postgres, database))
+	}
+	if stall1, ok := cpuStall(); ok && psiOK {
+		r.cpuPressure = float64(stall1-stall0) / float64(polled)
+	} else {
+		r.cpuPressure = -1
+	}
+	if st := tea.StringValue(d.Status); st != "success" {
+		return fail(fmt.Errorf("job %d ended %s, not success", jobID, st))
+	}
+	// The job's EndTime (server clock, same machine) is sharper than the
+	// 50 ms poll; fall back to the poll if it is missing.
+	r.jobWall = polled
+	if end, err := strconv.ParseInt(tea.StringValue(d.EndTime), 10, 64); err == nil && end > 0 {
+		if w := time.UnixMilli(end).Sub(start); w > 0 && w <= polled {
+			r.jobWall = w
+		}
+	}
+	r.receiverCounted = rcv.count.Load() - before
+	if r.receiverCounted != int64(c.resources) {
+		return fail(fmt.Errorf("the receiver got %d deliveries, want %d", r.receiverCounted, c.resources))
+	}
+	if first := rcv.first.Load(); first > 0 {
+		r.firstPOST = time.Unix(0, first).Sub(start)
+	}
+	r.engineRate = float64(c.resources) / r.jobWall.Seconds()
+	fmt.Fprintf(os.Stderr, "  job: %d workers in %.2fs (%.0f/s)\n", c.resources, r.jobWall.Seconds(), r.engineRate)
+
+	// Baseline after the job (the machine may be shared: two samples).
+	rate, err = baseline(ctx, rcv, c.resources, c.concurrency, payload)
+	if err != nil {
+		return fail(err)
+	}
+	r.baselineRates = append(r.baselineRates, rate)
+	fmt.Fprintf(os.Stderr, "  baseline: %.0f POSTs/s\n", rate)
+
+	if c.scheduleJobs > 0 {
+		r.scheduleJobIDs, r.scheduleDelays, r.scheduleLate, err = scheduleDelay(ctx, cl, c, certID, ids[:c.scheduleJobs])
+		if err != nil {
+			return fail(err)
+		}
+	}
+	// What a status poll costs on a big job, against a one-worker job.
+	var small int64
+	if c.scheduleJobs > 0 {
+		small = r.scheduleJobIDs[0]
+	}
+	if r.describeBig, err = describeLatency(cl, jobID); err != nil {
+		return fail(err)
+	}
+	if small != 0 {
+		if r.describeSmall, err = describeLatency(cl, small); err != nil {
+			return fail(err)
+		}
+	}
+	r.peakRSS, err = peakRSS(srv.cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// clients are the official SDK's typed client and its generic client, for
+// certfleet's own operations (CreateCloudResource), as in internal/e2e.
+type clients struct {
+	cas     *cas.Client
+	generic *openapi.Client
+	contact string // ContactIds of every job (a mandatory parameter)
+}
+
+func newClients(addr, keyID, secret string) (*clients, error) {
+	cfg := func() *openapi.Config {
+		return &openapi.Config{AccessKeyId: tea.String(keyID), AccessKeySecret: tea.String(secret),
+			Endpoint: tea.String(addr), Protocol: tea.String("http"), MaxIdleConns: tea.Int(64), ReadTimeout: tea.Int(60000)}
+	}
+	c, err := cas.NewClient(cfg())
+	if err != nil {
+		return nil, err
+	}
+	g, err := openapi.NewClient(cfg())
+	if err != nil {
+		return nil, err
+	}
+	return &clients{cas: c, generic: g}, nil
+}
+
+func (c *clients) callOwn(action string, query map[string]string) (map[string]any, error) {
+	q := map[string]*string{}
+	for k, v := range query {
+		q[k] = tea.String(v)
+	}
+	params := &openapiutil.Params{Action: tea.String(action), Version: tea.String("2020-04-07"), Protocol: tea.String("HTTP"),
+		Pathname: tea.String("/"), Method: tea.String("POST"), AuthType: tea.String("AK"), Style: tea.String("RPC"),
+		ReqBodyType: tea.String("formData"), BodyType: tea.String("json")}
+	resp, err := c.generic.CallApi(params, &openapiutil.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+	if err != nil {
+		return nil, err
+	}
+	body, _ := resp["body"].(map[string]any)
+	return body, nil
+}
+
+func createResources(ctx context.Context, cl *clients, n, workers int, receiverURL string) ([]int64, error) {
+	cfg, _ := json.Marshal(map[string]any{"Url": receiverURL})
+	ids := make([]int64, n)
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				body, err := cl.callOwn("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",
+					"Name": fmt.Sprintf("bench-%d", i), "Config": string(cfg)})
+				if err == nil {
+					ids[i], err = idOf(body, "Id")
+				}
+				if err != nil {
+					errs <- fmt.Errorf("create resource %d: %w", i, err)
+					next.Store(int64(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return ids, ctx.Err()
+}
+
+func idOf(body map[string]any, field string) (int64, error) {
+	switch v := body[field].(type) {
+	case json.Number:
+		return v.Int64()
+	case float64:
+		return int64(v), nil
+	}
+	return 0, fmt.Errorf("no %s in %v", field, body)
+}
+
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+// waitJob polls DescribeDeploymentJob every interval until the job is
+// success or error.
+func waitJob(ctx context.Context, cl *clients, jobID int64, interval time.Duration) (*cas.DescribeDeploymentJobResponseBody, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		d, err := cl.cas.DescribeDeploymentJob(&cas.DescribeDeploymentJobRequest{JobId: tea.Int64(jobID)})
+		if err != nil {
+			return nil, fmt.Errorf("describe job %d: %w", jobID, err)
+		}
+		if st := tea.StringValue(d.Body.Status); st == "success" || st == "error" {
+			return d.Body, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("job %d still %s: %w", jobID, tea.StringValue(d.Body.Status), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// scheduleDelay creates one single-resource job per resource, scheduled
+// lead + i·step from now, sets them pending, waits for them to end, and
+// returns StartTime − ScheduleTime of each, plus how many were set pending
+// too late to count (their ScheduleTime had already passed).
+func scheduleDelay(ctx context.Context, cl *clients, c config, certID int64, resources []int64) ([]int64, []time.Duration, int, error) {
+	base := time.Now().Add(c.scheduleLead)
+	jobs := make([]int64, len(resources))
+	late := make([]bool, len(resources))
+	err := parallel(ctx, 8, len(resources), func(i int) error {
+		at := base.Add(time.Duration(i) * c.scheduleStep)
+		j, err := cl.cas.CreateDeploymentJob(&cas.CreateDeploymentJobRequest{Name: tea.String(fmt.Sprintf("scheduled-%d", i)),
+			JobType: tea.String("user"), CertIds: tea.String(strconv.FormatInt(certID, 10)),
+			ResourceIds: tea.String(strconv.FormatInt(resources[i], 10)), ContactIds: tea.String(cl.contact),
+			ScheduleTime: tea.Int64(at.UnixMilli())})
+		if err != nil {
+			return fmt.Errorf("create scheduled job %d: %w", i, err)
+		}
+		jobs[i] = tea.Int64Value(j.Body.JobId)
+		if _, err := cl.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(jobs[i]), Status: tea.String("pending")}); err != nil {
+			return fmt.Errorf("set scheduled job %d pending: %w", i, err)
+		}
+		late[i] = !time.Now().Before(at)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	last := base.Add(time.Duration(len(resources)) * c.scheduleStep)
+	select {
+	case <-time.After(time.Until(last)):
+	case <-ctx.Done():
+		return nil, nil, 0, ctx.Err()
+	}
+	var delays []time.Duration
+	nLate := 0
+	for i, id := range jobs {
+		d, err := waitJob(ctx, cl, id, 50*time.Millisecond)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if late[i] {
+			nLate++
+			continue
+		}
+		sched, err1 := strconv.ParseInt(tea.StringValue(d.ScheduleTime), 10, 64)
+		started, err2 := strconv.ParseInt(tea.StringValue(d.StartTime), 10, 64)
+		if err1 != nil || err2 != nil || started == 0 {
+			return nil, nil, 0, fmt.Errorf("job %d: ScheduleTime %q, StartTime %q", id, tea.StringValue(d.ScheduleTime), tea.StringValue(d.StartTime))
+		}
+		delays = append(delays, time.Duration(started-sched)*time.Millisecond)
+	}
+	return jobs, delays, nLate, nil
+}
+
+// describeLatency is the median wall time of 20 DescribeDeploymentJob calls.
+func describeLatency(cl *clients, jobID int64) (time.Duration, error) {
+	var ds []time.Duration
+	for range 20 {
+		start := time.Now()
+		if _, err := cl.cas.DescribeDeploymentJob(&cas.DescribeDeploymentJobRequest{JobId: tea.Int64(jobID)}); err != nil {
+			return 0, fmt.Errorf("describe job %d: %w", jobID, err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], nil
+}
+
+// parallel runs fn(0…n-1) on k goroutines and returns the first error.
+func parallel(ctx context.Context, k, n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var once sync.Once
+	var first error
+	var wg sync.WaitGroup
+	for range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
+					next.Store(int64(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// baseline POSTs body n times to the receiver with a plain net/http client,
+// concurrency at a time, and returns POSTs per second. Its transport keeps
+// as many idle connections as it has goroutines (as the webhook deployer's
+// does); http.DefaultTransport keeps 2 and would reconnect on most POSTs.
+func baseline(ctx context.Context, rcv *receiver, n, concurrency int, body []byte) (float64, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2*concurrency, concurrency
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	before := rcv.reset()
+	start := time.Now()
+	err := parallel(ctx, concurrency, n, func(i int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rcv.url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		h := req.Header
+		h.Set("Content-Type", "application/json")
+		h.Set("User-Agent", "certfleet-bench")
+		h.Set("X-Certfleet-Event", "deploy")
+		h.Set("X-Certfleet-Delivery", fmt.Sprintf("0-%d", i))
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("baseline POST: %w", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("baseline POST: receiver answered %s", resp.Status)
+		}
+		return nil
+	})
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if got := rcv.count.Load() - before; got != int64(n) {
+		return 0, fmt.Errorf("baseline: the receiver counted %d POSTs, want %d", got, n)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// receiver is the webhook target: it reads each body and answers 200.
+type receiver struct {
+	url   string
+	srv   *http.Server
+	count atomic.Int64
+	first atomic.Int64 // UnixNano of the first request since reset
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{url: "http://" + ln.Addr().String() + "/hook"}
+	r.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		r.first.CompareAndSwap(0, time.Now().UnixNano())
+		r.count.Add(1)
+		w.WriteHeader(http.StatusOK)
+	})}
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+// reset clears the first-request time and returns the count so far.
+func (r *receiver) reset() int64 {
+	r.first.Store(0)
+	return r.count.Load()
+}
+
+func (r *receiver) close() { r.srv.Close() }
+
+// server is one `certfleet serve` subprocess.
+type server struct {
+	cmd     *exec.Cmd
+	addr    string
+	keyID   string
+	secret  string
+	logPath string
+	done    chan struct{}
+	once    sync.Once
+}
+
+func startServer(ctx context.Context, c config, engine, dataDir, database string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{addr: addr, keyID: "LTAIbench" + engine, secret: rand.Text(), logPath: dataDir + ".log", done: make(chan struct{})}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	n := strconv.Itoa(c.concurrency)
+	s.cmd = exec.Command(c.binary, "serve", "--addr", addr, "--data-dir", dataDir, "--database", database,
+		"--workers", n, "--per-host", n, "--rate-limit", "-1", "--log-format", "json", "--log-level", c.logLevel)
+	// Only the variables this run sets: a CERTFLEET_* left in the
+	// environment would change the server's flags.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CERTFLEET_") {
+			s.cmd.Env = append(s.cmd.Env, kv)
+		}
+	}
+	s.cmd.Env = append(s.cmd.Env, "CERTFLEET_ROOT_ACCESS_KEY_ID="+s.keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+s.secret)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start certfleet: %w", err)
+	}
+	go func() {
+		s.cmd.Wait()
+		logf.Close()
+		close(s.done)
+	}()
+	cleanups.add(s.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("certfleet exited during start:\n%s", s.tail(30))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("certfleet not healthy after 30s:\n%s", s.tail(30))
+		}
+	}
+}
+
+// stop sends SIGTERM and, after 30 s, SIGKILL; it waits for the exit.
+func (s *server) stop() {
+	s.once.Do(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+}
+
+func (s *server) tail(n int) string {
+	b, _ := os.ReadFile(s.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// createDatabase creates a fresh database on the admin server and returns
+// its URL and a function that drops it.
+func createDatabase(ctx context.Context, admin string) (string, func(), error) {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	name := "certfleet_bench_" + strings.ToLower(rand.Text()[:12])
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", nil, fmt.Errorf("create database on %s: %w (is PostgreSQL running?)", admin, err)
+	}
+	var once sync.Once
+	drop := func() {
+		once.Do(func() {
+			db, err := sql.Open("pgx", admin)
+			if err != nil {
+				return
+			}
+			defer db.Close()
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := db.ExecContext(dctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+				fmt.Fprintf(os.Stderr, "jobs: drop database %s: %v\n", name, err)
+			}
+		})
+	}
+	cleanups.add(drop)
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+}
+
+// backendCPU maps the PostgreSQL backends serving database (pid) to the
+// CPU each has used so far; nil when they cannot be read.
+func backendCPU(ctx context.Context, admin, database string) map[int]time.Duration {
+	if database == "" {
+		return nil
+	}
+	u, err := url.Parse(database)
+	if err != nil {
+		return nil
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1`, strings.TrimPrefix(u.Path, "/"))
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	out := map[int]time.Duration{}
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			if d, err := processCPU(pid); err == nil {
+				out[pid] = d
+			}
+		}
+	}
+	return out
+}
+
+// cpuSince sums the CPU backends used between two backendCPU snapshots
+// (a backend born in between counts in full; one gone is lost).
+func cpuSince(before, after map[int]time.Duration) time.Duration {
+	var sum time.Duration
+	for pid, d := range after {
+		sum += d - before[pid]
+	}
+	return sum
+}
+
+// cpuStall is the machine's total time some task waited for a CPU
+// (/proc/pressure/cpu "some total", Linux PSI): a loaded machine shows in it.
+func cpuStall() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return 0, false
+	}
+	for _, f := range strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) {
+		if v, ok := strings.CutPrefix(f, "total="); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			return time.Duration(us) * time.Microsecond, err == nil
+		}
+	}
+	return 0, false
+}
+
+// processCPU is the user+system CPU time the process has used
+// (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// bundle is the certificate deployed: an ECDSA P-256 leaf and its CA.
+type bundle struct {
+	leafPEM, chainPEM, keyPEM, sha256 string
+}
+
+func newBundle() (bundle, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return bundle{}, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "certfleet bench CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return bundle{}, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return bundle{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return bundle{}, err
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2),
+		Subject: pkix.Name{CommonName: "bench.example.test"}, DNSNames: []string{"bench.example.test", "www.bench.example.test"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return bundle{}, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return bundle{}, err
+	}
+	sum := sha256.Sum256(leafDER)
+	return bundle{
+		leafPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})),
+		chainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		keyPEM:   string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+		sha256:   hex.EncodeToString(sum[:]),
+	}, nil
+}
+
+// payload is a body the size of the webhook deployer's for this bundle.
+func (b bundle) payload(certID int64) ([]byte, error) {
+	return json.Marshal(webhook.Payload{Action: "deploy", JobID: 1, WorkerID: 10000, ResourceID: 10000, CertID: certID,
+		CertName: "bench", Certificate: b.leafPEM, Chain: b.chainPEM, FullChain: b.leafPEM + b.chainPEM, PrivateKey: b.keyPEM,
+		Sha256: b.sha256, Timestamp: time.Now().Unix()})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+
+func psi(v float64) string {
+	if v < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f%% (0%%: no task waited for a CPU)", 100*v)
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func printResult(r result, c config) {
+	delays := slices.Clone(r.scheduleDelays)
+	slices.Sort(delays)
+	rows := [][2]string{
+		{"resources (webhook targets, one job)", strconv.Itoa(r.resources)},
+		{"server --workers / --per-host", fmt.Sprintf("%d / %d", c.concurrency, c.concurrency)},
+		{"job wall time, pending → success", fmt.Sprintf("%.2f s", r.jobWall.Seconds())},
+		{"engine workers/s", fmt.Sprintf("%.0f", r.engineRate)},
+		{"baseline POSTs/s (net/http, before · after)", fmt.Sprintf("%.0f (%.0f · %.0f)", r.baselineRate(), r.baselineRates[0], r.baselineRates[1])},
+		{"efficiency (engine / baseline)", fmt.Sprintf("%.3f", r.engineRate/r.baselineRate())},
+		{"pending → first delivery", fmt.Sprintf("%.0f ms", ms(r.firstPOST))},
+		{"server CPU during the job", fmt.Sprintf("%.1f s (%.0f µs/worker)", r.serverCPU.Seconds(), float64(r.serverCPU.Microseconds())/float64(r.resources))},
+		{fmt.Sprintf("schedule delay p50 / p99 / max (%d jobs)", len(delays)),
+			fmt.Sprintf("%d / %d / %d ms", percentile(delays, 0.5).Milliseconds(), percentile(delays, 0.99).Milliseconds(), percentile(delays, 1).Milliseconds())},
+		{"server peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(r.peakRSS)/(1<<20))},
+		{fmt.Sprintf("DescribeDeploymentJob, %d-worker job · 1-worker job", r.resources),
+			fmt.Sprintf("%.1f ms · %.1f ms (median of 20)", ms(r.describeBig), ms(r.describeSmall))},
+		{"machine CPU pressure during the job (PSI some)", psi(r.cpuPressure)},
+		{"setup: resources created via the API", fmt.Sprintf("%.1f s (%.0f/s)", r.setup.Seconds(), float64(r.resources)/r.setup.Seconds())},
+	}
+	if r.engine == "postgres" {
+		rows = slices.Insert(rows, 8, [2]string{"PostgreSQL backends' CPU during the job",
+			fmt.Sprintf("%.1f s (%.0f µs/worker)", r.dbCPU.Seconds(), float64(r.dbCPU.Microseconds())/float64(r.resources))})
+	}
+	if r.scheduleLate > 0 {
+		rows = append(rows, [2]string{"scheduled jobs set pending too late (not counted)", strconv.Itoa(r.scheduleLate)})
+	}
+	fmt.Printf("\n%s\n", r.engine)
+	w := 0
+	for _, row := range rows {
+		w = max(w, len([]rune(row[0])))
+	}
+	for _, row := range rows {
+		fmt.Printf("  %-*s  %s\n", w, row[0], row[1])
+	}
+}
+
+func printSummary(rs []result, c config) {
+	fmt.Printf("\n%-9s %9s %10s %11s %10s %9s %20s %9s %8s\n", "engine", "resources", "workers/s", "baseline/s", "efficiency", "job wall", "sched p50/p99/max", "peak RSS", "CPU PSI")
+	for _, r := range rs {
+		d := slices.Clone(r.scheduleDelays)
+		slices.Sort(d)
+		pressure := "?"
+		if r.cpuPressure >= 0 {
+			pressure = fmt.Sprintf("%.0f%%", 100*r.cpuPressure)
+		}
+		fmt.Printf("%-9s %9d %10.0f %11.0f %10.3f %8.2fs %20s %6.1fMiB %8s\n", r.engine, r.resources, r.engineRate, r.baselineRate(),
+			r.engineRate/r.baselineRate(), r.jobWall.Seconds(),
+			fmt.Sprintf("%d/%d/%d ms", percentile(d, 0.5).Milliseconds(), percentile(d, 0.99).Milliseconds(), percentile(d, 1).Milliseconds()),
+			float64(r.peakRSS)/(1<<20), pressure)
+	}
+	fmt.Printf("(concurrency %d; baseline = plain net/http client, same body size, same receiver)\n", c.concurrency)
+}
