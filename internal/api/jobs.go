@@ -267,15 +267,18 @@ func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (j
 			}
 		}
 	}
-	counts, err := a.store.JobStatusCounts(ctx, j.AccountID, j.ID)
-	if err != nil {
-		return jobItem{}, err
+	products := j.Products
+	if len(products) == 0 {
+		// Jobs from before the products column: count their workers.
+		counts, err := a.store.JobStatusCounts(ctx, j.AccountID, j.ID)
+		if err != nil {
+			return jobItem{}, err
+		}
+		for _, pc := range counts.ByProduct {
+			products = append(products, pc.CloudProduct)
+		}
+		sort.Strings(products)
 	}
-	var products []string
-	for _, pc := range counts.ByProduct {
-		products = append(products, pc.CloudProduct)
-	}
-	sort.Strings(products)
 	rollback := int32(0)
 	if j.Rollback {
 		rollback = 1

@@ -310,7 +310,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
 		return
 	}
-	req, vs, err := e.request(ctx, w)
+	req, vs, currentCert, err := e.request(ctx, w)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutdown or lost lease, not a fault of the worker.
@@ -350,7 +350,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			// did not deploy.
 			served = verify.ProbeAll(attemptCtx, vs.Addresses, req.Target.Domain)
 		}
-		err = e.deploy(attemptCtx, d, &w, req)
+		err = e.deploy(attemptCtx, d, &w, req, currentCert)
 		if err == nil && vs.Enabled() {
 			err = e.verifyDeploy(attemptCtx, log, d, w, req, vs, served)
 		}
@@ -424,14 +424,9 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 	return nil
 }
 
-func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker, req deploy.Request) error {
-	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return deploy.Permanent(fmt.Errorf("engine: resource %d no longer exists", w.ResourceID))
-	}
-	if err != nil {
-		return fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
-	}
+// deploy puts req on the target; currentCert is the certificate our records
+// say the resource serves now (0 = none), kept as what to restore.
+func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker, req deploy.Request, currentCert int64) error {
 	if c, ok := d.(deploy.Checker); ok {
 		same, err := c.AlreadyDeployed(ctx, req)
 		if err != nil {
@@ -439,20 +434,20 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker,
 		}
 		if same {
 			if !w.HasPrevious {
-				return e.record(ctx, w, res.CurrentCertID, previous{Unchanged: true})
+				return e.record(ctx, w, currentCert, previous{Unchanged: true})
 			}
 			return nil
 		}
-	} else if res.CurrentCertID == w.CertID && !w.HasPrevious {
+	} else if currentCert == w.CertID && !w.HasPrevious {
 		// Our own record says the resource already serves this certificate.
-		return e.record(ctx, w, res.CurrentCertID, previous{Unchanged: true})
+		return e.record(ctx, w, currentCert, previous{Unchanged: true})
 	}
 	if s, ok := d.(deploy.Snapshotter); ok && !w.HasPrevious {
 		snap, err := s.Snapshot(ctx, req)
 		if err != nil {
 			return err
 		}
-		if err := e.record(ctx, w, res.CurrentCertID, previous{Data: snap}); err != nil {
+		if err := e.record(ctx, w, currentCert, previous{Data: snap}); err != nil {
 			return err
 		}
 	}
@@ -461,7 +456,7 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker,
 		return err
 	}
 	if !w.HasPrevious {
-		return e.record(ctx, w, res.CurrentCertID, previous{Data: prev})
+		return e.record(ctx, w, currentCert, previous{Data: prev})
 	}
 	return nil
 }
@@ -773,34 +768,39 @@ func truncate(s string, n int) string {
 
 // request builds the deploy.Request of a worker, and reads the resource's
 // verification settings. The Config the deployer sees has no generic keys.
-func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, verify.Settings, error) {
+// request builds the deploy.Request of a worker, with the resource's
+// verification settings and the certificate it serves now by our records.
+func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, verify.Settings, int64, error) {
 	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d no longer exists", w.ResourceID))
+	}
 	if err != nil {
-		return deploy.Request{}, verify.Settings{}, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
+		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
 	vs, config, err := verify.SplitConfig(json.RawMessage(res.Config))
 	if err != nil {
-		return deploy.Request{}, vs, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
+		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
 	t := deploy.Target{ResourceID: res.ID, CloudName: res.CloudName, CloudProduct: res.CloudProduct, Domain: res.Domain,
 		Config: config}
 	if res.CloudAccessID != 0 {
 		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
 		if err != nil {
-			return deploy.Request{}, vs, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
+			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
 		}
 		sk, err := e.box.Open(ac.SecretKeyEnc, PurposeAccessSecret)
 		if err != nil {
-			return deploy.Request{}, vs, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
+			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
 		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
 			Config: json.RawMessage(ac.Config)}
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {
-		return deploy.Request{}, vs, err
+		return deploy.Request{}, vs, 0, err
 	}
-	return deploy.Request{JobID: w.JobID, WorkerID: w.ID, Target: t, Bundle: b}, vs, nil
+	return deploy.Request{JobID: w.JobID, WorkerID: w.ID, Target: t, Bundle: b}, vs, res.CurrentCertID, nil
 }
 
 // bundle loads a certificate with its key, through a small cache

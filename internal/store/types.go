@@ -162,6 +162,9 @@ type Job struct {
 	ResourceIDs  []int64
 	ContactIDs   []int64
 	Config       string // JSON, certfleet-specific job configuration
+	// Products lists the CloudProducts of the job's workers as planned at
+	// create/update time, sorted (empty for jobs older than migration 0007).
+	Products []string
 	// Strategy is the job's staged-rollout strategy, normalised JSON ("" =
 	// none: every worker is in wave 0). See waves.go.
 	Strategy string

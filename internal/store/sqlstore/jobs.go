@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sort"
 	"strings"
 	"time"
 
@@ -10,15 +11,18 @@ import (
 )
 
 const jobColumns = `id, account_id, name, job_type, status, schedule_ms, start_ms, end_ms, rollback, cert_ids, resource_ids,
-	contact_ids, config, created_ms, modified_ms, strategy, current_wave, last_wave, halted_wave`
+	contact_ids, config, created_ms, modified_ms, strategy, current_wave, last_wave, halted_wave, products`
 
 func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	var j store.Job
 	var sched, start, end, created, modified int64
 	var rollback int
-	var certs, resources, contacts string
+	var certs, resources, contacts, products string
 	err := row.Scan(&j.ID, &j.AccountID, &j.Name, &j.JobType, &j.Status, &sched, &start, &end, &rollback, &certs, &resources,
-		&contacts, &j.Config, &created, &modified, &j.Strategy, &j.CurrentWave, &j.LastWave, &j.HaltedWave)
+		&contacts, &j.Config, &created, &modified, &j.Strategy, &j.CurrentWave, &j.LastWave, &j.HaltedWave, &products)
+	if products != "" {
+		j.Products = strings.Split(products, ",")
+	}
 	j.ScheduleTime, j.StartTime, j.EndTime = fromMS(sched), fromMS(start), fromMS(end)
 	j.Created, j.Modified = fromMS(created), fromMS(modified)
 	j.Rollback = rollback != 0
@@ -79,6 +83,18 @@ func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers []store.Worke
 }
 
 func (s *DB) writeJobChildren(ctx context.Context, tx *sql.Tx, j *store.Job, workers []store.Worker, now time.Time) error {
+	seenProduct := map[string]bool{}
+	j.Products = nil
+	for _, w := range workers {
+		if !seenProduct[w.CloudProduct] {
+			seenProduct[w.CloudProduct] = true
+			j.Products = append(j.Products, w.CloudProduct)
+		}
+	}
+	sort.Strings(j.Products)
+	if _, err := s.exec(ctx, tx, `UPDATE jobs SET products = ? WHERE id = ?`, strings.Join(j.Products, ","), j.ID); err != nil {
+		return err
+	}
 	refs := []struct {
 		kind string
 		ids  []int64

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sort"
 	"time"
 
@@ -88,11 +89,16 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 	var out []store.Worker
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// A staged job's workers wait for their wave (rollbacks never wait).
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w JOIN jobs j ON j.id = w.job_id
-			WHERE w.status IN ('scheduling', 'processing', 'rollback') AND w.next_run_ms <= ? AND w.lease_expires_ms < ?
-			AND (w.wave <= j.current_wave OR w.status = 'rollback')
-			AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = w.resource_id AND o.active = 1 AND o.id <> w.id)
-			ORDER BY w.next_run_ms, w.id LIMIT ?`+s.lockOf("w")), ms(p.Now), ms(p.Now), p.Limit)
+		// Candidates come from an unlocked, index-ordered scan that stops at
+		// the limit (workers_runnable); only those rows are then locked.
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w WHERE w.id IN (
+				SELECT c.id FROM workers c JOIN jobs j ON j.id = c.job_id
+				WHERE c.status IN ('scheduling', 'processing', 'rollback') AND c.next_run_ms <= ? AND c.lease_expires_ms < ?
+				AND (c.wave <= j.current_wave OR c.status = 'rollback')
+				AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = c.resource_id AND o.active = 1 AND o.id <> c.id)
+				ORDER BY c.next_run_ms, c.id LIMIT ?)
+			AND w.status IN ('scheduling', 'processing', 'rollback') AND w.lease_expires_ms < ?
+			ORDER BY w.next_run_ms, w.id`+s.lock()), ms(p.Now), ms(p.Now), p.Limit, ms(p.Now))
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -124,7 +130,11 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 			w, err := scanWorker(tx.QueryRowContext(ctx, s.q(`UPDATE workers SET
 				status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
 				lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
-				WHERE id = ? RETURNING `+workerColumns), p.Owner, ms(p.LeaseUntil), ms(p.Now), pk.id))
+				WHERE id = ? AND lease_expires_ms < ? AND status IN ('scheduling', 'processing', 'rollback')
+				RETURNING `+workerColumns), p.Owner, ms(p.LeaseUntil), ms(p.Now), pk.id, ms(p.Now)))
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // claimed by someone else since we read it
+			}
 			if err != nil {
 				return s.wrap(err)
 			}
