@@ -49,10 +49,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certfleet/certfleet/bench/internal/benchkit"
+
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
-	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
-	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" database/sql driver
 
@@ -270,7 +270,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 	if err != nil {
 		return fail(fmt.Errorf("create contact: %w", err))
 	}
-	contactID, err := idOf(contact, "ContactId")
+	contactID, err := benchkit.IDOf(contact, "ContactId")
 	if err != nil {
 		return fail(err)
 	}
@@ -297,7 +297,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 
 	// The job.
 	job, err := cl.cas.CreateDeploymentJob(&cas.CreateDeploymentJobRequest{Name: tea.String("bench"), JobType: tea.String("user"),
-		CertIds: tea.String(strconv.FormatInt(certID, 10)), ResourceIds: tea.String(joinIDs(ids)), ContactIds: tea.String(cl.contact)})
+		CertIds: tea.String(strconv.FormatInt(certID, 10)), ResourceIds: tea.String(benchkit.JoinIDs(ids)), ContactIds: tea.String(cl.contact)})
 	if err != nil {
 		return fail(fmt.Errorf("create job: %w", err))
 	}
@@ -411,19 +411,7 @@ func newClients(addr, keyID, secret string) (*clients, error) {
 }
 
 func (c *clients) callOwn(action string, query map[string]string) (map[string]any, error) {
-	q := map[string]*string{}
-	for k, v := range query {
-		q[k] = tea.String(v)
-	}
-	params := &openapiutil.Params{Action: tea.String(action), Version: tea.String("2020-04-07"), Protocol: tea.String("HTTP"),
-		Pathname: tea.String("/"), Method: tea.String("POST"), AuthType: tea.String("AK"), Style: tea.String("RPC"),
-		ReqBodyType: tea.String("formData"), BodyType: tea.String("json")}
-	resp, err := c.generic.CallApi(params, &openapiutil.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
-	if err != nil {
-		return nil, err
-	}
-	body, _ := resp["body"].(map[string]any)
-	return body, nil
+	return benchkit.CallOwn(c.generic, action, query)
 }
 
 func createResources(ctx context.Context, cl *clients, n, workers int, receiverURL string) ([]int64, error) {
@@ -444,7 +432,7 @@ func createResources(ctx context.Context, cl *clients, n, workers int, receiverU
 				body, err := cl.callOwn("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",
 					"Name": fmt.Sprintf("bench-%d", i), "Config": string(cfg)})
 				if err == nil {
-					ids[i], err = idOf(body, "Id")
+					ids[i], err = benchkit.IDOf(body, "Id")
 				}
 				if err != nil {
 					errs <- fmt.Errorf("create resource %d: %w", i, err)
@@ -460,24 +448,6 @@ func createResources(ctx context.Context, cl *clients, n, workers int, receiverU
 		return nil, err
 	}
 	return ids, ctx.Err()
-}
-
-func idOf(body map[string]any, field string) (int64, error) {
-	switch v := body[field].(type) {
-	case json.Number:
-		return v.Int64()
-	case float64:
-		return int64(v), nil
-	}
-	return 0, fmt.Errorf("no %s in %v", field, body)
-}
-
-func joinIDs(ids []int64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(s, ",")
 }
 
 // waitJob polls DescribeDeploymentJob every interval until the job is
@@ -685,7 +655,7 @@ type server struct {
 }
 
 func startServer(ctx context.Context, c config, engine, dataDir, database string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -761,15 +731,6 @@ func (s *server) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // createDatabase creates a fresh database on the admin server and returns

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certfleet/certfleet/bench/internal/benchkit"
+
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
-	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
-	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 )
 
@@ -106,14 +106,14 @@ func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *
 	if err != nil {
 		return nil, fmt.Errorf("create ssh access: %w", err)
 	}
-	access, err := idOf(body, "AccessId")
+	access, err := benchkit.IDOf(body, "AccessId")
 	if err != nil {
 		return nil, err
 	}
 	if body, err = r.callOwn("CreateContact", map[string]string{"Name": "ops", "Email": "ops@example.test"}); err != nil {
 		return nil, fmt.Errorf("create contact: %w", err)
 	}
-	if r.contact, err = idOf(body, "ContactId"); err != nil {
+	if r.contact, err = benchkit.IDOf(body, "ContactId"); err != nil {
 		return nil, err
 	}
 	for _, site := range n.sites {
@@ -125,7 +125,7 @@ func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *
 		if err != nil {
 			return nil, fmt.Errorf("create resource %s: %w", site, err)
 		}
-		id, err := idOf(body, "Id")
+		id, err := benchkit.IDOf(body, "Id")
 		if err != nil {
 			return nil, err
 		}
@@ -137,39 +137,7 @@ func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *
 // callOwn calls one of certfleet's own operations through the SDK's generic
 // client (the CAS SDK has no method for them).
 func (r *certfleetRun) callOwn(action string, query map[string]string) (map[string]any, error) {
-	q := map[string]*string{}
-	for k, v := range query {
-		q[k] = tea.String(v)
-	}
-	params := &openapiutil.Params{Action: tea.String(action), Version: tea.String("2020-04-07"), Protocol: tea.String("HTTP"),
-		Pathname: tea.String("/"), Method: tea.String("POST"), AuthType: tea.String("AK"), Style: tea.String("RPC"),
-		ReqBodyType: tea.String("formData"), BodyType: tea.String("json")}
-	resp, err := r.generic.CallApi(params, &openapiutil.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
-	if err != nil {
-		return nil, err
-	}
-	body, _ := resp["body"].(map[string]any)
-	return body, nil
-}
-
-func idOf(body map[string]any, field string) (int64, error) {
-	switch v := body[field].(type) {
-	case json.Number:
-		return v.Int64()
-	case float64:
-		return int64(v), nil
-	case string:
-		return strconv.ParseInt(v, 10, 64)
-	}
-	return 0, fmt.Errorf("no %s in %v", field, body)
-}
-
-func joinIDs(ids []int64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(s, ",")
+	return benchkit.CallOwn(r.generic, action, query)
 }
 
 // deploy uploads c, creates a job of every resource and times it from
@@ -183,7 +151,7 @@ func (r *certfleetRun) deploy(ctx context.Context, c cert, run int) (time.Durati
 	}
 	job, err := r.cas.CreateDeploymentJob(&cas.CreateDeploymentJobRequest{Name: tea.String(fmt.Sprintf("bench-%d", run)),
 		JobType: tea.String("user"), CertIds: tea.String(strconv.FormatInt(tea.Int64Value(up.Body.CertId), 10)),
-		ResourceIds: tea.String(joinIDs(r.resources)), ContactIds: tea.String(strconv.FormatInt(r.contact, 10))})
+		ResourceIds: tea.String(benchkit.JoinIDs(r.resources)), ContactIds: tea.String(strconv.FormatInt(r.contact, 10))})
 	if err != nil {
 		return 0, b, fmt.Errorf("create job: %w", err)
 	}

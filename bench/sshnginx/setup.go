@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -23,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/certfleet/certfleet/bench/internal/benchkit"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -270,7 +271,7 @@ http {
 	if out, err := exec.CommandContext(ctx, "/usr/sbin/nginx", "-e", filepath.Join(dir, "logs", "error.log"), "-c", n.conf).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("start nginx: %w\n%s", err, out)
 	}
-	cleanups.add(func() { stopByPidFile(n.pidFile(), syscall.SIGQUIT) })
+	cleanups.add(func() { benchkit.StopByPidFile(n.pidFile(), syscall.SIGQUIT) })
 	if err := waitListening(ctx, addr, nil, filepath.Join(dir, "logs", "error.log")); err != nil {
 		return nil, err
 	}
@@ -283,7 +284,7 @@ func (n *nginxHost) verify(ctx context.Context, c cert) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for _, site := range n.sites {
 		for {
-			got, err := served(n.addr, site)
+			got, err := benchkit.Served(n.addr, site)
 			if err == nil && got == c.sha {
 				break
 			}
@@ -298,39 +299,6 @@ func (n *nginxHost) verify(ctx context.Context, c cert) error {
 		}
 	}
 	return nil
-}
-
-func served(addr, serverName string) ([32]byte, error) {
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer c.Close()
-	certs := c.ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return [32]byte{}, fmt.Errorf("no certificate")
-	}
-	return sha256.Sum256(certs[0].Raw), nil
-}
-
-func stopByPidFile(pidFile string, sig syscall.Signal) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	syscall.Kill(pid, sig)
-	for range 100 {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // nginxMasterPID reads the master's pid.

@@ -32,12 +32,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -54,10 +52,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certfleet/certfleet/bench/internal/benchkit"
+
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
-	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
-	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 )
 
@@ -259,15 +257,6 @@ func newCert(name string) (cert, error) {
 		keyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), sha: sha256.Sum256(der)}, nil
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func waitListening(ctx context.Context, addr string, exited <-chan struct{}, logPath string) error {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -299,7 +288,7 @@ func (n *nginxHost) keyPath(site string) string  { return filepath.Join(n.tlsDir
 func (n *nginxHost) reloadCommand() string       { return nginxBin + " -s reload -c " + n.conf }
 
 func startNginx(ctx context.Context, dir, tlsDir string, sites []string, initial cert) (*nginxHost, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +329,7 @@ http {
 	if out, err := exec.CommandContext(ctx, nginxBin, "-e", filepath.Join(dir, "logs", "error.log"), "-c", n.conf).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("start nginx: %w\n%s", err, out)
 	}
-	cleanups.add(func() { stopByPidFile(filepath.Join(dir, "nginx.pid"), syscall.SIGQUIT) })
+	cleanups.add(func() { benchkit.StopByPidFile(filepath.Join(dir, "nginx.pid"), syscall.SIGQUIT) })
 	return n, waitListening(ctx, addr, nil, filepath.Join(dir, "logs", "error.log"))
 }
 
@@ -350,7 +339,7 @@ func (n *nginxHost) check(ctx context.Context, c cert) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for _, site := range n.sites {
 		for {
-			got, err := served(n.addr, site)
+			got, err := benchkit.Served(n.addr, site)
 			if err == nil && got == c.sha {
 				break
 			}
@@ -367,39 +356,6 @@ func (n *nginxHost) check(ctx context.Context, c cert) error {
 	return nil
 }
 
-func served(addr, serverName string) ([32]byte, error) {
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer c.Close()
-	certs := c.ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return [32]byte{}, errors.New("no certificate")
-	}
-	return sha256.Sum256(certs[0].Raw), nil
-}
-
-func stopByPidFile(pidFile string, sig syscall.Signal) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	syscall.Kill(pid, sig)
-	for range 100 {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-}
-
 // certfleetRun is a running `certfleet serve` with a contact.
 type certfleetRun struct {
 	addr, logPath string
@@ -409,7 +365,7 @@ type certfleetRun struct {
 }
 
 func startCertfleet(ctx context.Context, binary, dataDir, root string, n *nginxHost, workers int) (*certfleetRun, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +432,7 @@ func startCertfleet(ctx context.Context, binary, dataDir, root string, n *nginxH
 	if err != nil {
 		return nil, fmt.Errorf("create contact: %w", err)
 	}
-	if r.contact, err = idOf(body, "ContactId"); err != nil {
+	if r.contact, err = benchkit.IDOf(body, "ContactId"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -499,7 +455,7 @@ func (r *certfleetRun) resources(n *nginxHost, verify bool) ([]int64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create resource %s: %w", site, err)
 		}
-		id, err := idOf(body, "Id")
+		id, err := benchkit.IDOf(body, "Id")
 		if err != nil {
 			return nil, err
 		}
@@ -522,7 +478,7 @@ func (r *certfleetRun) deploy(ctx context.Context, n *nginxHost, resources []int
 		return 0, fmt.Errorf("upload: %w", err)
 	}
 	q := map[string]string{"Name": fmt.Sprintf("%s-%d", v.name, attempt), "JobType": "user",
-		"CertIds": strconv.FormatInt(tea.Int64Value(up.Body.CertId), 10), "ResourceIds": joinIDs(resources),
+		"CertIds": strconv.FormatInt(tea.Int64Value(up.Body.CertId), 10), "ResourceIds": benchkit.JoinIDs(resources),
 		"ContactIds": strconv.FormatInt(r.contact, 10)}
 	if v.strategy != "" {
 		q["Strategy"] = v.strategy
@@ -531,7 +487,7 @@ func (r *certfleetRun) deploy(ctx context.Context, n *nginxHost, resources []int
 	if err != nil {
 		return 0, fmt.Errorf("create job: %w", err)
 	}
-	job, err := idOf(body, "JobId")
+	job, err := benchkit.IDOf(body, "JobId")
 	if err != nil {
 		return 0, err
 	}
@@ -560,37 +516,5 @@ func (r *certfleetRun) deploy(ctx context.Context, n *nginxHost, resources []int
 }
 
 func (r *certfleetRun) call(action string, query map[string]string) (map[string]any, error) {
-	q := map[string]*string{}
-	for k, v := range query {
-		q[k] = tea.String(v)
-	}
-	params := &openapiutil.Params{Action: tea.String(action), Version: tea.String("2020-04-07"), Protocol: tea.String("HTTP"),
-		Pathname: tea.String("/"), Method: tea.String("POST"), AuthType: tea.String("AK"), Style: tea.String("RPC"),
-		ReqBodyType: tea.String("formData"), BodyType: tea.String("json")}
-	resp, err := r.generic.CallApi(params, &openapiutil.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
-	if err != nil {
-		return nil, err
-	}
-	body, _ := resp["body"].(map[string]any)
-	return body, nil
-}
-
-func idOf(body map[string]any, field string) (int64, error) {
-	switch v := body[field].(type) {
-	case json.Number:
-		return v.Int64()
-	case float64:
-		return int64(v), nil
-	case string:
-		return strconv.ParseInt(v, 10, 64)
-	}
-	return 0, fmt.Errorf("no %s in %v", field, body)
-}
-
-func joinIDs(ids []int64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(s, ",")
+	return benchkit.CallOwn(r.generic, action, query)
 }
