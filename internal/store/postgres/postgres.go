@@ -83,9 +83,20 @@ func Dialect() sqlstore.Dialect {
 	}
 }
 
+// isUnique reports the errors that mean "someone else got there first" and
+// that a retry resolves: a uniqueness violation, and the deadlocks and
+// serialization failures concurrent claims can still meet. sqlstore turns
+// them into store.ErrConflict.
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505", "40P01", "40001":
+		return true
+	}
+	return false
 }
 
 // SplitMaxConns takes the pool_max_conns parameter out of a postgres:// URL
