@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -26,6 +27,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -33,6 +35,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -72,6 +75,9 @@ type config struct {
 	postgres     string
 	setupClients int
 	poll         time.Duration
+	nodes        int  // certfleet nodes on one database (PostgreSQL only when > 1)
+	poolMax      int  // pool_max_conns of each node when nodes > 1
+	pgProxy      bool // count PostgreSQL protocol messages through a loopback proxy
 }
 
 func main() {
@@ -90,10 +96,16 @@ func main() {
 		"PostgreSQL server to create the benchmark database on (loopback only)")
 	flag.IntVar(&c.setupClients, "setup-clients", 16, "concurrent API calls while creating resources")
 	flag.DurationVar(&c.poll, "poll", 50*time.Millisecond, "how often DescribeDeploymentJob is polled while a job runs")
+	flag.IntVar(&c.nodes, "nodes", 1, "certfleet nodes on one PostgreSQL database (> 1 needs -engines postgres)")
+	flag.IntVar(&c.poolMax, "pool-max-conns", 20, "each node's pool_max_conns when -nodes > 1 (nodes × (pool+2) must stay under max_connections)")
+	flag.BoolVar(&c.pgProxy, "pg-proxy", true, "PostgreSQL: route the nodes through a loopback proxy that counts statements and round trips")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
 	if c.resources < 1 || c.concurrency < 1 || c.scheduleJobs < 0 || c.scheduleJobs > c.resources {
 		fatalf("need -resources ≥ 1, -concurrency ≥ 1 and 0 ≤ -schedule-jobs ≤ -resources")
+	}
+	if c.nodes < 1 || c.nodes > 1 && (slices.Contains(c.engines, "sqlite") || c.poolMax < 1 || c.nodes*(c.poolMax+2) >= 100) {
+		fatalf("need -nodes ≥ 1; -nodes > 1 needs -engines postgres and nodes × (-pool-max-conns + 2) < 100 (max_connections)")
 	}
 	for _, e := range c.engines {
 		if e != "sqlite" && e != "postgres" {
@@ -177,14 +189,31 @@ type result struct {
 	baselineRates   []float64     // POSTs per second, before and after the job
 	scheduleDelays  []time.Duration
 	scheduleJobIDs  []int64
-	scheduleLate    int // jobs set pending after their ScheduleTime (not scheduled, so not counted)
-	peakRSS         int64
+	scheduleLate    int   // jobs set pending after their ScheduleTime (not scheduled, so not counted)
+	peakRSS         int64 // the largest of the nodes' peaks
+	peakRSSSum      int64 // the nodes' peaks added up (nodes > 1)
+	nodes           int
+	pool            int           // each node's pool_max_conns (nodes > 1)
+	duplicates      int64         // deliveries beyond one per resource (at-least-once retries; nodes > 1)
 	serverCPU       time.Duration // the server process's CPU during the job
 	dbCPU           time.Duration // PostgreSQL backends' CPU during the job (0 for SQLite)
 	cpuPressure     float64       // share of the job's wall time some task waited for a CPU (PSI); -1 if unknown
 	describeBig     time.Duration // median DescribeDeploymentJob latency on the N-worker job
 	describeSmall   time.Duration // … and on a one-worker job
 	receiverCounted int64
+
+	// PostgreSQL only: what the database did during the job window (from
+	// pending to 1.2 s after success, so the backends' statistics are
+	// flushed), and over a 2 s idle window before it, per second.
+	window   time.Duration
+	pgJob    pgStats
+	pgIdle   pgStats
+	idle     time.Duration
+	wire     wireCount // statements and round trips during the window (-pg-proxy)
+	wireIdle wireCount
+	wireOK   bool
+	polls    int     // DescribeDeploymentJob polls while the job ran
+	describe float64 // statements per DescribeDeploymentJob on the N-worker job
 }
 
 func (r result) baselineRate() float64 {
@@ -245,18 +274,64 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		defer drop()
 		database = u
 	}
-	srv, err := startServer(ctx, c, engine, filepath.Join(tmp, engine), database)
+	r.nodes = c.nodes
+	var proxy *pgProxy
+	nodeDBs := make([]string, c.nodes)
+	for i := range nodeDBs {
+		nodeDBs[i] = database
+	}
+	if database != "" {
+		u, _ := url.Parse(database)
+		if c.nodes > 1 {
+			// Other clients of the same server (tests) hold connections
+			// too: shrink the pools rather than fail on "too many clients".
+			r.pool = c.poolMax
+			if free, err := freeConnections(ctx, c.postgres); err == nil && c.nodes*(r.pool+2)+4 > free {
+				r.pool = max(4, (free-4)/c.nodes-2)
+				fmt.Fprintf(os.Stderr, "  %d connections free on the server: pool_max_conns %d per node instead of %d\n", free, r.pool, c.poolMax)
+			}
+			q := u.Query()
+			q.Set("pool_max_conns", strconv.Itoa(r.pool))
+			u.RawQuery = q.Encode()
+		}
+		if c.pgProxy {
+			var err error
+			if proxy, err = startPGProxy(u.Host, c.nodes); err != nil {
+				return r, err
+			}
+			cleanups.add(proxy.close)
+			defer proxy.close()
+		}
+		for i := range nodeDBs {
+			if proxy != nil {
+				u.Host = proxy.addrs[i]
+			}
+			nodeDBs[i] = u.String()
+		}
+	}
+	srvs, err := startServers(ctx, c, engine, tmp, nodeDBs)
 	if err != nil {
 		return r, err
 	}
-	defer srv.stop()
+	defer func() {
+		for _, s := range srvs {
+			s.stop()
+		}
+	}()
 	fail := func(err error) (result, error) {
-		return r, fmt.Errorf("%w\nlast server log lines (%s):\n%s", err, srv.logPath, srv.tail(10))
+		var b strings.Builder
+		for _, s := range srvs {
+			fmt.Fprintf(&b, "\nlast server log lines (%s):\n%s", s.logPath, s.tail(10))
+		}
+		return r, fmt.Errorf("%w%s", err, b.String())
 	}
-	cl, err := newClients(srv.addr, srv.keyID, srv.secret)
-	if err != nil {
-		return r, err
+	cls := make([]*clients, len(srvs))
+	for i, s := range srvs {
+		if cls[i], err = newClients(s.addr, s.keyID, s.secret); err != nil {
+			return r, err
+		}
 	}
+	cl := cls[0] // the job is created and polled on node 1
 
 	// Setup: one certificate, N webhook resources without a Domain (each
 	// takes the job's only certificate).
@@ -276,7 +351,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 	}
 	cl.contact = strconv.FormatInt(contactID, 10)
 	start := time.Now()
-	ids, err := createResources(ctx, cl, c.resources, c.setupClients, rcv.url)
+	ids, err := createResources(ctx, cls, c.resources, c.setupClients, rcv.url)
 	if err != nil {
 		return fail(err)
 	}
@@ -302,8 +377,25 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		return fail(fmt.Errorf("create job: %w", err))
 	}
 	jobID := tea.Int64Value(job.Body.JobId)
+	var pgS1 pgStats
+	var wire1 wireCount
+	if database != "" {
+		// Let the backends flush their statistics from the setup, then
+		// measure the idle cluster for 2 s.
+		if err := sleep(ctx, 1200*time.Millisecond); err != nil {
+			return r, err
+		}
+		pgS0, wire0 := readPGStats(ctx, c.postgres, database), proxy.snapshot()
+		t0 := time.Now()
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return r, err
+		}
+		pgS1, wire1 = readPGStats(ctx, c.postgres, database), proxy.snapshot()
+		r.idle = time.Since(t0)
+		r.pgIdle, r.wireIdle = pgS1.sub(pgS0), wire1.sub(wire0)
+	}
 	before := rcv.reset()
-	cpu0, err := processCPU(srv.cmd.Process.Pid)
+	cpu0, err := serversCPU(srvs)
 	if err != nil {
 		return r, err
 	}
@@ -313,12 +405,13 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 	if _, err := cl.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(jobID), Status: tea.String("pending")}); err != nil {
 		return fail(fmt.Errorf("start job: %w", err))
 	}
-	d, err := waitJob(ctx, cl, jobID, c.poll)
+	d, polls, err := waitJobPolls(ctx, cl, jobID, c.poll)
 	if err != nil {
 		return fail(err)
 	}
 	polled := time.Since(start)
-	cpu1, err := processCPU(srv.cmd.Process.Pid)
+	r.polls = polls
+	cpu1, err := serversCPU(srvs)
 	if err != nil {
 		return r, err
 	}
@@ -343,7 +436,9 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		}
 	}
 	r.receiverCounted = rcv.count.Load() - before
-	if r.receiverCounted != int64(c.resources) {
+	if c.nodes > 1 && r.receiverCounted > int64(c.resources) {
+		r.duplicates = r.receiverCounted - int64(c.resources)
+	} else if r.receiverCounted != int64(c.resources) {
 		return fail(fmt.Errorf("the receiver got %d deliveries, want %d", r.receiverCounted, c.resources))
 	}
 	if first := rcv.first.Load(); first > 0 {
@@ -351,6 +446,14 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 	}
 	r.engineRate = float64(c.resources) / r.jobWall.Seconds()
 	fmt.Fprintf(os.Stderr, "  job: %d workers in %.2fs (%.0f/s)\n", c.resources, r.jobWall.Seconds(), r.engineRate)
+	if database != "" {
+		if err := sleep(ctx, 1200*time.Millisecond-time.Since(start.Add(polled))); err != nil {
+			return r, err
+		}
+		pgS2, wire2 := readPGStats(ctx, c.postgres, database), proxy.snapshot()
+		r.window = time.Since(start)
+		r.pgJob, r.wire, r.wireOK = pgS2.sub(pgS1), wire2.sub(wire1), proxy != nil
+	}
 
 	// Baseline after the job (the machine may be shared: two samples).
 	rate, err = baseline(ctx, rcv, c.resources, c.concurrency, payload)
@@ -371,17 +474,23 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 	if c.scheduleJobs > 0 {
 		small = r.scheduleJobIDs[0]
 	}
+	d0 := proxy.snapshot()
 	if r.describeBig, err = describeLatency(cl, jobID); err != nil {
 		return fail(err)
 	}
+	r.describe = float64(proxy.snapshot().sub(d0).statements) / 20
 	if small != 0 {
 		if r.describeSmall, err = describeLatency(cl, small); err != nil {
 			return fail(err)
 		}
 	}
-	r.peakRSS, err = peakRSS(srv.cmd.Process.Pid)
-	if err != nil {
-		return r, err
+	for _, s := range srvs {
+		rss, err := peakRSS(s.cmd.Process.Pid)
+		if err != nil {
+			return r, err
+		}
+		r.peakRSS = max(r.peakRSS, rss)
+		r.peakRSSSum += rss
 	}
 	return r, nil
 }
@@ -414,7 +523,9 @@ func (c *clients) callOwn(action string, query map[string]string) (map[string]an
 	return benchkit.CallOwn(c.generic, action, query)
 }
 
-func createResources(ctx context.Context, cl *clients, n, workers int, receiverURL string) ([]int64, error) {
+// createResources creates n webhook resources, resource i through node
+// i mod len(cls).
+func createResources(ctx context.Context, cls []*clients, n, workers int, receiverURL string) ([]int64, error) {
 	cfg, _ := json.Marshal(map[string]any{"Url": receiverURL})
 	ids := make([]int64, n)
 	var next atomic.Int64
@@ -429,7 +540,7 @@ func createResources(ctx context.Context, cl *clients, n, workers int, receiverU
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				body, err := cl.callOwn("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",
+				body, err := cls[i%len(cls)].callOwn("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",
 					"Name": fmt.Sprintf("bench-%d", i), "Config": string(cfg)})
 				if err == nil {
 					ids[i], err = benchkit.IDOf(body, "Id")
@@ -453,19 +564,25 @@ func createResources(ctx context.Context, cl *clients, n, workers int, receiverU
 // waitJob polls DescribeDeploymentJob every interval until the job is
 // success or error.
 func waitJob(ctx context.Context, cl *clients, jobID int64, interval time.Duration) (*cas.DescribeDeploymentJobResponseBody, error) {
+	d, _, err := waitJobPolls(ctx, cl, jobID, interval)
+	return d, err
+}
+
+// waitJobPolls is waitJob, and also returns how many polls it made.
+func waitJobPolls(ctx context.Context, cl *clients, jobID int64, interval time.Duration) (*cas.DescribeDeploymentJobResponseBody, int, error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for polls := 1; ; polls++ {
 		d, err := cl.cas.DescribeDeploymentJob(&cas.DescribeDeploymentJobRequest{JobId: tea.Int64(jobID)})
 		if err != nil {
-			return nil, fmt.Errorf("describe job %d: %w", jobID, err)
+			return nil, polls, fmt.Errorf("describe job %d: %w", jobID, err)
 		}
 		if st := tea.StringValue(d.Body.Status); st == "success" || st == "error" {
-			return d.Body, nil
+			return d.Body, polls, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("job %d still %s: %w", jobID, tea.StringValue(d.Body.Status), ctx.Err())
+			return nil, polls, fmt.Errorf("job %d still %s: %w", jobID, tea.StringValue(d.Body.Status), ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -654,12 +771,61 @@ type server struct {
 	once    sync.Once
 }
 
-func startServer(ctx context.Context, c config, engine, dataDir, database string) (*server, error) {
+// startServers starts one node per database URL, all at once (their
+// migrations race, as in a real cluster start), with the same root key and,
+// when there are several, the same master key and distinct --node-id.
+func startServers(ctx context.Context, c config, engine, tmp string, databases []string) ([]*server, error) {
+	secret := rand.Text()
+	if len(databases) == 1 {
+		s, err := startServer(ctx, c, engine, filepath.Join(tmp, engine), databases[0], secret, nil, nil)
+		return []*server{s}, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	env := []string{"CERTFLEET_MASTER_KEY=" + hex.EncodeToString(key)}
+	srvs := make([]*server, len(databases))
+	errs := make([]error, len(databases))
+	var wg sync.WaitGroup
+	for i, database := range databases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("node%d", i+1)
+			srvs[i], errs[i] = startServer(ctx, c, engine, filepath.Join(tmp, engine+"-"+id), database, secret,
+				[]string{"--node-id", id}, env)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range srvs {
+			if s != nil {
+				s.stop()
+			}
+		}
+		return nil, err
+	}
+	return srvs, nil
+}
+
+// serversCPU is the nodes' CPU so far, added up.
+func serversCPU(srvs []*server) (time.Duration, error) {
+	var sum time.Duration
+	for _, s := range srvs {
+		d, err := processCPU(s.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func startServer(ctx context.Context, c config, engine, dataDir, database, secret string, args, env []string) (*server, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{addr: addr, keyID: "LTAIbench" + engine, secret: rand.Text(), logPath: dataDir + ".log", done: make(chan struct{})}
+	s := &server{addr: addr, keyID: "LTAIbench" + engine, secret: secret, logPath: dataDir + ".log", done: make(chan struct{})}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -670,6 +836,7 @@ func startServer(ctx context.Context, c config, engine, dataDir, database string
 	n := strconv.Itoa(c.concurrency)
 	s.cmd = exec.Command(c.binary, "serve", "--addr", addr, "--data-dir", dataDir, "--database", database,
 		"--workers", n, "--per-host", n, "--rate-limit", "-1", "--log-format", "json", "--log-level", c.logLevel)
+	s.cmd.Args = append(s.cmd.Args, args...)
 	// Only the variables this run sets: a CERTFLEET_* left in the
 	// environment would change the server's flags.
 	for _, kv := range os.Environ() {
@@ -678,6 +845,7 @@ func startServer(ctx context.Context, c config, engine, dataDir, database string
 		}
 	}
 	s.cmd.Env = append(s.cmd.Env, "CERTFLEET_ROOT_ACCESS_KEY_ID="+s.keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+s.secret)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
@@ -950,11 +1118,30 @@ func printResult(r result, c config) {
 	if r.engine == "postgres" {
 		rows = slices.Insert(rows, 8, [2]string{"PostgreSQL backends' CPU during the job",
 			fmt.Sprintf("%.1f s (%.0f µs/worker)", r.dbCPU.Seconds(), float64(r.dbCPU.Microseconds())/float64(r.resources))})
+		rows = slices.Insert(rows, 9, pgRows(r)...)
+	}
+	if r.nodes > 1 {
+		rows = slices.Insert(rows, 1, [2]string{"certfleet nodes on one database (job created on node 1)",
+			fmt.Sprintf("%d (pool_max_conns %d each)", r.nodes, r.pool)})
+		if r.duplicates > 0 {
+			rows = append(rows, [2]string{"duplicate deliveries (a worker retried after delivering)", strconv.FormatInt(r.duplicates, 10)})
+		}
+		for i, row := range rows {
+			switch row[0] {
+			case "server --workers / --per-host":
+				rows[i][0] = "each node's --workers / --per-host"
+			case "server CPU during the job":
+				rows[i][0] = "server CPU during the job (all nodes)"
+			case "server peak RSS (VmHWM)":
+				rows[i] = [2]string{"server peak RSS (VmHWM), largest node · all nodes",
+					fmt.Sprintf("%.1f MiB · %.1f MiB", float64(r.peakRSS)/(1<<20), float64(r.peakRSSSum)/(1<<20))}
+			}
+		}
 	}
 	if r.scheduleLate > 0 {
 		rows = append(rows, [2]string{"scheduled jobs set pending too late (not counted)", strconv.Itoa(r.scheduleLate)})
 	}
-	fmt.Printf("\n%s\n", r.engine)
+	fmt.Printf("\n%s\n", r.label())
 	w := 0
 	for _, row := range rows {
 		w = max(w, len([]rune(row[0])))
@@ -973,10 +1160,395 @@ func printSummary(rs []result, c config) {
 		if r.cpuPressure >= 0 {
 			pressure = fmt.Sprintf("%.0f%%", 100*r.cpuPressure)
 		}
-		fmt.Printf("%-9s %9d %10.0f %11.0f %10.3f %8.2fs %20s %6.1fMiB %8s\n", r.engine, r.resources, r.engineRate, r.baselineRate(),
+		fmt.Printf("%-9s %9d %10.0f %11.0f %10.3f %8.2fs %20s %6.1fMiB %8s\n", r.label(), r.resources, r.engineRate, r.baselineRate(),
 			r.engineRate/r.baselineRate(), r.jobWall.Seconds(),
 			fmt.Sprintf("%d/%d/%d ms", percentile(d, 0.5).Milliseconds(), percentile(d, 0.99).Milliseconds(), percentile(d, 1).Milliseconds()),
 			float64(r.peakRSS)/(1<<20), pressure)
 	}
 	fmt.Printf("(concurrency %d; baseline = plain net/http client, same body size, same receiver)\n", c.concurrency)
+	if c.nodes > 1 {
+		fmt.Printf("(%d nodes: --workers / --per-host %d each; peak RSS is the largest node's)\n", c.nodes, c.concurrency)
+	}
+	var pg []result
+	for _, r := range rs {
+		if r.engine == "postgres" && r.pgJob.ok {
+			pg = append(pg, r)
+		}
+	}
+	if len(pg) == 0 {
+		return
+	}
+	fmt.Printf("\nper worker, during the job (pending → success + 1.2 s; includes the idle nodes' background and the status polls)\n")
+	fmt.Printf("%-10s %5s %9s %9s %9s %9s %9s %11s %11s %11s\n", "engine", "nodes", "workers/s", "xacts", "stmts", "rtrips",
+		"fetched", "server µs", "PG µs", "commits/fs")
+	for _, r := range pg {
+		n := float64(r.resources)
+		stmts, rtrips := "?", "?"
+		if r.wireOK {
+			stmts, rtrips = fmt.Sprintf("%.2f", float64(r.wire.statements)/n), fmt.Sprintf("%.2f", float64(r.wire.roundTrips)/n)
+		}
+		fmt.Printf("%-10s %5d %9.0f %9.2f %9s %9s %9.1f %11.0f %11.0f %11s\n", r.engine, r.nodes, r.engineRate,
+			float64(r.pgJob.xacts())/n, stmts, rtrips, float64(r.pgJob.fetched)/n,
+			float64(r.serverCPU.Microseconds())/n, float64(r.dbCPU.Microseconds())/n, commitsPerFsync(r.pgJob))
+	}
+}
+
+func (r result) label() string {
+	if r.nodes > 1 {
+		return fmt.Sprintf("%s×%d", r.engine, r.nodes)
+	}
+	return r.engine
+}
+
+func commitsPerFsync(s pgStats) string {
+	if !s.walOK || s.walSync <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f", float64(s.commits)/float64(s.walSync))
+}
+
+// pgRows are the database's figures for the job window, per worker.
+func pgRows(r result) [][2]string {
+	if !r.pgJob.ok {
+		return [][2]string{{"PostgreSQL statistics", "unavailable (pg_stat_database not readable)"}}
+	}
+	n := float64(r.resources)
+	idle := r.idle.Seconds()
+	rows := [][2]string{
+		{fmt.Sprintf("PostgreSQL transactions, %.1f s window (pending → success + 1.2 s)", r.window.Seconds()),
+			fmt.Sprintf("%d (%.2f /worker; idle nodes %.0f/s)", r.pgJob.xacts(), float64(r.pgJob.xacts())/n, float64(r.pgIdle.xacts())/idle)},
+		{"PostgreSQL rows fetched · inserted · updated · deleted",
+			fmt.Sprintf("%.1f · %.2f · %.2f · %.2f /worker", float64(r.pgJob.fetched)/n, float64(r.pgJob.inserted)/n,
+				float64(r.pgJob.updated)/n, float64(r.pgJob.deleted)/n)},
+	}
+	if r.wireOK {
+		rows = append(rows,
+			[2]string{"PostgreSQL statements · round trips (counted at a proxy)",
+				fmt.Sprintf("%d · %d (%.2f · %.2f /worker; idle nodes %.0f · %.0f /s)", r.wire.statements, r.wire.roundTrips,
+					float64(r.wire.statements)/n, float64(r.wire.roundTrips)/n,
+					float64(r.wireIdle.statements)/idle, float64(r.wireIdle.roundTrips)/idle)},
+			[2]string{"DescribeDeploymentJob polls during the job", fmt.Sprintf("%d (%.1f statements each)", r.polls, r.describe)})
+		kinds := slices.Collect(maps.Keys(r.wire.byKind))
+		slices.SortFunc(kinds, func(a, b string) int { return int(r.wire.byKind[b] - r.wire.byKind[a]) })
+		for _, k := range kinds {
+			if v := float64(r.wire.byKind[k]) / n; v >= 0.005 {
+				rows = append(rows, [2]string{"  statements /worker: " + k, fmt.Sprintf("%.3f", v)})
+			}
+		}
+		if r.nodes > 1 {
+			var parts []string
+			for _, v := range r.wire.byNode {
+				parts = append(parts, strconv.FormatInt(v, 10))
+			}
+			rows = append(rows, [2]string{"PostgreSQL statements by node", strings.Join(parts, " · ")})
+		}
+	}
+	if r.pgJob.walOK {
+		rows = append(rows, [2]string{"WAL in the window (whole server, other databases too)",
+			fmt.Sprintf("%.1f records, %.0f bytes, %.3f fsyncs /worker; %s commits per fsync", float64(r.pgJob.walRecords)/n,
+				float64(r.pgJob.walBytes)/n, float64(r.pgJob.walSync)/n, commitsPerFsync(r.pgJob))})
+	}
+	return rows
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pgStats is the benchmark database's row of pg_stat_database and the
+// server's pg_stat_wal (whole server: other databases' writes count too).
+// Backends flush their counters about once a second, so a snapshot lags by
+// up to that much.
+type pgStats struct {
+	ok                                            bool
+	commits, rollbacks                            int64
+	returned, fetched, inserted, updated, deleted int64
+	walOK                                         bool
+	walRecords, walBytes, walSync, walWrite       int64
+}
+
+func readPGStats(ctx context.Context, admin, database string) pgStats {
+	u, err := url.Parse(database)
+	if err != nil {
+		return pgStats{}
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return pgStats{}
+	}
+	defer db.Close()
+	var s pgStats
+	err = db.QueryRowContext(ctx, `SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted
+		FROM pg_stat_database WHERE datname = $1`, strings.TrimPrefix(u.Path, "/")).
+		Scan(&s.commits, &s.rollbacks, &s.returned, &s.fetched, &s.inserted, &s.updated, &s.deleted)
+	s.ok = err == nil
+	var walBytes float64
+	err = db.QueryRowContext(ctx, `SELECT wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal`).
+		Scan(&s.walRecords, &walBytes, &s.walWrite, &s.walSync)
+	s.walBytes, s.walOK = int64(walBytes), err == nil
+	return s
+}
+
+func (a pgStats) sub(b pgStats) pgStats {
+	return pgStats{ok: a.ok && b.ok, commits: a.commits - b.commits, rollbacks: a.rollbacks - b.rollbacks,
+		returned: a.returned - b.returned, fetched: a.fetched - b.fetched, inserted: a.inserted - b.inserted,
+		updated: a.updated - b.updated, deleted: a.deleted - b.deleted, walOK: a.walOK && b.walOK,
+		walRecords: a.walRecords - b.walRecords, walBytes: a.walBytes - b.walBytes, walSync: a.walSync - b.walSync,
+		walWrite: a.walWrite - b.walWrite}
+}
+
+func (a pgStats) xacts() int64 { return a.commits + a.rollbacks }
+
+// wireCount is what the proxy saw the nodes send: statements executed
+// (Execute and simple Query messages), round trips (Sync and simple Query
+// messages: each waits for ReadyForQuery), statements by kind ("update
+// workers"), and statements by node.
+type wireCount struct {
+	statements, roundTrips int64
+	byKind                 map[string]int64
+	byNode                 []int64
+}
+
+func (a wireCount) sub(b wireCount) wireCount {
+	d := wireCount{statements: a.statements - b.statements, roundTrips: a.roundTrips - b.roundTrips, byKind: map[string]int64{}}
+	for k, v := range a.byKind {
+		if v -= b.byKind[k]; v != 0 {
+			d.byKind[k] = v
+		}
+	}
+	for i, v := range a.byNode {
+		if i < len(b.byNode) {
+			v -= b.byNode[i]
+		}
+		d.byNode = append(d.byNode, v)
+	}
+	return d
+}
+
+// pgProxy forwards loopback connections to PostgreSQL, one listener per
+// node, and counts the frontend protocol messages it forwards (it parses
+// only the client's side; the server's replies are copied as they are).
+type pgProxy struct {
+	target string
+	lns    []net.Listener
+	addrs  []string
+	mu     sync.Mutex
+	count  wireCount
+	once   sync.Once
+	open   map[net.Conn]struct{}
+}
+
+func startPGProxy(target string, nodes int) (*pgProxy, error) {
+	p := &pgProxy{target: target, count: wireCount{byKind: map[string]int64{}, byNode: make([]int64, nodes)}, open: map[net.Conn]struct{}{}}
+	for node := range nodes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.lns = append(p.lns, ln)
+		p.addrs = append(p.addrs, ln.Addr().String())
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go p.serve(c, node)
+			}
+		}()
+	}
+	return p, nil
+}
+
+func (p *pgProxy) track(cs ...net.Conn) {
+	p.mu.Lock()
+	for _, c := range cs {
+		p.open[c] = struct{}{}
+	}
+	p.mu.Unlock()
+}
+
+func (p *pgProxy) close() {
+	if p == nil {
+		return
+	}
+	p.once.Do(func() {
+		for _, ln := range p.lns {
+			ln.Close()
+		}
+		p.mu.Lock()
+		for c := range p.open {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
+}
+
+// snapshot copies the counts so far (zero for a nil proxy).
+func (p *pgProxy) snapshot() wireCount {
+	if p == nil {
+		return wireCount{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return wireCount{statements: p.count.statements, roundTrips: p.count.roundTrips,
+		byKind: maps.Clone(p.count.byKind), byNode: slices.Clone(p.count.byNode)}
+}
+
+func (p *pgProxy) serve(client net.Conn, node int) {
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		client.Close()
+		return
+	}
+	p.track(client, server)
+	defer func() {
+		client.Close()
+		server.Close()
+		p.mu.Lock()
+		delete(p.open, client)
+		delete(p.open, server)
+		p.mu.Unlock()
+	}()
+	go func() {
+		io.Copy(client, server)
+		client.Close()
+	}()
+	in := bufio.NewReaderSize(client, 64<<10)
+	out := bufio.NewWriterSize(server, 64<<10)
+	// Startup: untyped messages; SSLRequest and GSSENCRequest come before
+	// the StartupMessage.
+	for {
+		var hdr [8]byte
+		if _, err := io.ReadFull(in, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:4]))
+		if n < 8 || n > 1<<20 {
+			return
+		}
+		body := make([]byte, n-8)
+		if _, err := io.ReadFull(in, body); err != nil {
+			return
+		}
+		out.Write(hdr[:])
+		out.Write(body)
+		if out.Flush() != nil {
+			return
+		}
+		if code := binary.BigEndian.Uint32(hdr[4:]); code != 80877103 && code != 80877104 {
+			break
+		}
+	}
+	stmts := map[string]string{}   // prepared statement → kind
+	portals := map[string]string{} // portal → kind
+	var buf []byte
+	for {
+		var hdr [5]byte
+		if _, err := io.ReadFull(in, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[1:]))
+		if n < 4 {
+			return
+		}
+		buf = slices.Grow(buf[:0], n-4)[:n-4]
+		if _, err := io.ReadFull(in, buf); err != nil {
+			return
+		}
+		switch hdr[0] {
+		case 'P': // Parse: name, query, …
+			name, rest := cstring(buf)
+			query, _ := cstring(rest)
+			stmts[name] = sqlKind(query)
+		case 'B': // Bind: portal, statement, …
+			portal, rest := cstring(buf)
+			stmt, _ := cstring(rest)
+			portals[portal] = stmts[stmt]
+		case 'E': // Execute: portal, …
+			portal, _ := cstring(buf)
+			p.add(node, portals[portal], 1, 0)
+		case 'Q': // simple Query (may hold several statements; counted as one)
+			query, _ := cstring(buf)
+			p.add(node, sqlKind(query), 1, 1)
+		case 'S': // Sync
+			p.add(node, "", 0, 1)
+		}
+		out.Write(hdr[:])
+		out.Write(buf)
+		if in.Buffered() == 0 {
+			if out.Flush() != nil {
+				return
+			}
+		}
+		if hdr[0] == 'X' {
+			return
+		}
+	}
+}
+
+func (p *pgProxy) add(node int, kind string, statements, roundTrips int64) {
+	p.mu.Lock()
+	p.count.statements += statements
+	p.count.roundTrips += roundTrips
+	if statements > 0 {
+		p.count.byKind[kind] += statements
+		p.count.byNode[node] += statements
+	}
+	p.mu.Unlock()
+}
+
+func cstring(b []byte) (string, []byte) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return string(b), nil
+	}
+	return string(b[:i]), b[i+1:]
+}
+
+// sqlKind names a statement by its verb and the first table it names:
+// "update workers", "select jobs", "begin".
+func sqlKind(query string) string {
+	var code []string
+	for line := range strings.Lines(query) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			code = append(code, line)
+		}
+	}
+	f := strings.Fields(strings.ToLower(strings.Join(code, " ")))
+	if len(f) == 0 {
+		return "(empty)"
+	}
+	verb := strings.TrimRight(f[0], ";")
+	for i := 0; i+1 < len(f); i++ {
+		switch f[i] {
+		case "from", "into", "update":
+			if t := strings.Trim(f[i+1], `(),;"`); t != "" && t != "select" && !strings.HasPrefix(t, "$") {
+				return verb + " " + t
+			}
+		}
+	}
+	return verb
+}
+
+// freeConnections is max_connections less the connections open now.
+func freeConnections(ctx context.Context, admin string) (int, error) {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var free int
+	err = db.QueryRowContext(ctx, `SELECT current_setting('max_connections')::int - (SELECT count(*) FROM pg_stat_activity)`).Scan(&free)
+	return free, err
 }

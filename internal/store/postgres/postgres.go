@@ -54,7 +54,8 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
+	// Idle connections are few: several nodes (and tests) share max_connections.
+	db.SetMaxIdleConns(min(maxConns, 8))
 	s := sqlstore.New(db, Dialect())
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
