@@ -424,6 +424,16 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 	return nil
 }
 
+// recordLater keeps the previous state in w, to be written with the
+// worker's outcome (one transaction fewer per worker). Only for states that
+// a retry after a crash would compute again the same way: the resource's
+// current certificate, "unchanged", or what Deploy itself returned.
+func (e *Engine) recordLater(w *store.Worker, resourceCertID int64, p previous) {
+	b, _ := json.Marshal(p)
+	w.HasPrevious, w.PreviousEnc, w.ResourceCertID = true, e.box.Seal(b, PurposePrevious), resourceCertID
+	w.Unchanged, w.PreviousPending = p.Unchanged, true
+}
+
 // deploy puts req on the target; currentCert is the certificate our records
 // say the resource serves now (0 = none), kept as what to restore.
 func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker, req deploy.Request, currentCert int64) error {
@@ -434,13 +444,14 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker,
 		}
 		if same {
 			if !w.HasPrevious {
-				return e.record(ctx, w, currentCert, previous{Unchanged: true})
+				e.recordLater(w, currentCert, previous{Unchanged: true})
 			}
 			return nil
 		}
 	} else if currentCert == w.CertID && !w.HasPrevious {
 		// Our own record says the resource already serves this certificate.
-		return e.record(ctx, w, currentCert, previous{Unchanged: true})
+		e.recordLater(w, currentCert, previous{Unchanged: true})
+		return nil
 	}
 	if s, ok := d.(deploy.Snapshotter); ok && !w.HasPrevious {
 		snap, err := s.Snapshot(ctx, req)
@@ -456,7 +467,7 @@ func (e *Engine) deploy(ctx context.Context, d deploy.Deployer, w *store.Worker,
 		return err
 	}
 	if !w.HasPrevious {
-		return e.record(ctx, w, currentCert, previous{Data: prev})
+		e.recordLater(w, currentCert, previous{Data: prev})
 	}
 	return nil
 }
@@ -707,6 +718,9 @@ func (e *Engine) probeAll(ctx context.Context) {
 func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, err error, permanent, restored bool) {
 	now := time.Now()
 	p := store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Now: now, Attempts: w.Attempts + 1, ResourceID: w.ResourceID}
+	if w.PreviousPending {
+		p.Previous = &store.WorkerRecordPreviousParams{ResourceCertID: w.ResourceCertID, PreviousEnc: w.PreviousEnc, Unchanged: w.Unchanged}
+	}
 	rollingBack := w.Status == store.WorkerRollback
 	switch {
 	case err == nil && rollingBack:

@@ -230,6 +230,9 @@ type Worker struct {
 	HasPrevious bool
 	// Unchanged: the worker found the resource already serving its certificate.
 	Unchanged bool
+	// PreviousPending is the engine's mark that the Previous* fields (and
+	// Unchanged) are known but not yet written: WorkerFinish records them.
+	PreviousPending bool
 	// Wave is the staged-rollout wave (0-based) the worker runs in; it is
 	// claimable only once its job's CurrentWave reaches it.
 	Wave     int
@@ -281,6 +284,10 @@ type WorkerFinishParams struct {
 	ResourceCertID  int64
 	// MarkJobRollback sets the job's Rollback flag.
 	MarkJobRollback bool
+	// Previous, when set, records what the resource served before (only if
+	// nothing was recorded yet), in the same transaction; ID and LeaseToken
+	// in it are ignored.
+	Previous *WorkerRecordPreviousParams
 }
 
 // ResourceObservation is what a resource's VerifyAddress served when it was

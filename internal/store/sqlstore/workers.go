@@ -187,6 +187,12 @@ func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
 		if n == 0 {
 			return store.ErrConflict
 		}
+		if pr := p.Previous; pr != nil {
+			if _, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ?
+				WHERE id = ? AND has_previous = 0`, pr.ResourceCertID, pr.PreviousEnc, b2i(pr.Unchanged), p.ID); err != nil {
+				return err
+			}
+		}
 		if p.SetResourceCert {
 			if _, err := s.exec(ctx, tx, `UPDATE resources SET current_cert_id = ?, modified_ms = ? WHERE id = ?`,
 				p.ResourceCertID, ms(p.Now), p.ResourceID); err != nil {
