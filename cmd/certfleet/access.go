@@ -153,11 +153,16 @@ func newAccessListCmd(conn *connFlags) *cobra.Command {
 }
 
 func newAccessDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "access", "DeleteCloudAccess", "AccessId", "Delete a stored credential (refused while a resource uses it)")
+	return deleteCmd(conn, "access", "Delete a stored credential (refused while a resource uses it)", ownDelete("DeleteCloudAccess", "AccessId"))
 }
 
-// deleteCmd is "<noun> delete ID" over one of certfleet's own operations.
-func deleteCmd(conn *connFlags, noun, action, param, short string) *cobra.Command {
+// ownDelete deletes through one of certfleet's own operations, which take the ID as param.
+func ownDelete(action, param string) func(c *client, id int64) error {
+	return func(c *client, id int64) error { return c.call(action, map[string]string{param: i64(id)}, nil) }
+}
+
+// deleteCmd is "<noun> delete ID": del deletes the object with that ID.
+func deleteCmd(conn *connFlags, noun, short string, del func(c *client, id int64) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
 		Short: short,
@@ -171,7 +176,7 @@ func deleteCmd(conn *connFlags, noun, action, param, short string) *cobra.Comman
 			if err != nil {
 				return err
 			}
-			if err := c.call(action, map[string]string{param: i64(id)}, nil); err != nil {
+			if err := del(c, id); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %d.\n", noun, id)

@@ -169,24 +169,8 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 }
 
 func newCertDeleteCmd(conn *connFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a certificate (refused while an unfinished job uses it)",
-		Args:  exactArgs("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("certificate ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			if _, err := c.cas.DeleteUserCertificate(&cas.DeleteUserCertificateRequest{CertId: tea.Int64(id)}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted certificate %d.\n", id)
-			return nil
-		},
-	}
+	return deleteCmd(conn, "certificate", "Delete a certificate (refused while an unfinished job uses it)", func(c *client, id int64) error {
+		_, err := c.cas.DeleteUserCertificate(&cas.DeleteUserCertificateRequest{CertId: tea.Int64(id)})
+		return err
+	})
 }

@@ -383,24 +383,8 @@ the workers.`,
 }
 
 func newJobDeleteCmd(conn *connFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a job (not while it is processing)",
-		Args:  exactArgs("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			if _, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted job %d.\n", id)
-			return nil
-		},
-	}
+	return deleteCmd(conn, "job", "Delete a job (not while it is processing)", func(c *client, id int64) error {
+		_, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)})
+		return err
+	})
 }

@@ -13,7 +13,7 @@ func newResourceCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("resource", "Manage deployment targets (files, webhooks, …)", conn)
 	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn),
-		deleteCmd(conn, "resource", "DeleteCloudResource", "Id", "Delete a resource (refused while an unfinished job uses it)"))
+		deleteCmd(conn, "resource", "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
 	return cmd
 }
 
