@@ -298,32 +298,7 @@ func startNginx(ctx context.Context, dir, tlsDir string, sites []string, initial
 			return nil, err
 		}
 	}
-	var servers strings.Builder
-	for _, site := range sites {
-		if err := os.WriteFile(n.certPath(site), []byte(initial.certPEM), 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(n.keyPath(site), []byte(initial.keyPEM), 0o600); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&servers, "    server {\n        listen %s ssl;\n        server_name %s;\n        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200 \"ok\\n\";\n    }\n",
-			addr, site, n.certPath(site), n.keyPath(site))
-	}
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    server_names_hash_bucket_size 128;
-%[2]s}
-`, dir, servers.String())
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+	if err := benchkit.WriteNginxSites(dir, n.conf, addr, sites, n.certPath, n.keyPath, initial.certPEM, initial.keyPEM); err != nil {
 		return nil, err
 	}
 	if out, err := exec.CommandContext(ctx, nginxBin, "-e", filepath.Join(dir, "logs", "error.log"), "-c", n.conf).CombinedOutput(); err != nil {

@@ -106,3 +106,36 @@ func StopByPidFile(pidFile string, sig syscall.Signal) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// WriteNginxSites writes, for each site, its certificate and key at
+// certPath(site) and keyPath(site), and an nginx configuration at conf with
+// one TLS server block per site on addr (SNI), keeping pid, logs and
+// temporary files under dir (which must hold "logs" and "tmp").
+func WriteNginxSites(dir, conf, addr string, sites []string, certPath, keyPath func(string) string, certPEM, keyPEM string) error {
+	var servers strings.Builder
+	for _, site := range sites {
+		if err := os.WriteFile(certPath(site), []byte(certPEM), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(keyPath(site), []byte(keyPEM), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(&servers, "    server {\n        listen %s ssl;\n        server_name %s;\n        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200 \"ok\\n\";\n    }\n",
+			addr, site, certPath(site), keyPath(site))
+	}
+	text := fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path %[1]s/tmp/proxy;
+    fastcgi_temp_path %[1]s/tmp/fastcgi;
+    uwsgi_temp_path %[1]s/tmp/uwsgi;
+    scgi_temp_path %[1]s/tmp/scgi;
+    server_names_hash_bucket_size 128;
+%[2]s}
+`, dir, servers.String())
+	return os.WriteFile(conf, []byte(text), 0o644)
+}
