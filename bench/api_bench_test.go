@@ -22,7 +22,6 @@ import (
 
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -202,7 +201,7 @@ func newFixture(b *testing.B, engine string, skipSignature bool) *fixture {
 	}
 	// Request logs are formatted as in production (JSON), then dropped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	front := api.New(st, box, log, noWake{}, registry.New(deploy.Options{}), account,
+	front := api.New(st, box, log, noWake{}, registry.New(registry.Options{}), account,
 		api.Options{RateLimit: -1, SkipSignature: skipSignature})
 	fx := &fixture{}
 	h := front.Handler()

@@ -24,7 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/auth"
-	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -63,7 +63,7 @@ type API struct {
 	box      *secret.Box
 	log      *slog.Logger
 	engine   Waker
-	products *registry.Registry
+	products deploy.Catalog
 	opts     Options
 	host     string
 
@@ -92,7 +92,7 @@ const keyCacheTTL = 10 * time.Second
 const maxSkew = 15 * time.Minute
 
 // New returns the API. rootAccount is the account SkipSignature calls act as.
-func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, products *registry.Registry, rootAccount int64, opts Options) *API {
+func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, products deploy.Catalog, rootAccount int64, opts Options) *API {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}

@@ -103,8 +103,8 @@ func (a *API) listCloudAccess(ctx context.Context, c *call) (any, error) {
 }
 
 func (a *API) knownCloud(name string) bool {
-	for _, k := range a.products.Products() {
-		if k.CloudName == name {
+	for _, d := range a.products.Products() {
+		if d.CloudName == name || d.Access.CloudName == name {
 			return true
 		}
 	}
@@ -114,13 +114,31 @@ func (a *API) knownCloud(name string) bool {
 func (a *API) clouds() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, k := range a.products.Products() {
-		if !seen[k.CloudName] {
-			seen[k.CloudName] = true
-			out = append(out, k.CloudName)
+	for _, d := range a.products.Products() {
+		if !seen[d.CloudName] {
+			seen[d.CloudName] = true
+			out = append(out, d.CloudName)
 		}
 	}
 	return out
+}
+
+// listCloudProducts answers ListCloudProducts (certfleet's own): every
+// product's description, and the Config keys every product accepts, so a
+// client can render forms without knowing the products.
+func (a *API) listCloudProducts(ctx context.Context, c *call) (any, error) {
+	cloud := c.params.str("CloudName")
+	products := []deploy.Description{}
+	for _, d := range a.products.Products() {
+		if cloud == "" || d.CloudName == cloud {
+			products = append(products, d)
+		}
+	}
+	return struct {
+		Products     []deploy.Description
+		CommonConfig []deploy.Field
+		TotalCount   int
+	}{products, verify.Fields, len(products)}, nil
 }
 
 // resourceFields reads and validates the fields of Create/UpdateCloudResource
@@ -166,7 +184,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	if !ok {
 		var known []string
 		for _, k := range a.products.Products() {
-			known = append(known, k.CloudName+"/"+k.CloudProduct)
+			known = append(known, k.Name())
 		}
 		return errInvalid("CloudProduct", "%s/%s is not a known product; known: %s", r.CloudName, r.CloudProduct, strings.Join(known, ", "))
 	}
@@ -178,7 +196,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		if err != nil {
 			return err
 		}
-		if ac.CloudName != r.CloudName {
+		if want := accessCloud(d.Describe()); ac.CloudName != want {
 			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
 		}
 	}
@@ -188,12 +206,18 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
-	if v, ok := d.(deploy.ConfigValidator); ok {
-		if err := v.ValidateConfig(productConfig, r.CloudAccessID != 0); err != nil {
-			return errInvalid("Config", "%v", err)
-		}
+	if err := deploy.Validate(d, productConfig, r.CloudAccessID != 0); err != nil {
+		return errInvalid("Config", "%v", err)
 	}
 	return nil
+}
+
+// accessCloud is the CloudName of the CloudAccess a product's resources use.
+func accessCloud(d deploy.Description) string {
+	if d.Access.CloudName != "" {
+		return d.Access.CloudName
+	}
+	return d.CloudName
 }
 
 func validDomain(d string) bool {

@@ -21,7 +21,6 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -65,7 +64,7 @@ func setup(t *testing.T, opts Options) *fixture {
 	}
 	f := &fixture{store: st, box: box, root: root, keyID: "LTAIunittest", secret: "unit-test-secret"}
 	f.addKey(t, f.keyID, f.secret, "Active")
-	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(deploy.Options{}), root, opts)
+	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, opts)
 	f.addr = newServer(t, f.api.Handler())
 	return f
 }

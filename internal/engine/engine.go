@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/deploy"
-	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -89,7 +88,7 @@ type Engine struct {
 	cfg      Config
 	store    store.Store
 	box      *secret.Box
-	products *registry.Registry
+	products deploy.Catalog
 	log      *slog.Logger
 
 	wake chan struct{}
@@ -122,7 +121,7 @@ const (
 )
 
 // New returns an engine; it does nothing until Run.
-func New(st store.Store, box *secret.Box, products *registry.Registry, log *slog.Logger, cfg Config) *Engine {
+func New(st store.Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
 		wake: make(chan struct{}, 1), hosts: map[string]chan struct{}{}, finishing: map[int64]bool{},

@@ -17,7 +17,6 @@ import (
 
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -174,7 +173,7 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 func (r *rig) run(cfg Config) (e *Engine, stop func()) {
 	r.t.Helper()
 	cfg.Owner = "test-node"
-	e = New(r.st, r.box, registry.New(deploy.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	e = New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	go func() {

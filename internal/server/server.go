@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/api"
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/engine"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -50,7 +49,7 @@ type Config struct {
 	NodeID          string
 	API             api.Options
 	Engine          engine.Config
-	Deploy          deploy.Options
+	Deploy          registry.Options
 	// ProbeInterval is how often resources with a VerifyAddress are probed
 	// and what they serve recorded. Zero disables periodic probing.
 	ProbeInterval time.Duration
