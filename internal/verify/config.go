@@ -24,7 +24,7 @@ const (
 // ListCloudProducts (as CommonConfig).
 var Fields = []deploy.Field{
 	{Name: KeyAddress, Type: deploy.TypeStringList,
-		Help: "\"host:port\" TLS endpoints (or a list of them) checked after a deploy to serve the new certificate, with the resource's Domain as SNI."},
+		Help: "A \"host:port\" TLS endpoint serving the resource, or a list of them (at most 32), e.g. [\"web1:443\", \"web2:443\"]: after a deploy each must serve the new certificate (SNI: the resource's Domain)."},
 	{Name: KeyGraceSeconds, Type: deploy.TypeInteger, Min: 1, Max: MaxGraceSeconds, Default: "30",
 		Help: "Seconds a deployment may take to be served before verification fails."},
 	{Name: KeyAutoRollback, Type: deploy.TypeBoolean, Default: "true",

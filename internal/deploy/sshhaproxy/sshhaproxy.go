@@ -20,7 +20,7 @@ var Description = sshx.Describe("HAPROXY",
 	"Writes one PEM (chain and key) over SFTP to an HAProxy host, tests the configuration and reloads HAProxy once per host.",
 	deploy.Field{Name: "PemPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the leaf, the intermediates and the key in one file, mode 0600 (a \"bind … ssl crt\" file)."},
 	deploy.Field{Name: "TestCommand", Type: deploy.TypeString, Default: "haproxy -c -f /etc/haproxy/haproxy.cfg", Help: "Checks the configuration before the reload; when it fails the previous file is put back."},
-	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Default: "systemctl reload haproxy", Help: "Reloads HAProxy once the files of every resource on the host are written."},
+	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Default: "systemctl reload haproxy", Help: "Reloads HAProxy once the files of every resource on the host are written; without systemd, run HAProxy in master-worker mode and use kill -USR2 $(cat /run/haproxy.pid)."},
 )
 
 // Config is an ssh/HAPROXY resource's Config decoded through Description.

@@ -25,8 +25,8 @@ var RemoteFields = []deploy.Field{
 	{Name: "Host", Type: deploy.TypeString, Required: true, Help: "The target's host name or IP address."},
 	{Name: "Port", Type: deploy.TypeInteger, Min: 1, Max: 65535, Default: "22", Help: "sshd's TCP port."},
 	{Name: "HostKey", Type: deploy.TypeString, Required: true,
-		Help: "Pins the host's key: a public key line (\"ssh-ed25519 AAAA…\") or its \"SHA256:…\" fingerprint; any other key is refused."},
-	{Name: "Sudo", Type: deploy.TypeBoolean, Default: "false", Help: "Run commands and file operations through \"sudo -n\" (passwordless sudo needed)."},
+		Help: "Pins the host's key: its public key as in a .pub file (\"ssh-ed25519 AAAA…\"; cat /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (\"SHA256:…\"; ssh-keygen -lf); a host presenting any other key is refused."},
+	{Name: "Sudo", Type: deploy.TypeBoolean, Default: "false", Help: "Run the commands and file operations as root through \"sudo -n\" (passwordless sudo for sh needed); without it files are written over SFTP as the login user."},
 	{Name: "CommandTimeoutSeconds", Type: deploy.TypeInteger, Min: 0, Max: 3600,
 		Help: "Seconds TestCommand and ReloadCommand may each run; 0 or absent means the server's command timeout (60 s)."},
 }
@@ -35,7 +35,7 @@ var RemoteFields = []deploy.Field{
 var Access = deploy.AccessSpec{
 	Need:      deploy.AccessRequired,
 	SecretId:  "the login user",
-	SecretKey: "a PEM private key (OpenSSH or PKCS#8) or a password",
+	SecretKey: "a private key in PEM (OpenSSH, PKCS#1 or PKCS#8: anything containing -----BEGIN), or else the user's password",
 	Config: []deploy.Field{
 		{Name: "Passphrase", Type: deploy.TypeString, Secret: true, Help: "Decrypts SecretKey when it is an encrypted private key."},
 	},
