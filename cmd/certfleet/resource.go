@@ -12,7 +12,7 @@ import (
 func newResourceCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("resource", "Manage deployment targets (files, webhooks, …)", conn)
-	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn),
+	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn), newResourceProductsCmd(conn),
 		deleteCmd(conn, "resource", "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
 	return cmd
 }
@@ -77,11 +77,14 @@ func newResourceAddCmd(conn *connFlags) *cobra.Command {
 	var rc resourceCommon
 	var cloud, product, config, region, instance, port string
 	cmd := &cobra.Command{
-		Use:   "add --cloud-name NAME --product PRODUCT --config JSON [--domain D]",
-		Short: "Add a resource of any product; see the file and webhook subcommands",
-		Long: `Add a resource of any product, giving its Config as JSON (docs/deployers.md
-lists each product's keys). "resource add file" and "resource add webhook"
-build the Config from flags.`,
+		Use:   "add <cloud> <PRODUCT> --domain D --<key> VALUE … | add --cloud-name C --product P --config JSON",
+		Short: "Add a resource: \"add ssh NGINX --host …\" (flags from the product's keys), or any product from JSON",
+		Long: `Add a resource. "resource add <cloud> <PRODUCT>" (for example "resource add
+ssh NGINX --help") takes one flag per Config key of the product, named after
+it (CertPath → --cert-path); "certfleet resource products" lists them.
+"resource add file" and "resource add webhook" are short forms of
+"local FILE" and "webhook WEBHOOK". Without a subcommand, give the Config
+as JSON with --cloud-name, --product and --config.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !json.Valid([]byte(config)) {
@@ -102,6 +105,7 @@ build the Config from flags.`,
 	cmd.MarkFlagRequired("cloud-name")
 	cmd.MarkFlagRequired("product")
 	cmd.AddCommand(newResourceAddFileCmd(conn), newResourceAddWebhookCmd(conn))
+	addProductCmds(cmd, conn)
 	return cmd
 }
 
