@@ -86,7 +86,7 @@ func (c *Config) defaults() {
 // Engine runs jobs. Create it with New and start it with Run.
 type Engine struct {
 	cfg      Config
-	store    store.Store
+	store    Store
 	box      *secret.Box
 	products deploy.Catalog
 	log      *slog.Logger
@@ -121,7 +121,7 @@ const (
 )
 
 // New returns an engine; it does nothing until Run.
-func New(st store.Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
+func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
 		wake: make(chan struct{}, 1), hosts: map[string]chan struct{}{}, finishing: map[int64]bool{},
@@ -632,7 +632,7 @@ var ErrNoVerifyAddress = errors.New("engine: the resource has no VerifyAddress i
 // the first that serves another certificate than r's current one, else the
 // first). It returns every address's observation and the record. It never
 // changes a target.
-func Observe(ctx context.Context, st store.Store, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
+func Observe(ctx context.Context, st ObserveStore, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
 	vs, _, err := verify.SplitConfig(json.RawMessage(r.Config))
 	if err != nil {
 		return nil, store.ResourceObservation{}, err

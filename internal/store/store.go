@@ -112,8 +112,10 @@ type Store interface {
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
 	WorkerReleaseOwner(ctx context.Context, owner string) error
 
-	WaveStore   // waves.go: staged rollouts
-	RAMStore    // ram.go: RAM users, groups, policies, their access keys
-	AuditStore  // ram.go: the hash-chained audit trail
-	NotifyStore // notifications.go: messages to contacts and the events they tell
+	WaveStore    // waves.go: staged rollouts
+	RAMStore     // ram.go: RAM users, groups, policies, their access keys
+	AuditStore   // ram.go: the hash-chained audit trail
+	NotifyStore  // notifications.go: messages to contacts and the events they tell
+	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
+	MetricsStore // cluster.go: counts read at metrics scrape time
 }

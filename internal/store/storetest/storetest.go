@@ -38,6 +38,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrency", testConcurrency},
 		{"Notifications", testNotifications},
 		{"Waves", testWaves},
+		{"RAM", testRAM},
+		{"Audit", testAudit},
+		{"Observations", testObservations},
+		{"DeployedBy", testDeployedBy},
+		{"Cluster", testCluster},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
