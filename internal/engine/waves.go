@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -46,11 +47,11 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 	if w.Strategy == "" || w.Status != store.JobProcessing || w.HaltedWave != 0 || w.CurrentWave >= w.LastWave || w.Running > 0 {
 		return false
 	}
-	s, err := ParseStrategy(w.Strategy)
+	s, err := rollout.ParseStrategy(w.Strategy)
 	if err != nil {
 		// Stored strategies were validated; a bad one runs like a plain job.
 		e.log.Error("engine: job strategy unreadable; running the remaining waves", "job_id", jobID, "error", err)
-		s = Strategy{MaxFailPercent: 100}
+		s = rollout.Strategy{MaxFailPercent: 100}
 	}
 	now := time.Now()
 	log := e.log.With("job_id", jobID, "wave", w.CurrentWave+1)
