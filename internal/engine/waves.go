@@ -55,7 +55,7 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 	}
 	now := time.Now()
 	log := e.log.With("job_id", jobID, "wave", w.CurrentWave+1)
-	if until := w.LastFinished.Add(time.Duration(s.BakeSeconds) * time.Second); s.BakeSeconds > 0 && now.Before(until) {
+	if until := s.BakeUntil(w.LastFinished); s.BakeSeconds > 0 && now.Before(until) {
 		if !w.BakeUntil.Equal(until) {
 			if err := e.store.JobWaveBake(ctx, jobID, w.CurrentWave, until); err == nil {
 				log.Info("wave done; baking", "until", until.Format(time.RFC3339Nano))
@@ -64,7 +64,7 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 		e.noteBake(until)
 		return false
 	}
-	if float64(w.Failed)*100 > s.MaxFailPercent*float64(w.Finished) {
+	if s.Halts(w.Failed, w.Finished) {
 		msg := fmt.Sprintf("not started: wave %d halted the rollout (%d of %d finished workers failed, above MaxFailPercent %s%%)",
 			w.CurrentWave+1, w.Failed, w.Finished, fmtPercent(s.MaxFailPercent))
 		err := e.store.JobWaveHalt(ctx, store.JobWaveHaltParams{JobID: jobID, Wave: w.CurrentWave, Message: msg,

@@ -109,3 +109,27 @@ func TestStrategyAssign(t *testing.T) {
 		})
 	}
 }
+
+func TestStrategyHalts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc             string
+		maxFail          float64
+		failed, finished int64
+		want             bool
+	}{
+		{desc: "no failure", maxFail: 0, failed: 0, finished: 10},
+		{desc: "any failure halts by default", maxFail: 0, failed: 1, finished: 10, want: true},
+		{desc: "at the limit goes on", maxFail: 20, failed: 2, finished: 10},
+		{desc: "above the limit halts", maxFail: 20, failed: 3, finished: 10, want: true},
+		{desc: "100% never halts", maxFail: 100, failed: 10, finished: 10},
+		{desc: "nothing finished", maxFail: 0, failed: 0, finished: 0},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			if got := (Strategy{MaxFailPercent: tc.maxFail}).Halts(tc.failed, tc.finished); got != tc.want {
+				t.Fatalf("Halts(%d, %d) at %g%% = %v, want %v", tc.failed, tc.finished, tc.maxFail, got, tc.want)
+			}
+		})
+	}
+}
