@@ -30,8 +30,8 @@ const (
 	WorkerFailed WorkerEvent = "failed"
 	// WorkerHalted: its wave never ran because an earlier wave halted the job.
 	WorkerHalted WorkerEvent = "halted"
-	// WorkerRollbackRequested: a user (UpdateWorkerResourceStatus), a halted
-	// rollout (RollbackOnHalt) asked to undo it.
+	// WorkerRollbackRequested: a user (UpdateWorkerResourceStatus) or a
+	// halted rollout (RollbackOnHalt) asked to undo it.
 	WorkerRollbackRequested WorkerEvent = "rollback requested"
 )
 

@@ -88,19 +88,19 @@ func New(cfg Config) *Server { return &Server{store: cfg.Store, cfg: cfg} }
 // Routes is the table of the RAM operations: Action → handler.
 func (s *Server) Routes() map[string]Handler {
 	return map[string]Handler{
-		"CreateUser": s.ramCreateUser, "GetUser": s.ramGetUser, "UpdateUser": s.ramUpdateUser,
-		"DeleteUser": s.ramDeleteUser, "ListUsers": s.ramListUsers,
-		"CreateAccessKey": s.ramCreateAccessKey, "UpdateAccessKey": s.ramUpdateAccessKey,
-		"DeleteAccessKey": s.ramDeleteAccessKey, "ListAccessKeys": s.ramListAccessKeys,
-		"CreateGroup": s.ramCreateGroup, "DeleteGroup": s.ramDeleteGroup, "ListGroups": s.ramListGroups,
-		"AddUserToGroup": s.ramAddUserToGroup, "RemoveUserFromGroup": s.ramRemoveUserFromGroup,
-		"ListGroupsForUser": s.ramListGroupsForUser,
-		"CreatePolicy":      s.ramCreatePolicy, "GetPolicy": s.ramGetPolicy, "DeletePolicy": s.ramDeletePolicy,
-		"ListPolicies": s.ramListPolicies, "CreatePolicyVersion": s.ramCreatePolicyVersion,
-		"SetDefaultPolicyVersion": s.ramSetDefaultPolicyVersion, "ListPolicyVersions": s.ramListPolicyVersions,
-		"AttachPolicyToUser": s.ramAttach(store.PrincipalUser), "AttachPolicyToGroup": s.ramAttach(store.PrincipalGroup),
-		"DetachPolicyFromUser": s.ramDetach(store.PrincipalUser), "DetachPolicyFromGroup": s.ramDetach(store.PrincipalGroup),
-		"ListPoliciesForUser": s.ramListPoliciesFor(store.PrincipalUser), "ListPoliciesForGroup": s.ramListPoliciesFor(store.PrincipalGroup),
+		"CreateUser": s.createUser, "GetUser": s.getUser, "UpdateUser": s.updateUser,
+		"DeleteUser": s.deleteUser, "ListUsers": s.listUsers,
+		"CreateAccessKey": s.createAccessKey, "UpdateAccessKey": s.updateAccessKey,
+		"DeleteAccessKey": s.deleteAccessKey, "ListAccessKeys": s.listAccessKeys,
+		"CreateGroup": s.createGroup, "DeleteGroup": s.deleteGroup, "ListGroups": s.listGroups,
+		"AddUserToGroup": s.addUserToGroup, "RemoveUserFromGroup": s.removeUserFromGroup,
+		"ListGroupsForUser": s.listGroupsForUser,
+		"CreatePolicy":      s.createPolicy, "GetPolicy": s.getPolicy, "DeletePolicy": s.deletePolicy,
+		"ListPolicies": s.listPolicies, "CreatePolicyVersion": s.createPolicyVersion,
+		"SetDefaultPolicyVersion": s.setDefaultPolicyVersion, "ListPolicyVersions": s.listPolicyVersions,
+		"AttachPolicyToUser": s.attach(store.PrincipalUser), "AttachPolicyToGroup": s.attach(store.PrincipalGroup),
+		"DetachPolicyFromUser": s.detach(store.PrincipalUser), "DetachPolicyFromGroup": s.detach(store.PrincipalGroup),
+		"ListPoliciesForUser": s.listPoliciesFor(store.PrincipalUser), "ListPoliciesForGroup": s.listPoliciesFor(store.PrincipalGroup),
 	}
 }
 
@@ -191,7 +191,7 @@ func (s *Server) user(ctx context.Context, c *Call, param string) (store.RAMUser
 	return u, err
 }
 
-func (s *Server) ramCreateUser(ctx context.Context, c *Call) (any, error) {
+func (s *Server) createUser(ctx context.Context, c *Call) (any, error) {
 	name, err := validName(c.Params, "UserName", ramName)
 	if err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func (s *Server) ramCreateUser(ctx context.Context, c *Call) (any, error) {
 	return struct{ User ramUserOut }{userOut(u)}, nil
 }
 
-func (s *Server) ramGetUser(ctx context.Context, c *Call) (any, error) {
+func (s *Server) getUser(ctx context.Context, c *Call) (any, error) {
 	u, err := s.user(ctx, c, "UserName")
 	if err != nil {
 		return nil, err
@@ -226,7 +226,7 @@ func (s *Server) ramGetUser(ctx context.Context, c *Call) (any, error) {
 	return struct{ User ramUserOut }{userOut(u)}, nil
 }
 
-func (s *Server) ramUpdateUser(ctx context.Context, c *Call) (any, error) {
+func (s *Server) updateUser(ctx context.Context, c *Call) (any, error) {
 	u, err := s.user(ctx, c, "UserName")
 	if err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func (s *Server) ramUpdateUser(ctx context.Context, c *Call) (any, error) {
 	return struct{ User ramUserOut }{userOut(u)}, nil
 }
 
-func (s *Server) ramDeleteUser(ctx context.Context, c *Call) (any, error) {
+func (s *Server) deleteUser(ctx context.Context, c *Call) (any, error) {
 	u, err := s.user(ctx, c, "UserName")
 	if err != nil {
 		return nil, err
@@ -297,7 +297,7 @@ func page[T any](items []T, max int, id func(T) int64) ([]T, bool, string) {
 	return items, false, ""
 }
 
-func (s *Server) ramListUsers(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listUsers(ctx context.Context, c *Call) (any, error) {
 	after, max, err := marker(c.Params)
 	if err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func (s *Server) keyOwner(ctx context.Context, c *Call) (int64, error) {
 	return u.ID, err
 }
 
-func (s *Server) ramCreateAccessKey(ctx context.Context, c *Call) (any, error) {
+func (s *Server) createAccessKey(ctx context.Context, c *Call) (any, error) {
 	uid, err := s.keyOwner(ctx, c)
 	if err != nil {
 		return nil, err
@@ -343,7 +343,7 @@ func (s *Server) ramCreateAccessKey(ctx context.Context, c *Call) (any, error) {
 	return struct{ AccessKey keyOut }{keyOut{id, sec, "Active", ramDate(k.Created)}}, nil
 }
 
-func (s *Server) ramUpdateAccessKey(ctx context.Context, c *Call) (any, error) {
+func (s *Server) updateAccessKey(ctx context.Context, c *Call) (any, error) {
 	uid, err := s.keyOwner(ctx, c)
 	if err != nil {
 		return nil, err
@@ -368,7 +368,7 @@ func (s *Server) ramUpdateAccessKey(ctx context.Context, c *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) ramDeleteAccessKey(ctx context.Context, c *Call) (any, error) {
+func (s *Server) deleteAccessKey(ctx context.Context, c *Call) (any, error) {
 	uid, err := s.keyOwner(ctx, c)
 	if err != nil {
 		return nil, err
@@ -386,7 +386,7 @@ func (s *Server) ramDeleteAccessKey(ctx context.Context, c *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) ramListAccessKeys(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listAccessKeys(ctx context.Context, c *Call) (any, error) {
 	uid, err := s.keyOwner(ctx, c)
 	if err != nil {
 		return nil, err
@@ -434,7 +434,7 @@ func (s *Server) group(ctx context.Context, c *Call) (store.RAMGroup, error) {
 	return g, err
 }
 
-func (s *Server) ramCreateGroup(ctx context.Context, c *Call) (any, error) {
+func (s *Server) createGroup(ctx context.Context, c *Call) (any, error) {
 	name, err := validName(c.Params, "GroupName", ramName)
 	if err != nil {
 		return nil, err
@@ -452,7 +452,7 @@ func (s *Server) ramCreateGroup(ctx context.Context, c *Call) (any, error) {
 	return struct{ Group ramGroupOut }{groupOut(g)}, nil
 }
 
-func (s *Server) ramDeleteGroup(ctx context.Context, c *Call) (any, error) {
+func (s *Server) deleteGroup(ctx context.Context, c *Call) (any, error) {
 	g, err := s.group(ctx, c)
 	if err != nil {
 		return nil, err
@@ -466,7 +466,7 @@ func (s *Server) ramDeleteGroup(ctx context.Context, c *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) ramListGroups(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listGroups(ctx context.Context, c *Call) (any, error) {
 	after, max, err := marker(c.Params)
 	if err != nil {
 		return nil, err
@@ -487,7 +487,7 @@ func (s *Server) ramListGroups(ctx context.Context, c *Call) (any, error) {
 	}{trunc, next, struct{ Group []ramGroupOut }{out}}, nil
 }
 
-func (s *Server) ramAddUserToGroup(ctx context.Context, c *Call) (any, error) {
+func (s *Server) addUserToGroup(ctx context.Context, c *Call) (any, error) {
 	g, err := s.group(ctx, c)
 	if err != nil {
 		return nil, err
@@ -505,7 +505,7 @@ func (s *Server) ramAddUserToGroup(ctx context.Context, c *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) ramRemoveUserFromGroup(ctx context.Context, c *Call) (any, error) {
+func (s *Server) removeUserFromGroup(ctx context.Context, c *Call) (any, error) {
 	g, err := s.group(ctx, c)
 	if err != nil {
 		return nil, err
@@ -523,7 +523,7 @@ func (s *Server) ramRemoveUserFromGroup(ctx context.Context, c *Call) (any, erro
 	return struct{}{}, nil
 }
 
-func (s *Server) ramListGroupsForUser(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listGroupsForUser(ctx context.Context, c *Call) (any, error) {
 	u, err := s.user(ctx, c, "UserName")
 	if err != nil {
 		return nil, err
@@ -591,7 +591,7 @@ func (s *Server) customPolicy(ctx context.Context, c *Call) (store.RAMPolicy, er
 	return p, err
 }
 
-func (s *Server) ramCreatePolicy(ctx context.Context, c *Call) (any, error) {
+func (s *Server) createPolicy(ctx context.Context, c *Call) (any, error) {
 	name, err := validName(c.Params, "PolicyName", policyName)
 	if err != nil {
 		return nil, err
@@ -640,7 +640,7 @@ type versionOut struct {
 	CreateDate       string
 }
 
-func (s *Server) ramGetPolicy(ctx context.Context, c *Call) (any, error) {
+func (s *Server) getPolicy(ctx context.Context, c *Call) (any, error) {
 	typ, err := policyType(c, "")
 	if err != nil {
 		return nil, err
@@ -676,7 +676,7 @@ func (s *Server) ramGetPolicy(ctx context.Context, c *Call) (any, error) {
 	}{o, v}, nil
 }
 
-func (s *Server) ramDeletePolicy(ctx context.Context, c *Call) (any, error) {
+func (s *Server) deletePolicy(ctx context.Context, c *Call) (any, error) {
 	p, err := s.customPolicy(ctx, c)
 	if err != nil {
 		return nil, err
@@ -690,7 +690,7 @@ func (s *Server) ramDeletePolicy(ctx context.Context, c *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) ramListPolicies(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listPolicies(ctx context.Context, c *Call) (any, error) {
 	after, max, err := marker(c.Params)
 	if err != nil {
 		return nil, err
@@ -729,7 +729,7 @@ func (s *Server) ramListPolicies(ctx context.Context, c *Call) (any, error) {
 	}{trunc, next, struct{ Policy []ramPolicyOut }{out}}, nil
 }
 
-func (s *Server) ramCreatePolicyVersion(ctx context.Context, c *Call) (any, error) {
+func (s *Server) createPolicyVersion(ctx context.Context, c *Call) (any, error) {
 	p, err := s.customPolicy(ctx, c)
 	if err != nil {
 		return nil, err
@@ -754,7 +754,7 @@ func (s *Server) ramCreatePolicyVersion(ctx context.Context, c *Call) (any, erro
 	return struct{ PolicyVersion versionOut }{versionOut{v.VersionID, v.IsDefault, v.Document, ramDate(v.Created)}}, nil
 }
 
-func (s *Server) ramSetDefaultPolicyVersion(ctx context.Context, c *Call) (any, error) {
+func (s *Server) setDefaultPolicyVersion(ctx context.Context, c *Call) (any, error) {
 	p, err := s.customPolicy(ctx, c)
 	if err != nil {
 		return nil, err
@@ -772,7 +772,7 @@ func (s *Server) ramSetDefaultPolicyVersion(ctx context.Context, c *Call) (any, 
 	return struct{}{}, nil
 }
 
-func (s *Server) ramListPolicyVersions(ctx context.Context, c *Call) (any, error) {
+func (s *Server) listPolicyVersions(ctx context.Context, c *Call) (any, error) {
 	typ, err := policyType(c, "")
 	if err != nil {
 		return nil, err
@@ -840,7 +840,7 @@ func (s *Server) attachment(ctx context.Context, c *Call, principal string) (sto
 	return at, err
 }
 
-func (s *Server) ramAttach(principal string) Handler {
+func (s *Server) attach(principal string) Handler {
 	return func(ctx context.Context, c *Call) (any, error) {
 		at, err := s.attachment(ctx, c, principal)
 		if err != nil {
@@ -856,7 +856,7 @@ func (s *Server) ramAttach(principal string) Handler {
 	}
 }
 
-func (s *Server) ramDetach(principal string) Handler {
+func (s *Server) detach(principal string) Handler {
 	return func(ctx context.Context, c *Call) (any, error) {
 		at, err := s.attachment(ctx, c, principal)
 		if err != nil {
@@ -872,7 +872,7 @@ func (s *Server) ramDetach(principal string) Handler {
 	}
 }
 
-func (s *Server) ramListPoliciesFor(principal string) Handler {
+func (s *Server) listPoliciesFor(principal string) Handler {
 	return func(ctx context.Context, c *Call) (any, error) {
 		var id int64
 		if principal == store.PrincipalUser {
