@@ -26,6 +26,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
@@ -606,52 +607,10 @@ func (e *Engine) observe(ctx context.Context, log *slog.Logger, accountID, resou
 	if len(obs) == 0 {
 		return
 	}
-	err := e.store.ResourceObservationPut(context.WithoutCancel(ctx), observationOf(accountID, resourceID, verify.Summarize(obs, want)))
+	err := e.store.ResourceObservationPut(context.WithoutCancel(ctx), rollout.ObservationOf(accountID, resourceID, verify.Summarize(obs, want)))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		log.Warn("observation not recorded", "error", err)
 	}
-}
-
-func observationOf(accountID, resourceID int64, o verify.Observation) store.ResourceObservation {
-	rec := store.ResourceObservation{AccountID: accountID, ResourceID: resourceID, Sha2: o.Sha2, Subject: o.Subject,
-		NotAfter: o.NotAfter, ObservedAt: o.At}
-	if o.Err != nil {
-		rec.Error = truncate(o.Err.Error(), 1000)
-	}
-	if rec.ObservedAt.IsZero() {
-		rec.ObservedAt = time.Now()
-	}
-	return rec
-}
-
-// ErrNoVerifyAddress is returned by Observe for a resource without VerifyAddress.
-var ErrNoVerifyAddress = errors.New("engine: the resource has no VerifyAddress in its Config")
-
-// Observe probes r's VerifyAddress now, with r's Domain as SNI, and records
-// the result as r's latest observation (the first address that failed, else
-// the first that serves another certificate than r's current one, else the
-// first). It returns every address's observation and the record. It never
-// changes a target.
-func Observe(ctx context.Context, st ObserveStore, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
-	vs, _, err := verify.SplitConfig(json.RawMessage(r.Config))
-	if err != nil {
-		return nil, store.ResourceObservation{}, err
-	}
-	if !vs.Enabled() {
-		return nil, store.ResourceObservation{}, ErrNoVerifyAddress
-	}
-	want := ""
-	if r.CurrentCertID != 0 {
-		if c, err := st.CertificateGet(ctx, r.AccountID, r.CurrentCertID); err == nil {
-			want = c.Sha2
-		}
-	}
-	obs := verify.ProbeAll(ctx, vs.Addresses, r.Domain)
-	rec := observationOf(r.AccountID, r.ID, verify.Summarize(obs, want))
-	if err := st.ResourceObservationPut(ctx, rec); err != nil {
-		return obs, rec, fmt.Errorf("engine: record observation of resource %d: %w", r.ID, err)
-	}
-	return obs, rec, nil
 }
 
 // RunProber probes every resource with a VerifyAddress, of every account, at
@@ -699,7 +658,7 @@ func (e *Engine) probeAll(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if _, _, err := Observe(ctx, e.store, r); err != nil && !errors.Is(err, ErrNoVerifyAddress) && ctx.Err() == nil {
+				if _, _, err := rollout.Observe(ctx, e.store, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
 					e.log.Warn("prober: observe resource", "resource_id", r.ID, "error", err)
 				}
 			}()
@@ -720,25 +679,35 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	if w.PreviousPending {
 		p.Previous = &store.WorkerRecordPreviousParams{ResourceCertID: w.ResourceCertID, PreviousEnc: w.PreviousEnc, Unchanged: w.Unchanged}
 	}
+	ev := rollout.WorkerSucceeded
+	switch {
+	case err == nil:
+	case !permanent && w.Attempts+1 < e.cfg.Attempts:
+		ev = rollout.WorkerRetried
+	default:
+		ev = rollout.WorkerFailed
+	}
+	to, ok := rollout.WorkerNext(w.Status, ev)
+	if !ok {
+		log.Error("engine: worker outcome not allowed from its status", "status", w.Status, "event", ev)
+		return
+	}
+	p.Status = to
 	rollingBack := w.Status == store.WorkerRollback
 	switch {
-	case err == nil && rollingBack:
-		p.Status, p.MarkJobRollback = store.WorkerRollbackSuccess, true
+	case ev == rollout.WorkerSucceeded && rollingBack:
+		p.MarkJobRollback = true
 		p.SetResourceCert, p.ResourceCertID = restored, w.ResourceCertID
 		p.Attempts = 0
-	case err == nil:
-		p.Status, p.SetResourceCert, p.ResourceCertID = store.WorkerSuccess, true, w.CertID
-	case !permanent && w.Attempts+1 < e.cfg.Attempts:
-		p.Status = w.Status
-		if p.Status == store.WorkerScheduling {
-			p.Status = store.WorkerProcessing
-		}
+	case ev == rollout.WorkerSucceeded:
+		p.SetResourceCert, p.ResourceCertID = true, w.CertID
+	case ev == rollout.WorkerRetried:
 		p.NextRunAt = now.Add(e.backoff(w.Attempts + 1))
 		p.LastError = truncate(err.Error(), 2000)
 	case rollingBack:
-		p.Status, p.MarkJobRollback, p.LastError = store.WorkerRollbackError, true, truncate(err.Error(), 2000)
+		p.MarkJobRollback, p.LastError = true, truncate(err.Error(), 2000)
 	default:
-		p.Status, p.LastError = store.WorkerError, truncate(err.Error(), 2000)
+		p.LastError = truncate(err.Error(), 2000)
 		var vf *verificationFailure
 		if errors.As(err, &vf) && vf.rollbackTried {
 			p.MarkJobRollback = true

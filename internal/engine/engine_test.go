@@ -18,6 +18,7 @@ import (
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/sqlite"
@@ -151,7 +152,7 @@ func (r *rig) resource(domain string) store.Resource {
 // startJob creates a job deploying r.cert to resources and makes it due now.
 func (r *rig) startJob(resources ...store.Resource) int64 {
 	r.t.Helper()
-	ws, err := Match([]store.Certificate{r.cert}, resources)
+	ws, err := rollout.Match([]store.Certificate{r.cert}, resources)
 	if err != nil {
 		r.t.Fatal(err)
 	}

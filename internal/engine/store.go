@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -11,8 +12,8 @@ import (
 // finishing workers, running staged rollouts, reading what a deployment
 // deploys and recording probes. A store.Store satisfies it.
 type Store interface {
-	store.WaveStore // every method: waves.go
-	ObserveStore
+	store.WaveStore      // every method: waves.go
+	rollout.ObserveStore // probes: rollout.Observe
 
 	AccessGet(ctx context.Context, accountID, id int64) (store.CloudAccess, error)
 	ResourceGet(ctx context.Context, accountID, id int64) (store.Resource, error)
@@ -29,10 +30,4 @@ type Store interface {
 	WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	WorkerReleaseOwner(ctx context.Context, owner string) error
-}
-
-// ObserveStore is what Observe needs of the store.
-type ObserveStore interface {
-	CertificateGet(ctx context.Context, accountID, id int64) (store.Certificate, error)
-	ResourceObservationPut(ctx context.Context, o store.ResourceObservation) error
 }
