@@ -88,9 +88,6 @@ type cachedKey struct {
 
 const keyCacheTTL = 10 * time.Second
 
-// maxSkew is the accepted clock difference (reference §2).
-const maxSkew = 15 * time.Minute
-
 // New returns the API. rootAccount is the account SkipSignature calls act as.
 func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, products *registry.Registry, rootAccount int64, opts Options) *API {
 	if opts.MaxBodyBytes <= 0 {
@@ -249,8 +246,7 @@ func (a *API) verify(r *http.Request, c *call) error {
 		return err
 	}
 	// The nonce is spent only once the signature proves the caller holds the key.
-	expires := signed.Timestamp.Add(maxSkew + time.Minute)
-	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, expires); err != nil {
+	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, auth.NonceExpiry(signed.Timestamp)); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
 				Message: "The request signature nonce has been used; send a new nonce with each request."}
@@ -278,7 +274,7 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 	if err != nil {
 		return cachedKey{}, err
 	}
-	plain, err := a.box.Open(rec.SecretEnc, PurposeAccessKey)
+	plain, err := a.box.Open(rec.SecretEnc, secret.PurposeAccessKey)
 	if err != nil {
 		return cachedKey{}, err
 	}
@@ -289,9 +285,6 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 	}
 	return k, nil
 }
-
-// PurposeAccessKey is the sealing purpose of access key secrets.
-const PurposeAccessKey = "access-key-secret"
 
 func errUnknownKey(id string) *Error {
 	return &Error{Code: "InvalidAccessKeyId.NotFound", Status: http.StatusNotFound,

@@ -2,9 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"regexp"
@@ -12,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/policy"
+	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -41,15 +40,6 @@ const (
 	maxUserKeys       = 2
 	maxPolicyVersions = 5
 )
-
-// NewAccessKey returns a fresh AccessKeyId and secret.
-func NewAccessKey() (id, secret string) {
-	idb := make([]byte, 10)
-	sb := make([]byte, 24)
-	rand.Read(idb)
-	rand.Read(sb)
-	return "CF" + strings.ToUpper(hex.EncodeToString(idb)), base64.RawURLEncoding.EncodeToString(sb)
-}
 
 func ramError(code string, status int, msg string) *Error {
 	return &Error{Code: code, Status: status, Message: msg}
@@ -251,8 +241,8 @@ func (a *API) ramCreateAccessKey(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, sec := NewAccessKey()
-	k := store.AccessKey{ID: id, AccountID: c.accountID, UserID: uid, Status: "Active", SecretEnc: a.box.Seal([]byte(sec), PurposeAccessKey), Created: time.Now()}
+	id, sec := auth.NewAccessKey()
+	k := store.AccessKey{ID: id, AccountID: c.accountID, UserID: uid, Status: "Active", SecretEnc: a.box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}
 	if err := a.store.AccessKeyCreate(ctx, k, maxUserKeys); errors.Is(err, store.ErrLimitExceeded) {
 		return nil, ramError("LimitExceeded.User.AccessKey", http.StatusBadRequest, "A user may have at most 2 access keys; delete one first.")
 	} else if err != nil {

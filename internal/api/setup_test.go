@@ -78,7 +78,7 @@ func (f *fixture) addKey(t *testing.T, id, sec, status string) {
 func (f *fixture) addKeyFor(t *testing.T, id, sec, status string, account int64) {
 	t.Helper()
 	err := f.store.AccessKeyUpsert(context.Background(), store.AccessKey{ID: id, AccountID: account, Status: status,
-		SecretEnc: f.box.Seal([]byte(sec), PurposeAccessKey)})
+		SecretEnc: f.box.Seal([]byte(sec), secret.PurposeAccessKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

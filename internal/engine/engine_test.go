@@ -116,7 +116,7 @@ func setup(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cert = store.Certificate{AccountID: r.account, Name: "wild", CertPEM: p.CertPEM, KeyEnc: box.Seal([]byte(p.KeyPEM), PurposeCertKey),
+	r.cert = store.Certificate{AccountID: r.account, Name: "wild", CertPEM: p.CertPEM, KeyEnc: box.Seal([]byte(p.KeyPEM), secret.PurposeCertKey),
 		CommonName: p.Info.CommonName, SANs: p.Info.SANs, Sha2: p.Info.Sha2, NotBefore: p.Info.NotBefore, NotAfter: p.Info.NotAfter}
 	if err := db.CertificateCreate(ctx, &r.cert); err != nil {
 		t.Fatal(err)
