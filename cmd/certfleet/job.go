@@ -164,52 +164,34 @@ func newJobStartCmd(conn *connFlags) *cobra.Command {
 }
 
 func newJobListCmd(conn *connFlags) *cobra.Command {
-	var status, jobType, out string
-	cmd := &cobra.Command{
-		Use:   "list [--status STATUS]",
-		Short: "List deployment jobs",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
+	var status, jobType string
+	cmd := listCmd(conn, "list [--status STATUS]", "List deployment jobs", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListDeploymentJobResponseBodyData, int64, error) {
+			req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize)}
+			if status != "" {
+				req.Status = tea.String(status)
 			}
-			c, err := conn.dial()
+			if jobType != "" {
+				req.JobType = tea.String(jobType)
+			}
+			r, err := c.cas.ListDeploymentJob(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListDeploymentJobResponseBodyData
-			for page := int32(1); ; page++ {
-				req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
-				if status != "" {
-					req.Status = tea.String(status)
-				}
-				if jobType != "" {
-					req.JobType = tea.String(jobType)
-				}
-				r, err := c.cas.ListDeploymentJob(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.Data...)
-				if len(r.Body.Data) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.Total) {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(items))
-			}
-			rows := [][]string{}
-			for _, it := range items {
-				rows = append(rows, []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.Name), tea.StringValue(it.Status),
+			return r.Body.Data, tea.Int64Value(r.Body.Total), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "STATUS", "PRODUCTS", "DOMAINS", "SCHEDULED", "ENDED"},
+			func(it *cas.ListDeploymentJobResponseBodyData) []string {
+				return []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.Name), tea.StringValue(it.Status),
 					tea.StringValue(it.ProductName), truncate(tea.StringValue(it.CertDomain), 40), msTime(tea.StringValue(it.ScheduleTime)),
-					msTime(tea.StringValue(it.EndTime))})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "STATUS", "PRODUCTS", "DOMAINS", "SCHEDULED", "ENDED"}, rows)
-		},
-	}
+					msTime(tea.StringValue(it.EndTime))}
+			})
+	})
 	cmd.Flags().StringVar(&status, "status", "", "editing, pending, scheduling, processing, success or error")
 	cmd.Flags().StringVar(&jobType, "type", "", "user or cloud")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }
 
@@ -233,21 +215,17 @@ type worker struct {
 
 // workers lists a job's workers, optionally only those in status.
 func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worker, error) {
-	var raw []json.RawMessage
-	var total int64
-	for page := 1; ; page++ {
+	raw, err := listAll(func(page int) ([]json.RawMessage, int64, error) {
 		var r struct {
 			Data  []json.RawMessage
 			Total int64
 		}
-		if err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status,
-			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r); err != nil {
-			return nil, nil, err
-		}
-		raw, total = append(raw, r.Data...), r.Total
-		if len(r.Data) == 0 || int64(len(raw)) >= total {
-			break
-		}
+		err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status,
+			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r)
+		return r.Data, r.Total, err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	ws := make([]worker, len(raw))
 	for i, m := range raw {
