@@ -2,7 +2,8 @@ package store
 
 import "time"
 
-// Job statuses (reference §5).
+// Job statuses, as the CAS 2020-04-07 API names them (docs/architecture.md,
+// "The life of a job").
 const (
 	JobEditing    = "editing"
 	JobPending    = "pending"
@@ -12,7 +13,8 @@ const (
 	JobError      = "error"
 )
 
-// Worker statuses (reference §5).
+// Worker statuses, as the CAS 2020-04-07 API names them (docs/architecture.md,
+// "The life of a job").
 const (
 	WorkerEditing         = "editing"
 	WorkerPending         = "pending"
