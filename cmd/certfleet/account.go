@@ -62,8 +62,7 @@ secret is not shown again.`,
 				return err
 			}
 			keyID, sec := auth.NewAccessKey()
-			if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: id, Status: "Active",
-				SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey)}); err != nil {
+			if err := server.PutRootKey(ctx, st, box, id, keyID, sec); err != nil {
 				return err
 			}
 			out, _ := json.MarshalIndent(map[string]any{"AccountId": id, "AccountName": args[0], "AccessKeyId": keyID, "AccessKeySecret": sec}, "", "  ")

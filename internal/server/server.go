@@ -239,10 +239,7 @@ func loadBox(cfg Config, log *slog.Logger) (*secret.Box, error) {
 // in the environment, or one generated on first start and written to
 // DataDir/root-credentials.json.
 func ensureRootKey(ctx context.Context, cfg Config, st store.Store, box *secret.Box, account int64, log *slog.Logger) error {
-	put := func(id, sec string) error {
-		return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: "Active",
-			SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey)})
-	}
+	put := func(id, sec string) error { return PutRootKey(ctx, st, box, account, id, sec) }
 	if cfg.RootAccessKeyID != "" || cfg.RootSecret != "" {
 		if cfg.RootAccessKeyID == "" || cfg.RootSecret == "" {
 			return errors.New("set both CERTFLEET_ROOT_ACCESS_KEY_ID and CERTFLEET_ROOT_ACCESS_KEY_SECRET, or neither")
