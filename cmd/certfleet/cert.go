@@ -67,13 +67,8 @@ func newCertListCmd(conn *connFlags) *cobra.Command {
 	var keyword, status string
 	cmd := listCmd(conn, "list [--keyword WORD] [--status ISSUED|WILLEXPIRED|EXPIRED]", "List uploaded certificates (by default those not expired)", func(cmd *cobra.Command, c *client, out string) error {
 		items, err := listAll(func(page int) ([]*cas.ListUserCertificateOrderResponseBodyCertificateOrderList, int64, error) {
-			req := &cas.ListUserCertificateOrderRequest{OrderType: tea.String("UPLOAD"), CurrentPage: tea.Int64(int64(page)), ShowSize: tea.Int64(pageSize)}
-			if keyword != "" {
-				req.Keyword = tea.String(keyword)
-			}
-			if status != "" {
-				req.Status = tea.String(strings.ToUpper(status))
-			}
+			req := &cas.ListUserCertificateOrderRequest{OrderType: tea.String("UPLOAD"), CurrentPage: tea.Int64(int64(page)), ShowSize: tea.Int64(pageSize),
+				Keyword: optional(keyword), Status: optional(strings.ToUpper(status))}
 			r, err := c.cas.ListUserCertificateOrder(req)
 			if err != nil {
 				return nil, 0, err

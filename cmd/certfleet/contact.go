@@ -63,10 +63,8 @@ func newContactListCmd(conn *connFlags) *cobra.Command {
 	var keyword string
 	cmd := listCmd(conn, "list [--keyword WORD]", "List contacts", func(cmd *cobra.Command, c *client, out string) error {
 		items, err := listAll(func(page int) ([]*cas.ListContactResponseBodyContactList, int64, error) {
-			req := &cas.ListContactRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize)}
-			if keyword != "" {
-				req.Keyword = tea.String(keyword)
-			}
+			req := &cas.ListContactRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				Keyword: optional(keyword)}
 			r, err := c.cas.ListContact(req)
 			if err != nil {
 				return nil, 0, err

@@ -167,13 +167,8 @@ func newJobListCmd(conn *connFlags) *cobra.Command {
 	var status, jobType string
 	cmd := listCmd(conn, "list [--status STATUS]", "List deployment jobs", func(cmd *cobra.Command, c *client, out string) error {
 		items, err := listAll(func(page int) ([]*cas.ListDeploymentJobResponseBodyData, int64, error) {
-			req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize)}
-			if status != "" {
-				req.Status = tea.String(status)
-			}
-			if jobType != "" {
-				req.JobType = tea.String(jobType)
-			}
+			req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				Status: optional(status), JobType: optional(jobType)}
 			r, err := c.cas.ListDeploymentJob(req)
 			if err != nil {
 				return nil, 0, err

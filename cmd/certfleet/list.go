@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 
+	"github.com/alibabacloud-go/tea/tea"
 	"github.com/spf13/cobra"
 )
 
@@ -38,6 +39,14 @@ func printList[T any](w io.Writer, out string, items []T, header []string, row f
 		rows = append(rows, row(it))
 	}
 	return printTable(w, header, rows)
+}
+
+// optional is an SDK request field for a flag: nil (not sent) when empty.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return tea.String(s)
 }
 
 // nonNil makes a nil slice print as [] in JSON.

@@ -168,16 +168,8 @@ func newResourceListCmd(conn *connFlags) *cobra.Command {
 	var cloud, product, keyword string
 	cmd := listCmd(conn, "list", "List resources and the certificate each one serves", func(cmd *cobra.Command, c *client, out string) error {
 		items, err := listAll(func(page int) ([]*cas.ListCloudResourcesResponseBodyData, int64, error) {
-			req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize)}
-			if cloud != "" {
-				req.CloudName = tea.String(cloud)
-			}
-			if product != "" {
-				req.CloudProduct = tea.String(product)
-			}
-			if keyword != "" {
-				req.Keyword = tea.String(keyword)
-			}
+			req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				CloudName: optional(cloud), CloudProduct: optional(product), Keyword: optional(keyword)}
 			r, err := c.cas.ListCloudResources(req)
 			if err != nil {
 				return nil, 0, err
