@@ -196,7 +196,7 @@ func newFixture(b *testing.B, engine string, skipSignature bool) *fixture {
 		b.Fatal(err)
 	}
 	keyID, sec := "LTAIbench"+strings.ToUpper(rand.Text()[:12]), rand.Text()
-	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: "Active",
+	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: store.AccessKeyActive,
 		SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
 	"github.com/spf13/cobra"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 func newJobCmd() *cobra.Command {
@@ -95,12 +97,12 @@ or "15:04" (the next 15:04).`,
 				}
 				id = tea.Int64Value(r.Body.JobId)
 			}
-			status := "editing"
+			status := store.JobEditing
 			if start {
-				if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String("pending")}); err != nil {
+				if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(string(store.JobPending))}); err != nil {
 					return fmt.Errorf("job %d created but not started: %s", id, errorLine(err))
 				}
-				status = "pending"
+				status = store.JobPending
 			}
 			if out == "json" {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"JobId": id, "Status": status})
@@ -148,11 +150,11 @@ func newJobStartCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := "pending"
+			status := store.JobPending
 			if now {
-				status = "scheduling"
+				status = store.JobScheduling
 			}
-			if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(status)}); err != nil {
+			if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(string(status))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Started job %d (%s). Watch it with: certfleet job watch %d\n", id, status, id)
@@ -209,13 +211,13 @@ type worker struct {
 }
 
 // workers lists a job's workers, optionally only those in status.
-func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worker, error) {
+func (c *client) workers(jobID int64, status store.WorkerStatus) ([]json.RawMessage, []worker, error) {
 	raw, err := listAll(func(page int) ([]json.RawMessage, int64, error) {
 		var r struct {
 			Data  []json.RawMessage
 			Total int64
 		}
-		err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status,
+		err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": string(status),
 			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r)
 		return r.Data, r.Total, err
 	})
@@ -232,9 +234,9 @@ func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worke
 }
 
 // workerCount is how many of a job's workers are in status (and product, when set).
-func (c *client) workerCount(jobID int64, status, product string) (int64, error) {
+func (c *client) workerCount(jobID int64, status store.WorkerStatus, product string) (int64, error) {
 	var r struct{ Total int64 }
-	err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status, "CloudProduct": product, "ShowSize": "1"}, &r)
+	err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": string(status), "CloudProduct": product, "ShowSize": "1"}, &r)
 	return r.Total, err
 }
 
@@ -346,7 +348,7 @@ the workers.`,
 				return err
 			}
 			if _, err := c.cas.UpdateWorkerResourceStatus(&cas.UpdateWorkerResourceStatusRequest{JobId: tea.Int64(jobID),
-				WorkerId: tea.Int64(workerID), Status: tea.String("rollback")}); err != nil {
+				WorkerId: tea.Int64(workerID), Status: tea.String(string(store.WorkerRollback))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job show %d\n", workerID, jobID, jobID)

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is an API error as the SDK sees it: an Alibaba code, an HTTP status
@@ -52,4 +53,13 @@ type errorBody struct {
 	Recommend string `json:"Recommend"`
 	// AccessDeniedDetail is read by the SDKs into ClientError.AccessDeniedDetail.
 	AccessDeniedDetail map[string]string `json:"AccessDeniedDetail,omitempty"`
+}
+
+// joinStatuses joins statuses for a message: "editing or pending".
+func joinStatuses[S ~string](v []S, sep string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = string(x)
+	}
+	return strings.Join(s, sep)
 }

@@ -242,14 +242,14 @@ func (a *API) ramCreateAccessKey(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	id, sec := auth.NewAccessKey()
-	k := store.AccessKey{ID: id, AccountID: c.accountID, UserID: uid, Status: "Active", SecretEnc: a.box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}
+	k := store.AccessKey{ID: id, AccountID: c.accountID, UserID: uid, Status: store.AccessKeyActive, SecretEnc: a.box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}
 	if err := a.store.AccessKeyCreate(ctx, k, maxUserKeys); errors.Is(err, store.ErrLimitExceeded) {
 		return nil, ramError("LimitExceeded.User.AccessKey", http.StatusBadRequest, "A user may have at most 2 access keys; delete one first.")
 	} else if err != nil {
 		return nil, err
 	}
 	type keyOut struct{ AccessKeyId, AccessKeySecret, Status, CreateDate string }
-	return struct{ AccessKey keyOut }{keyOut{id, sec, "Active", ramDate(k.Created)}}, nil
+	return struct{ AccessKey keyOut }{keyOut{id, sec, string(k.Status), ramDate(k.Created)}}, nil
 }
 
 func (a *API) ramUpdateAccessKey(ctx context.Context, c *call) (any, error) {
@@ -261,11 +261,12 @@ func (a *API) ramUpdateAccessKey(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.params.required("Status")
+	s, err := c.params.required("Status")
 	if err != nil {
 		return nil, err
 	}
-	if status != "Active" && status != "Inactive" {
+	status := store.AccessKeyStatus(s)
+	if status != store.AccessKeyActive && status != store.AccessKeyInactive {
 		return nil, errInvalid("Status", "must be Active or Inactive")
 	}
 	if err := a.store.AccessKeySetStatus(ctx, c.accountID, uid, id, status); errors.Is(err, store.ErrNotFound) {
@@ -307,7 +308,7 @@ func (a *API) ramListAccessKeys(ctx context.Context, c *call) (any, error) {
 	type keyOut struct{ AccessKeyId, Status, CreateDate string }
 	out := make([]keyOut, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, keyOut{k.ID, k.Status, ramDate(k.Created)})
+		out = append(out, keyOut{k.ID, string(k.Status), ramDate(k.Created)})
 	}
 	return struct{ AccessKeys struct{ AccessKey []keyOut } }{struct{ AccessKey []keyOut }{out}}, nil
 }

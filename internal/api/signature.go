@@ -91,7 +91,7 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 	if err != nil {
 		return cachedKey{}, err
 	}
-	k := cachedKey{secret: string(plain), accountID: rec.AccountID, userID: rec.UserID, active: rec.Status == "Active", fetched: time.Now()}
+	k := cachedKey{secret: string(plain), accountID: rec.AccountID, userID: rec.UserID, active: rec.Status == store.AccessKeyActive, fetched: time.Now()}
 	a.keys.Store(id, k)
 	if !k.active {
 		return k, errUnknownKey(id)

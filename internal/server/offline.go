@@ -35,6 +35,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.DB, *sec
 // key purpose. The server's own root key and `certfleet account create` use
 // it; RAM users' keys go through the API (CreateAccessKey).
 func PutRootKey(ctx context.Context, st store.Store, box *secret.Box, account int64, id, sec string) error {
-	return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: "Active",
+	return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: store.AccessKeyActive,
 		SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey)})
 }
