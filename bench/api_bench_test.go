@@ -195,8 +195,8 @@ func newFixture(b *testing.B, engine string, skipSignature bool) *fixture {
 		b.Fatal(err)
 	}
 	keyID, sec := "LTAIbench"+strings.ToUpper(rand.Text()[:12]), rand.Text()
-	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: "Active",
-		SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey), Created: time.Now()}); err != nil {
+	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: store.AccessKeyActive,
+		SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
 	// Request logs are formatted as in production (JSON), then dropped.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/audit"
+	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/server"
 	"github.com/certfleet/certfleet/internal/store"
@@ -61,9 +61,8 @@ secret is not shown again.`,
 			if err != nil {
 				return err
 			}
-			keyID, sec := api.NewAccessKey()
-			if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: id, Status: "Active",
-				SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey)}); err != nil {
+			keyID, sec := auth.NewAccessKey()
+			if err := server.PutRootKey(ctx, st, box, id, keyID, sec); err != nil {
 				return err
 			}
 			out, _ := json.MarshalIndent(map[string]any{"AccountId": id, "AccountName": args[0], "AccessKeyId": keyID, "AccessKeySecret": sec}, "", "  ")

@@ -169,58 +169,32 @@ func newResourceAddWebhookCmd(conn *connFlags) *cobra.Command {
 }
 
 func newResourceListCmd(conn *connFlags) *cobra.Command {
-	var cloud, product, keyword, out string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List resources and the certificate each one serves",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
-			}
-			c, err := conn.dial()
+	var cloud, product, keyword string
+	cmd := listCmd(conn, "list", "List resources and the certificate each one serves", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListCloudResourcesResponseBodyData, int64, error) {
+			req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				CloudName: optional(cloud), CloudProduct: optional(product), Keyword: optional(keyword)}
+			r, err := c.cas.ListCloudResources(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListCloudResourcesResponseBodyData
-			for page := int32(1); ; page++ {
-				req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
-				if cloud != "" {
-					req.CloudName = tea.String(cloud)
-				}
-				if product != "" {
-					req.CloudProduct = tea.String(product)
-				}
-				if keyword != "" {
-					req.Keyword = tea.String(keyword)
-				}
-				r, err := c.cas.ListCloudResources(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.Data...)
-				if len(r.Body.Data) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.Total) {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(items))
-			}
-			rows := [][]string{}
-			for _, it := range items {
+			return r.Body.Data, tea.Int64Value(r.Body.Total), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES"},
+			func(it *cas.ListCloudResourcesResponseBodyData) []string {
 				cert := ""
 				if id := tea.Int64Value(it.CertId); id != 0 {
 					cert = fmt.Sprintf("%d %s", id, tea.StringValue(it.CertName))
 				}
-				rows = append(rows, []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.CloudName) + "/" + tea.StringValue(it.CloudProduct),
-					tea.StringValue(it.Domain), cert, msTime(tea.StringValue(it.CertEndTime))})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES"}, rows)
-		},
-	}
+				return []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.CloudName) + "/" + tea.StringValue(it.CloudProduct),
+					tea.StringValue(it.Domain), cert, msTime(tea.StringValue(it.CertEndTime))}
+			})
+	})
 	cmd.Flags().StringVar(&cloud, "cloud-name", "", "only this CloudName")
 	cmd.Flags().StringVar(&product, "product", "", "only this CloudProduct")
 	cmd.Flags().StringVar(&keyword, "keyword", "", "match name or domain")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }

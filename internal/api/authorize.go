@@ -26,7 +26,7 @@ func (a *API) table(version string) map[string]handler {
 	return a.actions
 }
 
-// ramAction is the RAM action name of a call (reference §4).
+// ramAction is the RAM action name of a call (docs/ram-and-audit.md, "Authorization").
 func ramAction(version, action string) string {
 	if version == RAMVersion {
 		return "ram:" + action

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/certfleet/certfleet/internal/api/apierr"
+	"strings"
 )
 
 // Error is an API error as the SDK sees it (internal/api/apierr, shared
@@ -40,4 +41,13 @@ type errorBody struct {
 	Recommend string `json:"Recommend"`
 	// AccessDeniedDetail is read by the SDKs into ClientError.AccessDeniedDetail.
 	AccessDeniedDetail map[string]string `json:"AccessDeniedDetail,omitempty"`
+}
+
+// joinStatuses joins statuses for a message: "editing or pending".
+func joinStatuses[S ~string](v []S, sep string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = string(x)
+	}
+	return strings.Join(s, sep)
 }

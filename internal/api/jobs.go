@@ -125,10 +125,11 @@ func (a *API) updateDeploymentJobStatus(ctx context.Context, c *call) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.params.required("Status")
+	s, err := c.params.required("Status")
 	if err != nil {
 		return nil, err
 	}
+	status := store.JobStatus(s)
 	p, err := rollout.JobMove(j, status, a.opts.Clock())
 	if err != nil {
 		return nil, errInvalid("Status", "%v", err)
@@ -136,7 +137,7 @@ func (a *API) updateDeploymentJobStatus(ctx context.Context, c *call) (any, erro
 	if err := a.store.JobSetStatus(ctx, p); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			cur, _ := a.store.JobGet(ctx, c.accountID, j.ID)
-			return nil, errStatus("Job %d is %s; it cannot move to %s (allowed from %s).", j.ID, cur.Status, status, strings.Join(p.From, " or "))
+			return nil, errStatus("Job %d is %s; it cannot move to %s (allowed from %s).", j.ID, cur.Status, status, joinStatuses(p.From, " or "))
 		}
 		return nil, err
 	}
@@ -216,7 +217,7 @@ func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (j
 	return jobItem{CertDomain: strings.Join(domains, ","), CertType: "upload", Config: shownConfig(j), EndTime: msString(j.EndTime),
 		GmtCreate: msString(j.Created), GmtModified: msString(j.Modified), Id: j.ID, InstanceId: "cas-job-" + j.JobType + "-" + itoa(j.ID),
 		JobType: j.JobType, Name: j.Name, ProductName: strings.Join(products, ","), Rollback: rollback,
-		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: j.Status, UserId: j.AccountID}, nil
+		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: string(j.Status), UserId: j.AccountID}, nil
 }
 
 func (a *API) describeDeploymentJob(ctx context.Context, c *call) (any, error) {
@@ -248,7 +249,7 @@ func (a *API) listDeploymentJob(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.JobList(ctx, store.JobListParams{AccountID: c.accountID, Status: c.params.str("Status"),
+	list, total, err := a.store.JobList(ctx, store.JobListParams{AccountID: c.accountID, Status: store.JobStatus(c.params.str("Status")),
 		JobType: c.params.str("JobType"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err
@@ -404,7 +405,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: c.params.str("Status"),
+	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
 		CloudProduct: c.params.str("CloudProduct"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err
@@ -428,7 +429,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 		it := workerItem{CertId: w.CertID, CertInstanceId: instanceID(w.CertID), CloudName: w.CloudName, CloudProduct: w.CloudProduct,
 			CloudRegion: r.RegionID, GmtCreate: msString(w.Created), GmtModified: msString(w.Modified), Id: w.ID, InstanceId: r.InstanceID,
 			JobId: w.JobID, RegionId: r.RegionID, ResourceCertId: w.ResourceCertID, ResourceDomain: r.Domain, ResourceId: w.ResourceID,
-			Status: w.Status, UserId: w.AccountID, ErrorMessage: w.LastError, Attempts: w.Attempts}
+			Status: string(w.Status), UserId: w.AccountID, ErrorMessage: w.LastError, Attempts: w.Attempts}
 		if p, err := strconv.Atoi(r.ListenerPort); err == nil {
 			it.Port = int32(p)
 		}
@@ -474,7 +475,7 @@ func (a *API) updateWorkerResourceStatus(ctx context.Context, c *call) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if status != store.WorkerRollback {
+	if store.WorkerStatus(status) != store.WorkerRollback {
 		return nil, errInvalid("Status", "%q is not rollback", status)
 	}
 	if _, ok := rollout.WorkerNext(w.Status, rollout.WorkerRollbackRequested); !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/certfleet/certfleet/internal/api/ramapi"
+	"github.com/certfleet/certfleet/internal/secret"
 )
 
 // ramRoutes is the RAM operations' table (version 2015-05-01, served by
@@ -11,7 +12,7 @@ import (
 func (a *API) ramRoutes() map[string]handler {
 	srv := ramapi.New(ramapi.Config{
 		Store:      a.store,
-		SealSecret: func(secret []byte) []byte { return a.box.Seal(secret, PurposeAccessKey) },
+		SealSecret: func(b []byte) []byte { return a.box.Seal(b, secret.PurposeAccessKey) },
 		Changed:    a.changed,
 		KeyChanged: func(id string) { a.keys.Delete(id) }, // other nodes: within keyCacheTTL
 	})
@@ -27,9 +28,6 @@ func (a *API) ramRoutes() map[string]handler {
 
 // changed tells the authorizer that RAM changed through this node.
 func (a *API) changed() { a.authz.invalidate() }
-
-// NewAccessKey returns a fresh AccessKeyId and secret.
-func NewAccessKey() (id, secret string) { return ramapi.NewAccessKey() }
 
 // ramParams gives the RAM handlers this front's parameter reading.
 type ramParams struct{ p params }

@@ -9,12 +9,10 @@ import (
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
 )
-
-// PurposeAccessSecret is the sealing purpose of CloudAccess secrets.
-const PurposeAccessSecret = "cloud-access-secret"
 
 func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 	cloud, err := c.params.required("CloudName")
@@ -47,7 +45,7 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	rec := store.CloudAccess{AccountID: c.accountID, CloudName: cloud, Name: name, SecretID: secretID,
-		SecretKeyEnc: a.box.Seal([]byte(secretKey), PurposeAccessSecret), Config: config}
+		SecretKeyEnc: a.box.Seal([]byte(secretKey), secret.PurposeAccessSecret), Config: config}
 	if err := a.store.AccessCreate(ctx, &rec); err != nil {
 		return nil, err
 	}

@@ -112,15 +112,6 @@ type Engine struct {
 // then for a job end or finished rollbacks to tell. Call it before Run.
 func (e *Engine) OnJobChange(f func(jobID int64)) { e.jobChanged = f }
 
-// PurposePrevious is the sealing purpose of recorded previous states.
-const PurposePrevious = "worker-previous"
-
-// PurposeCertKey and PurposeAccessSecret must match the API's sealing purposes.
-const (
-	PurposeCertKey      = "cert-key"
-	PurposeAccessSecret = "cloud-access-secret"
-)
-
 // New returns an engine; it does nothing until Run.
 func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
@@ -414,7 +405,7 @@ type previous struct {
 
 func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int64, p previous) error {
 	b, _ := json.Marshal(p)
-	sealed := e.box.Seal(b, PurposePrevious)
+	sealed := e.box.Seal(b, secret.PurposePrevious)
 	err := e.store.WorkerRecordPrevious(ctx, store.WorkerRecordPreviousParams{ID: w.ID, LeaseToken: w.LeaseToken,
 		ResourceCertID: resourceCertID, PreviousEnc: sealed, Unchanged: p.Unchanged})
 	if err != nil {
@@ -430,7 +421,7 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 // current certificate, "unchanged", or what Deploy itself returned.
 func (e *Engine) recordLater(w *store.Worker, resourceCertID int64, p previous) {
 	b, _ := json.Marshal(p)
-	w.HasPrevious, w.PreviousEnc, w.ResourceCertID = true, e.box.Seal(b, PurposePrevious), resourceCertID
+	w.HasPrevious, w.PreviousEnc, w.ResourceCertID = true, e.box.Seal(b, secret.PurposePrevious), resourceCertID
 	w.Unchanged, w.PreviousPending = p.Unchanged, true
 }
 
@@ -479,7 +470,7 @@ func (e *Engine) rollback(ctx context.Context, d deploy.Deployer, w store.Worker
 	if !w.HasPrevious {
 		return false, nil // this worker never changed the resource
 	}
-	raw, err := e.box.Open(w.PreviousEnc, PurposePrevious)
+	raw, err := e.box.Open(w.PreviousEnc, secret.PurposePrevious)
 	if err != nil {
 		return false, deploy.Permanent(fmt.Errorf("engine: open previous state: %w", err))
 	}
@@ -771,7 +762,7 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
 		}
-		sk, err := e.box.Open(ac.SecretKeyEnc, PurposeAccessSecret)
+		sk, err := e.box.Open(ac.SecretKeyEnc, secret.PurposeAccessSecret)
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
@@ -795,7 +786,7 @@ func (e *Engine) bundle(ctx context.Context, accountID, certID int64) (deploy.Bu
 	if err != nil {
 		return deploy.Bundle{}, fmt.Errorf("engine: certificate %d: %w", certID, err)
 	}
-	key, err := e.box.Open(c.KeyEnc, PurposeCertKey)
+	key, err := e.box.Open(c.KeyEnc, secret.PurposeCertKey)
 	if err != nil {
 		return deploy.Bundle{}, fmt.Errorf("engine: certificate %d key: %w", certID, err)
 	}

@@ -21,7 +21,7 @@ type Store interface {
 
 	JobNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	JobStartDue(ctx context.Context, now time.Time) ([]int64, error)
-	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status string, err error)
+	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status store.JobStatus, err error)
 	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
 
 	WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error)

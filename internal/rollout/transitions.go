@@ -38,7 +38,7 @@ const (
 // workerTransitions is every status change of a worker: from → event → to.
 // A pair that is absent is not allowed. The store's conditional writes
 // (internal/store/sqlstore) enforce the same table in SQL; keep them in step.
-var workerTransitions = map[string]map[WorkerEvent]string{
+var workerTransitions = map[store.WorkerStatus]map[WorkerEvent]store.WorkerStatus{
 	store.WorkerEditing: {
 		WorkerSubmitted: store.WorkerPending,
 		WorkerHalted:    store.WorkerError,
@@ -81,13 +81,13 @@ var workerTransitions = map[string]map[WorkerEvent]string{
 
 // WorkerNext is the status a worker in status from moves to on ev; ok is
 // false when ev cannot happen to a worker in that status.
-func WorkerNext(from string, ev WorkerEvent) (to string, ok bool) {
+func WorkerNext(from store.WorkerStatus, ev WorkerEvent) (to store.WorkerStatus, ok bool) {
 	to, ok = workerTransitions[from][ev]
 	return to, ok
 }
 
 // workerStatuses is every worker status, in the order of a worker's life.
-var workerStatuses = []string{store.WorkerEditing, store.WorkerPending, store.WorkerScheduling, store.WorkerProcessing,
+var workerStatuses = []store.WorkerStatus{store.WorkerEditing, store.WorkerPending, store.WorkerScheduling, store.WorkerProcessing,
 	store.WorkerSuccess, store.WorkerError, store.WorkerRollback, store.WorkerRollbackSuccess, store.WorkerRollbackError}
 
 // WorkerFrom lists, in the order of a worker's life, the statuses in which
@@ -96,7 +96,7 @@ func WorkerFrom(ev WorkerEvent) []string {
 	var from []string
 	for _, s := range workerStatuses {
 		if _, ok := workerTransitions[s][ev]; ok {
-			from = append(from, s)
+			from = append(from, string(s))
 		}
 	}
 	return from
@@ -104,7 +104,7 @@ func WorkerFrom(ev WorkerEvent) []string {
 
 // jobMoves is which status a user may move a job to, from which
 // (UpdateDeploymentJobStatus); every other job change is the engine's.
-var jobMoves = map[string][]string{
+var jobMoves = map[store.JobStatus][]store.JobStatus{
 	store.JobPending:    {store.JobEditing},
 	store.JobScheduling: {store.JobEditing, store.JobPending},
 	store.JobEditing:    {store.JobPending, store.JobScheduling},
@@ -124,10 +124,10 @@ func (e *StatusError) Error() string {
 // makes at now: from which statuses, and the ScheduleTime (pending keeps a
 // future one, else now; scheduling means now). A status a user cannot ask
 // for gives a *StatusError.
-func JobMove(j store.Job, to string, now time.Time) (store.JobSetStatusParams, error) {
+func JobMove(j store.Job, to store.JobStatus, now time.Time) (store.JobSetStatusParams, error) {
 	from, ok := jobMoves[to]
 	if !ok {
-		return store.JobSetStatusParams{}, &StatusError{To: to, Allowed: []string{store.JobPending, store.JobScheduling, store.JobEditing}}
+		return store.JobSetStatusParams{}, &StatusError{To: string(to), Allowed: []string{string(store.JobPending), string(store.JobScheduling), string(store.JobEditing)}}
 	}
 	p := store.JobSetStatusParams{AccountID: j.AccountID, JobID: j.ID, From: from, To: to, Now: now}
 	switch to {

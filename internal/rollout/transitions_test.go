@@ -13,9 +13,9 @@ func TestWorkerNext(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		desc string
-		from string
+		from store.WorkerStatus
 		ev   WorkerEvent
-		want string // "" when not allowed
+		want store.WorkerStatus // "" when not allowed
 	}{
 		{desc: "submitted job", from: store.WorkerEditing, ev: WorkerSubmitted, want: store.WorkerPending},
 		{desc: "back to editing", from: store.WorkerPending, ev: WorkerEdited, want: store.WorkerEditing},
@@ -70,7 +70,7 @@ func TestWorkerTransitionsCoverEveryStatus(t *testing.T) {
 			}
 		}
 	}
-	if got := WorkerFrom(WorkerRollbackRequested); !slices.Equal(got, []string{store.WorkerSuccess, store.WorkerError}) {
+	if got := WorkerFrom(WorkerRollbackRequested); !slices.Equal(got, []string{string(store.WorkerSuccess), string(store.WorkerError)}) {
 		t.Errorf("rollback from %v", got)
 	}
 }
@@ -82,16 +82,16 @@ func TestJobMove(t *testing.T) {
 	for _, tc := range []struct {
 		desc         string
 		schedule     time.Time
-		to           string
-		wantFrom     []string
+		to           store.JobStatus
+		wantFrom     []store.JobStatus
 		wantSchedule time.Time // zero: kept
 		wantErr      bool
 	}{
-		{desc: "pending, due now", to: store.JobPending, wantFrom: []string{store.JobEditing}, wantSchedule: now},
-		{desc: "pending, past schedule", schedule: now.Add(-time.Hour), to: store.JobPending, wantFrom: []string{store.JobEditing}, wantSchedule: now},
-		{desc: "pending keeps a future schedule", schedule: later, to: store.JobPending, wantFrom: []string{store.JobEditing}},
-		{desc: "scheduling is now", schedule: later, to: store.JobScheduling, wantFrom: []string{store.JobEditing, store.JobPending}, wantSchedule: now},
-		{desc: "back to editing", to: store.JobEditing, wantFrom: []string{store.JobPending, store.JobScheduling}},
+		{desc: "pending, due now", to: store.JobPending, wantFrom: []store.JobStatus{store.JobEditing}, wantSchedule: now},
+		{desc: "pending, past schedule", schedule: now.Add(-time.Hour), to: store.JobPending, wantFrom: []store.JobStatus{store.JobEditing}, wantSchedule: now},
+		{desc: "pending keeps a future schedule", schedule: later, to: store.JobPending, wantFrom: []store.JobStatus{store.JobEditing}},
+		{desc: "scheduling is now", schedule: later, to: store.JobScheduling, wantFrom: []store.JobStatus{store.JobEditing, store.JobPending}, wantSchedule: now},
+		{desc: "back to editing", to: store.JobEditing, wantFrom: []store.JobStatus{store.JobPending, store.JobScheduling}},
 		{desc: "processing is the engine's", to: store.JobProcessing, wantErr: true},
 		{desc: "success is the engine's", to: store.JobSuccess, wantErr: true},
 		{desc: "unknown", to: "paused", wantErr: true},
@@ -101,7 +101,7 @@ func TestJobMove(t *testing.T) {
 			p, err := JobMove(store.Job{ID: 3, AccountID: 7, ScheduleTime: tc.schedule}, tc.to, now)
 			if tc.wantErr {
 				var se *StatusError
-				if !errors.As(err, &se) || se.Error() != `"`+tc.to+`" is not one of pending, scheduling, editing` {
+				if !errors.As(err, &se) || se.Error() != `"`+string(tc.to)+`" is not one of pending, scheduling, editing` {
 					t.Fatalf("err = %v", err)
 				}
 				return

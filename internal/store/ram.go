@@ -104,7 +104,7 @@ type RAMStore interface {
 	AccessKeyList(ctx context.Context, accountID, userID int64) ([]AccessKey, error)
 	// AccessKeyCreate adds a user's key; ErrLimitExceeded past max keys.
 	AccessKeyCreate(ctx context.Context, k AccessKey, max int) error
-	AccessKeySetStatus(ctx context.Context, accountID, userID int64, id, status string) error
+	AccessKeySetStatus(ctx context.Context, accountID, userID int64, id string, status AccessKeyStatus) error
 	AccessKeyDelete(ctx context.Context, accountID, userID int64, id string) error
 
 	RAMUserCreate(ctx context.Context, u *RAMUser) error

@@ -90,7 +90,7 @@ type Store interface {
 	// scheduling; returns the IDs moved.
 	JobStartDue(ctx context.Context, now time.Time) ([]int64, error)
 	// JobFinishIfDone ends a processing job whose workers are all final.
-	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status string, err error)
+	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status JobStatus, err error)
 	JobStatusCounts(ctx context.Context, accountID, jobID int64) (JobCounts, error)
 	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
 

@@ -13,9 +13,6 @@ package ramapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"regexp"
@@ -24,6 +21,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/api/apierr"
+	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/store"
 )
@@ -109,15 +107,6 @@ const (
 	maxUserKeys       = 2
 	maxPolicyVersions = 5
 )
-
-// NewAccessKey returns a fresh AccessKeyId and secret.
-func NewAccessKey() (id, secret string) {
-	idb := make([]byte, 10)
-	sb := make([]byte, 24)
-	rand.Read(idb)
-	rand.Read(sb)
-	return "CF" + strings.ToUpper(hex.EncodeToString(idb)), base64.RawURLEncoding.EncodeToString(sb)
-}
 
 func ramError(code string, status int, msg string) *apierr.Error {
 	return &apierr.Error{Code: code, Status: status, Message: msg}
@@ -332,7 +321,7 @@ func (s *Server) createAccessKey(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, sec := NewAccessKey()
+	id, sec := auth.NewAccessKey()
 	k := store.AccessKey{ID: id, AccountID: c.AccountID, UserID: uid, Status: "Active", SecretEnc: s.cfg.SealSecret([]byte(sec)), Created: time.Now()}
 	if err := s.store.AccessKeyCreate(ctx, k, maxUserKeys); errors.Is(err, store.ErrLimitExceeded) {
 		return nil, ramError("LimitExceeded.User.AccessKey", http.StatusBadRequest, "A user may have at most 2 access keys; delete one first.")
@@ -359,7 +348,7 @@ func (s *Server) updateAccessKey(ctx context.Context, c *Call) (any, error) {
 	if status != "Active" && status != "Inactive" {
 		return nil, apierr.Invalid("Status", "must be Active or Inactive")
 	}
-	if err := s.store.AccessKeySetStatus(ctx, c.AccountID, uid, id, status); errors.Is(err, store.ErrNotFound) {
+	if err := s.store.AccessKeySetStatus(ctx, c.AccountID, uid, id, store.AccessKeyStatus(status)); errors.Is(err, store.ErrNotFound) {
 		return nil, errNoEntity("User.AccessKey", id)
 	} else if err != nil {
 		return nil, err
@@ -398,7 +387,7 @@ func (s *Server) listAccessKeys(ctx context.Context, c *Call) (any, error) {
 	type keyOut struct{ AccessKeyId, Status, CreateDate string }
 	out := make([]keyOut, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, keyOut{k.ID, k.Status, ramDate(k.Created)})
+		out = append(out, keyOut{k.ID, string(k.Status), ramDate(k.Created)})
 	}
 	return struct{ AccessKeys struct{ AccessKey []keyOut } }{struct{ AccessKey []keyOut }{out}}, nil
 }

@@ -80,7 +80,7 @@ func (s *DB) AccessKeyCreate(ctx context.Context, k store.AccessKey, max int) er
 }
 
 // AccessKeySetStatus sets a user's key Active or Inactive.
-func (s *DB) AccessKeySetStatus(ctx context.Context, accountID, userID int64, id, status string) error {
+func (s *DB) AccessKeySetStatus(ctx context.Context, accountID, userID int64, id string, status store.AccessKeyStatus) error {
 	n, err := s.exec(ctx, s.db, `UPDATE access_keys SET status = ? WHERE account_id = ? AND user_id = ? AND id = ?`, status, accountID, userID, id)
 	if err == nil && n == 0 {
 		return store.ErrNotFound

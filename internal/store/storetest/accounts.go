@@ -24,20 +24,20 @@ func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
 	t.Run("AccessKeyRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		k := store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active", Created: b.now.Add(-time.Hour)}
+		k := store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: store.AccessKeyActive, Created: b.now.Add(-time.Hour)}
 		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert")
 		got, err := b.s.AccessKeyGet(b.ctx, "AK1")
 		ok(t, err, "AccessKeyGet")
-		equal(t, "AccessKeyGet", got, store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active",
+		equal(t, "AccessKeyGet", got, store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: store.AccessKeyActive,
 			Created: msTime(k.Created)})
 
 		// Upsert of the same ID replaces the key.
-		k.SecretEnc, k.Status = []byte("sealed-2"), "Inactive"
+		k.SecretEnc, k.Status = []byte("sealed-2"), store.AccessKeyInactive
 		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert (replace)")
 		got, err = b.s.AccessKeyGet(b.ctx, "AK1")
 		ok(t, err, "AccessKeyGet")
 		equal(t, "SecretEnc after replace", got.SecretEnc, []byte("sealed-2"))
-		equal(t, "Status after replace", got.Status, "Inactive")
+		equal(t, "Status after replace", got.Status, store.AccessKeyInactive)
 	})
 
 	t.Run("AccessKeyGetUnknown", func(t *testing.T) {

@@ -168,8 +168,8 @@ func testCluster(t *testing.T, setup func(t *testing.T) *bundle) {
 		m, err = b.s.MetricsSnapshot(b.ctx, store.MetricsSnapshotParams{Now: b.now})
 		ok(t, err, "MetricsSnapshot")
 		equal(t, "snapshot", m, store.MetricsSnapshot{
-			JobsByStatus:         map[string]int64{store.JobSuccess: 1, store.JobEditing: 1, store.JobProcessing: 1},
-			WorkersByStatus:      map[string]int64{store.WorkerSuccess: 2, store.WorkerEditing: 1, store.WorkerProcessing: 1},
+			JobsByStatus:         map[string]int64{string(store.JobSuccess): 1, string(store.JobEditing): 1, string(store.JobProcessing): 1},
+			WorkersByStatus:      map[string]int64{string(store.WorkerSuccess): 2, string(store.WorkerEditing): 1, string(store.WorkerProcessing): 1},
 			NotificationsPending: 1,
 		})
 		m, err = b.s.MetricsSnapshot(b.ctx, store.MetricsSnapshotParams{Now: b.now.Add(2 * time.Minute)})
