@@ -21,6 +21,32 @@ func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
 		}
 	})
 
+	t.Run("AccountSettings", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		a, err := b.s.AccountGet(b.ctx, b.acct)
+		ok(t, err, "AccountGet")
+		equal(t, "new account's settings", a.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		equal(t, "name", a.Name, "acme")
+		set := store.AccountSettings{EgressAllow: []string{"10.1.0.0/16", "hooks.internal.example"}, LocalRoot: "acme"}
+		ok(t, b.s.AccountSetSettings(b.ctx, b.acct, set), "AccountSetSettings")
+		a, err = b.s.AccountGetByName(b.ctx, "acme")
+		ok(t, err, "AccountGetByName")
+		equal(t, "settings", a.AccountSettings, set)
+		other, err := b.s.AccountGet(b.ctx, b.other)
+		ok(t, err, "AccountGet(other)")
+		equal(t, "the other account's settings", other.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		ok(t, b.s.AccountSetSettings(b.ctx, b.acct, store.AccountSettings{}), "AccountSetSettings (clear)")
+		a, err = b.s.AccountGet(b.ctx, b.acct)
+		ok(t, err, "AccountGet")
+		equal(t, "cleared settings", a.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		_, err = b.s.AccountGet(b.ctx, 999999)
+		isErr(t, err, store.ErrNotFound, "AccountGet(unknown)")
+		_, err = b.s.AccountGetByName(b.ctx, "nobody")
+		isErr(t, err, store.ErrNotFound, "AccountGetByName(unknown)")
+		isErr(t, b.s.AccountSetSettings(b.ctx, 999999, set), store.ErrNotFound, "AccountSetSettings(unknown)")
+	})
+
 	t.Run("AccessKeyRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
