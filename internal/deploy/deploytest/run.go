@@ -451,6 +451,12 @@ func (s *suite) secrets(t *testing.T) {
 		msg := e.err.Error()
 		for _, secret := range e.secrets {
 			if piece, ok := leaks(msg, secret); ok {
+				if len(piece) > 16 {
+					piece = piece[:16] + "…"
+				}
+				if len(msg) > 300 {
+					msg = msg[:300] + "…"
+				}
 				t.Errorf("%s returned an error quoting a secret (%q): %s", e.call, piece, msg)
 			}
 		}
