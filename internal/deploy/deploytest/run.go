@@ -378,8 +378,9 @@ func (s *suite) badConfigs(t *testing.T) {
 	}
 	for _, bc := range s.h.BadConfigs {
 		t.Run(bc.Desc, func(t *testing.T) {
-			tgt := s.h.Target(t)
-			before := s.served(t, tgt)
+			good := s.h.Target(t)
+			before := s.served(t, good)
+			tgt := good
 			tgt.Config = bc.Config
 			req := s.request(t, tgt, freshBundle(t, tgt.Domain))
 
@@ -410,7 +411,7 @@ func (s *suite) badConfigs(t *testing.T) {
 					t.Errorf("Snapshot with Config %s: got %v, want a permanent error", bc.Config, err)
 				}
 			}
-			s.wantServed(t, tgt, before, "after the refused Config")
+			s.wantServed(t, good, before, "after the refused Config")
 		})
 	}
 }

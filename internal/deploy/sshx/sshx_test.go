@@ -133,7 +133,7 @@ func TestRoundsRunOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 2 * time.Millisecond)
-			errs[i] = rs.join(context.Background(), "host", member{}, run)
+			_, errs[i] = rs.join(context.Background(), "host", member{}, run)
 		}()
 	}
 	wg.Wait()
@@ -145,10 +145,10 @@ func TestRoundsRunOnce(t *testing.T) {
 			t.Fatalf("writer %d got %v, want the shared permanent error", i, err)
 		}
 	}
-	if err := rs.join(context.Background(), "host", member{}, run); err == nil || runs.Load() != 2 {
+	if _, err := rs.join(context.Background(), "host", member{}, run); err == nil || runs.Load() != 2 {
 		t.Fatalf("a later writer: %v, %d runs", err, runs.Load())
 	}
-	if err := rs.join(context.Background(), "other", member{}, func(context.Context, []member) error { return nil }); err != nil {
+	if _, err := rs.join(context.Background(), "other", member{}, func(context.Context, []member) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
