@@ -180,4 +180,3 @@ func Harness(t *testing.T, p Product, sudo bool) deploytest.Harness {
 		},
 	}
 }
-
