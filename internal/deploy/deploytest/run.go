@@ -83,6 +83,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("rollback to nothing before leaves the target as it was", s.rollbackNothing)
 	t.Run("a cancelled context returns promptly with context.Canceled", s.cancelled)
 	t.Run("bad Configs are refused permanently by ValidateConfig and Deploy alike", s.badConfigs)
+	t.Run("a bundle without its private key is refused permanently", s.noKey)
 	t.Run("targets that refuse make Deploy fail", s.failing)
 	t.Run("secrets never appear in errors", s.secrets)
 }
@@ -175,9 +176,9 @@ func (s *suite) mustCheck(t *testing.T, req deploy.Request, want bool, when stri
 	}
 }
 
-// previousFor is what the engine would record for a deployment of req:
-// Snapshot's result when the deployer has one, else Deploy's own. It
-// deploys req.
+// deployRecording deploys req and returns what the engine would record as
+// its previous state: Snapshot's result, taken first, when the deployer has
+// one, else Deploy's own.
 func (s *suite) deployRecording(t *testing.T, req deploy.Request) []byte {
 	t.Helper()
 	if s.snapshotter != nil {
@@ -414,6 +415,17 @@ func (s *suite) badConfigs(t *testing.T) {
 			s.wantServed(t, good, before, "after the refused Config")
 		})
 	}
+}
+
+func (s *suite) noKey(t *testing.T) {
+	tgt := s.h.Target(t)
+	before := s.served(t, tgt)
+	b := freshBundle(t, tgt.Domain)
+	b.KeyPEM = ""
+	if _, err := s.deploy(bg, s.request(t, tgt, b)); err == nil || !deploy.IsPermanent(err) {
+		t.Errorf("Deploy of certificate %d without its key: got %v, want a permanent error", b.CertID, err)
+	}
+	s.wantServed(t, tgt, before, "after the refused bundle")
 }
 
 func (s *suite) failing(t *testing.T) {
