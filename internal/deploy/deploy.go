@@ -61,13 +61,37 @@ type Request struct {
 
 // Deployer puts a certificate on one kind of target.
 //
+// Delivery is at least once. The engine may call Deploy again for a request
+// it already delivered: a retry after an error, an attempt taken over from a
+// node that crashed before recording the outcome. Deployers must therefore
+// be idempotent: deploying the bundle a target already holds succeeds and
+// leaves the target serving the same thing (rewriting the same bytes and
+// reloading is allowed; Checker lets the engine skip it). A Deploy that
+// returns an error may have changed the target, partly or wholly; the engine
+// then tries again or rolls back with what Snapshot (or Deploy) returned.
+//
 // Deploy must be safe for concurrent use with different Targets; the engine
-// never runs two deployments to the same resource at once. ctx carries the
-// attempt's deadline; on cancellation Deploy returns promptly with ctx.Err().
-// It returns Previous, an opaque blob (sealed at rest by the engine) that
+// never runs two deployments to the same resource at once.
+//
+// ctx carries one attempt's deadline and is cancelled when the engine shuts
+// down or loses the worker's lease. When it ends, Deploy (and every method of
+// the optional interfaces below) returns promptly with an error wrapping
+// ctx.Err(); work already handed to the target, such as a reload running on
+// a host, may complete after the call has returned.
+//
+// It returns previous, an opaque blob (sealed at rest by the engine) that
 // Rollback can use to restore what the target served before; nil when there
-// was nothing before. Errors wrapped with Permanent are not retried; any
-// other error is treated as transient.
+// was nothing before.
+//
+// Errors wrapped with Permanent are not retried: a Config the deployer
+// refuses, a missing key, a rejected credential or host key, a target that
+// refuses the certificate. Any other error is transient (timeout, refused
+// connection, 5xx) and is retried with backoff. ValidateConfig, Deploy and
+// the optional methods refuse a bad Config with the same permanent error.
+// No error carries the bundle's private key or the credential's secret, even
+// when it quotes what the target answered.
+//
+// deploytest.Run checks this contract against a real target.
 type Deployer interface {
 	Deploy(ctx context.Context, req Request) (previous []byte, err error)
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,9 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,19 +18,13 @@ import (
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
-	"github.com/certfleet/certfleet/internal/testutil"
+	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
 
 // needBinary skips (locally) or fails (CI) a test when a program is missing.
-func needBinary(t *testing.T, path, pkg string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		testutil.Missing(t, path, "apt-get install -y "+pkg)
-	}
-}
+func needBinary(t *testing.T, path, pkg string) { t.Helper(); hosts.NeedBinary(t, path, pkg) }
 
 // sshHost is an OpenSSH server on a loopback port that lets root in with a
 // generated ed25519 key.
@@ -55,118 +45,14 @@ func startSSHD(t *testing.T) *sshHost { t.Helper(); return startSSHDWith(t, fals
 // so the Sudo code path runs without sudo installed or configured.
 func startSSHDWith(t *testing.T, fakeSudo bool) *sshHost {
 	t.Helper()
-	needBinary(t, "/usr/sbin/sshd", "openssh-server")
-	needBinary(t, "/usr/bin/ssh-keygen", "openssh-client")
-	if os.Geteuid() != 0 {
-		testutil.Missing(t, "root (sshd must accept a root login for these tests)", "run the tests as root, as CI does")
-	}
-	dir := t.TempDir()
-	hostKeyFile := filepath.Join(dir, "host_ed25519")
-	if out, err := exec.Command("/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKeyFile).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	pub, err := os.ReadFile(hostKeyFile + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, _, _, _, err := ssh.ParseAuthorizedKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "certfleet e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorized := filepath.Join(dir, "authorized_keys")
-	if err := os.WriteFile(authorized, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// sshd refuses to start without its privilege separation directory.
-	os.MkdirAll("/run/sshd", 0o755)
-	addr := freeAddr(t)
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
-	cfg := filepath.Join(dir, "sshd_config")
-	var extra string
-	if fakeSudo {
-		bin := filepath.Join(dir, "bin")
-		os.Mkdir(bin, 0o755)
-		shim := "#!/bin/sh\necho \"$*\" >> " + filepath.Join(dir, "sudo.log") + "\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"
-		if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(shim), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		extra = "SetEnv PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-	}
-	conf := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
-HostKey %s
-AuthorizedKeysFile %s
-PidFile %s
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-Subsystem sftp internal-sftp
-MaxSessions 20
-MaxStartups 100:30:200
-LogLevel ERROR
-%s`, port, hostKeyFile, authorized, filepath.Join(dir, "sshd.pid"), extra)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg)
-	logFile, err := os.Create(filepath.Join(dir, "sshd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-		logFile.Close()
-	})
-	waitListening(t, addr, exited, filepath.Join(dir, "sshd.log"))
-	return &sshHost{addr: addr, port: port, hostKey: strings.TrimSpace(string(pub)), hostFP: ssh.FingerprintSHA256(hk),
-		clientKey: string(pem.EncodeToMemory(block)), dir: dir}
+	h := hosts.StartSSHD(t, fakeSudo)
+	return &sshHost{addr: h.Addr, port: h.Port, hostKey: h.HostKey, hostFP: h.HostFP, clientKey: h.ClientKey, dir: h.Dir}
 }
 
 // waitListening waits until addr accepts TCP connections.
 func waitListening(t *testing.T, addr string, exited <-chan struct{}, logPath string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("server for %s exited during start:\n%s", addr, log)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	log, _ := os.ReadFile(logPath)
-	t.Fatalf("nothing listens on %s:\n%s", addr, log)
+	hosts.WaitListening(t, addr, exited, logPath)
 }
 
 // sshAccess creates the ssh CloudAccess that logs in as root with h's client key.
@@ -341,72 +227,12 @@ func (n *nginxHost) reloads(t *testing.T) int {
 // certificate.
 func startNginx(t *testing.T, sites ...string) *nginxHost {
 	t.Helper()
-	needBinary(t, "/usr/sbin/nginx", "nginx")
-	dir := t.TempDir()
-	n := &nginxHost{dir: dir, conf: filepath.Join(dir, "nginx.conf"), addr: freeAddr(t), reloadLog: filepath.Join(dir, "reloads.log"),
-		sites: sites, initial: map[string]certstest.Chain{}}
-	for _, sub := range []string{"tls", "tmp", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var servers strings.Builder
-	for _, site := range sites {
-		ch := certstest.New(t, certstest.Options{DNSNames: []string{site}})
-		n.initial[site] = ch
-		if err := os.WriteFile(n.certPath(site), []byte(ch.CertPEM), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(n.keyPath(site), []byte(ch.KeyPEM), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&servers, "    server {\n        listen %s ssl;\n        server_name %s;\n        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200 \"ok\\n\";\n    }\n",
-			n.addr, site, n.certPath(site), n.keyPath(site))
-	}
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log %[1]s/logs/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    server_names_hash_bucket_size 128;
-%[2]s}
-`, dir, servers.String())
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("/usr/sbin/nginx", "-e", filepath.Join(dir, "logs", "error.log"), "-c", n.conf).CombinedOutput(); err != nil {
-		t.Fatalf("start nginx: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { stopByPidFile(filepath.Join(dir, "nginx.pid"), syscall.SIGQUIT) })
-	waitListening(t, n.addr, nil, filepath.Join(dir, "logs", "error.log"))
-	return n
+	n := hosts.StartNginx(t, sites...)
+	return &nginxHost{dir: n.Dir, conf: n.Conf, addr: n.Addr, reloadLog: n.ReloadLog, sites: n.Sites, initial: n.Initial}
 }
 
 // stopByPidFile signals the process named in a pid file and waits for it to go.
-func stopByPidFile(pidFile string, sig syscall.Signal) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	syscall.Kill(pid, sig)
-	for range 100 {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-}
+func stopByPidFile(pidFile string, sig syscall.Signal) { hosts.StopByPidFile(pidFile, sig) }
 
 // haproxyHost is HAProxy in master-worker mode (-W -D, pid file in a temp
 // dir) with one TLS bind whose "crt" is pem. Reload: kill -USR2 the master,
@@ -424,32 +250,6 @@ func (h *haproxyHost) reloadCommand() string {
 
 func startHAProxy(t *testing.T, site string) *haproxyHost {
 	t.Helper()
-	needBinary(t, "/usr/sbin/haproxy", "haproxy")
-	dir := t.TempDir()
-	h := &haproxyHost{dir: dir, cfg: filepath.Join(dir, "haproxy.cfg"), pem: filepath.Join(dir, "site.pem"),
-		pidFile: filepath.Join(dir, "haproxy.pid"), addr: freeAddr(t), reloadLog: filepath.Join(dir, "reloads.log")}
-	h.initial = certstest.New(t, certstest.Options{DNSNames: []string{site}})
-	if err := os.WriteFile(h.pem, []byte(h.initial.CertPEM+h.initial.KeyPEM), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`global
-    pidfile %s
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 5s
-    timeout server 5s
-frontend tls
-    bind %s ssl crt %s
-    http-request return status 200 content-type text/plain string ok
-`, h.pidFile, h.addr, h.pem)
-	if err := os.WriteFile(h.cfg, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("/usr/sbin/haproxy", "-W", "-D", "-q", "-f", h.cfg, "-p", h.pidFile).CombinedOutput(); err != nil {
-		t.Fatalf("start haproxy: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { stopByPidFile(h.pidFile, syscall.SIGTERM) })
-	waitListening(t, h.addr, nil, h.cfg)
-	return h
+	h := hosts.StartHAProxy(t, site)
+	return &haproxyHost{dir: h.Dir, cfg: h.Cfg, pem: h.Pem, pidFile: h.PidFile, addr: h.Addr, reloadLog: h.ReloadLog, initial: h.Initial}
 }

@@ -1,10 +1,18 @@
-// Package deploytest gives deployer tests a ready certificate bundle.
+// Package deploytest checks that a deployer keeps the contract the engine
+// relies on (Run, the conformance suite every product's test calls against a
+// real target), and gives deployer and engine tests what they share: a ready
+// certificate bundle (Bundle) and an in-memory deployer (Fake).
+//
+// It is for tests only, and it is not where product-specific behaviour is
+// checked (file modes, reload rounds, payload fields): that stays in each
+// product's own tests.
 package deploytest
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
@@ -26,4 +34,14 @@ func Bundle(t testing.TB, name string) deploy.Bundle {
 		KeyPEM:       ch.KeyPEM,
 		Sha2:         strings.ToUpper(hex.EncodeToString(sum[:])),
 	}
+}
+
+var nextCertID atomic.Int64
+
+// freshBundle is Bundle with a CertID no other bundle of this test binary has.
+func freshBundle(t testing.TB, name string) deploy.Bundle {
+	t.Helper()
+	b := Bundle(t, name)
+	b.CertID = 1000 + nextCertID.Add(1)
+	return b
 }

@@ -21,6 +21,18 @@ const maxExisting = 1 << 20
 // path written, its former content (base64), or null when it did not exist.
 type snapshot map[string]*[]byte
 
+// pems returns the contents s holds, for withholding command output that
+// quotes a key among them.
+func (s snapshot) pems() []string {
+	var out []string
+	for _, b := range s {
+		if b != nil {
+			out = append(out, string(*b))
+		}
+	}
+	return out
+}
+
 // read returns the content of rel under root, or nil when it does not exist.
 func read(root *os.Root, rel string) (*[]byte, error) {
 	f, err := root.Open(rel)

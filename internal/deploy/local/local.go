@@ -103,7 +103,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 			return nil, errors.Join(err, restore(root, p.files[:i], prev))
 		}
 	}
-	if err := runReload(ctx, p); err != nil {
+	if err := runReload(ctx, p, append(prev.pems(), req.Bundle.FullChainPEM, req.Bundle.KeyPEM)...); err != nil {
 		if rerr := restore(root, p.files, prev); rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
@@ -206,7 +206,7 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if err := restore(root, files, prev); err != nil {
 		return err
 	}
-	return runReload(ctx, p)
+	return runReload(ctx, p, append(prev.pems(), req.Bundle.FullChainPEM, req.Bundle.KeyPEM)...)
 }
 
 // AlreadyDeployed reports whether every configured file exists with exactly

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/deploy"
 )
 
 // maxOutput bounds how much of a reload command's output goes into an error.
@@ -14,8 +16,10 @@ const maxOutput = 4 << 10
 
 // runReload runs p.reload, if any, with /bin/sh -c, bounded by
 // p.reloadTimeout and ctx. On failure the error carries the first 4 KiB of
-// the command's combined output; when ctx ends first it wraps ctx.Err().
-func runReload(ctx context.Context, p *plan) error {
+// the command's combined output, unless it quotes a private key of keys (or
+// any PEM private key): then it is withheld. When ctx ends first the error
+// wraps ctx.Err().
+func runReload(ctx context.Context, p *plan, keys ...string) error {
 	if p.reload == "" {
 		return nil
 	}
@@ -38,7 +42,9 @@ func runReload(ctx context.Context, p *plan) error {
 	case errors.Is(rctx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("timed out after %s (ReloadTimeoutSeconds)", p.reloadTimeout)
 	}
-	if o := out.String(); o != "" {
+	if o := out.String(); deploy.EchoesKey(o, keys...) {
+		return fmt.Errorf("local: reload %q: %w; output withheld: it quotes a private key", p.reload, err)
+	} else if o != "" {
 		return fmt.Errorf("local: reload %q: %w; output: %s", p.reload, err, o)
 	}
 	return fmt.Errorf("local: reload %q: %w; no output", p.reload, err)

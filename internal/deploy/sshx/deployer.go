@@ -271,6 +271,17 @@ func (d *Deployer) roundKey(connKey string, p *Plan) string {
 // content (base64), or null when it did not exist.
 type snapshot map[string]*[]byte
 
+// pems returns the contents s holds.
+func (s snapshot) pems() []string {
+	var out []string
+	for _, b := range s {
+		if b != nil {
+			out = append(out, string(*b))
+		}
+	}
+	return out
+}
+
 func (s *session) capture(ctx context.Context) (snapshot, error) {
 	prev := snapshot{}
 	for _, f := range s.p.Files {
@@ -366,7 +377,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 		}
 	}
 	undo := func(ctx context.Context) error { return s.restore(ctx, s.p.Files, prev) }
-	if err := d.settle(ctx, s, undo); err != nil {
+	if err := d.settle(ctx, s, undo, append(prev.pems(), req.Bundle.FullChainPEM, req.Bundle.KeyPEM)); err != nil {
 		return nil, err
 	}
 	return marshal(prev), nil
@@ -404,7 +415,7 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if err := s.restore(ctx, files, prev); err != nil {
 		return err
 	}
-	return d.settle(ctx, s, nil)
+	return d.settle(ctx, s, nil, append(prev.pems(), req.Bundle.FullChainPEM, req.Bundle.KeyPEM))
 }
 
 // AlreadyDeployed reports whether every configured file already holds
@@ -432,14 +443,21 @@ func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (boo
 }
 
 // settle joins the reload round of s's host and commands.
-func (d *Deployer) settle(ctx context.Context, s *session, undo func(context.Context) error) error {
+// keys are the PEM contents written or restored: command output quoting a
+// private key among them is withheld from errors.
+func (d *Deployer) settle(ctx context.Context, s *session, undo func(context.Context) error, keys []string) error {
 	if s.p.TestCommand == "" && s.p.ReloadCommand == "" {
 		return nil
 	}
 	key := d.roundKey(s.c.key, s.p)
-	return d.rounds.join(ctx, key, member{undo: undo}, func(ctx context.Context, ms []member) error {
+	// The round may outlive this call (when ctx ends first): it keeps the
+	// connection it runs on, which undo uses too, until it is over.
+	s.c.retain()
+	done, err := d.rounds.join(ctx, key, member{undo: undo, keys: keys}, func(ctx context.Context, ms []member) error {
 		return s.testAndReload(ctx, ms)
 	})
+	go func() { <-done; s.c.Release() }()
+	return err
 }
 
 func (s *session) command(cmd string) string {
@@ -452,6 +470,19 @@ func (s *session) command(cmd string) string {
 // testAndReload runs the round's test and reload once for all members.
 func (s *session) testAndReload(ctx context.Context, ms []member) error {
 	ep := s.c.ep
+	var keys []string
+	for _, m := range ms {
+		keys = append(keys, m.keys...)
+	}
+	// run runs a command, withholding output that quotes a private key.
+	run := func(cmd string) error {
+		_, err := s.c.Run(ctx, s.command(cmd), nil, s.p.commandTimeout, true)
+		var ce *CommandError
+		if errors.As(err, &ce) && deploy.EchoesKey(ce.Output, keys...) {
+			ce.Output = "(output withheld: it quotes a private key)"
+		}
+		return err
+	}
 	undoAll := func() error {
 		var errs []error
 		for _, m := range ms {
@@ -464,19 +495,19 @@ func (s *session) testAndReload(ctx context.Context, ms []member) error {
 	// again re-tests and reloads after the members' files were restored.
 	again := func() error {
 		if s.p.TestCommand != "" {
-			if _, err := s.c.Run(ctx, s.command(s.p.TestCommand), nil, s.p.commandTimeout, true); err != nil {
+			if err := run(s.p.TestCommand); err != nil {
 				return fmt.Errorf("after restoring, TestCommand still fails: %w", err)
 			}
 		}
 		if s.p.ReloadCommand != "" {
-			if _, err := s.c.Run(ctx, s.command(s.p.ReloadCommand), nil, s.p.commandTimeout, true); err != nil {
+			if err := run(s.p.ReloadCommand); err != nil {
 				return fmt.Errorf("after restoring, ReloadCommand failed: %w", err)
 			}
 		}
 		return nil
 	}
 	if s.p.TestCommand != "" {
-		if _, err := s.c.Run(ctx, s.command(s.p.TestCommand), nil, s.p.commandTimeout, true); err != nil {
+		if err := run(s.p.TestCommand); err != nil {
 			var ce *CommandError
 			permanent := errors.As(err, &ce)
 			err = fmt.Errorf("ssh: %s: TestCommand %w; the reload was skipped", ep, err)
@@ -497,7 +528,7 @@ func (s *session) testAndReload(ctx context.Context, ms []member) error {
 		}
 	}
 	if s.p.ReloadCommand != "" {
-		if _, err := s.c.Run(ctx, s.command(s.p.ReloadCommand), nil, s.p.commandTimeout, true); err != nil {
+		if err := run(s.p.ReloadCommand); err != nil {
 			err = fmt.Errorf("ssh: %s: ReloadCommand %w", ep, err)
 			if hasUndo(ms) {
 				if uerr := undoAll(); uerr != nil {

@@ -36,6 +36,7 @@ var (
 // rollback, whose previous state is already what it wrote).
 type member struct {
 	undo func(context.Context) error
+	keys []string // PEM contents it wrote or restored, to withhold from errors
 }
 
 type round struct {
@@ -88,28 +89,38 @@ func (rs *rounds) begin(key string) {
 }
 
 // join adds m to key's open round (opening one if none) and returns the
-// round's result. The leader runs run with every member; run must not use
-// a context a member may cancel, so it gets ctx without cancellation.
-// A member whose ctx ends stops waiting and returns ctx.Err(); the round
-// still runs (and undoes) for it.
-func (rs *rounds) join(ctx context.Context, key string, m member, run func(context.Context, []member) error) error {
+// round's result, and a channel closed once the round has run. The leader,
+// the member that opened the round, runs run with every member in a
+// goroutine of its own; run must not use a context a member may cancel, so
+// it gets ctx without cancellation. A member whose ctx ends, the leader
+// included, stops waiting and returns ctx.Err(); the round still runs (and
+// undoes) for it, so what it shares with the round (its connection) must
+// stay usable until done closes.
+func (rs *rounds) join(ctx context.Context, key string, m member, run func(context.Context, []member) error) (done <-chan struct{}, err error) {
 	now := time.Now()
 	rs.mu.Lock()
-	if r := rs.open[key]; r != nil {
+	r := rs.open[key]
+	if r != nil {
 		r.members = append(r.members, m)
 		r.last = now
 		rs.mu.Unlock()
-		select {
-		case <-r.done:
-			return r.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	} else {
+		r = &round{opened: now, last: now, members: []member{m}, done: make(chan struct{})}
+		rs.open[key] = r
+		rs.mu.Unlock()
+		go rs.lead(context.WithoutCancel(ctx), key, r, run)
 	}
-	r := &round{opened: now, last: now, members: []member{m}, done: make(chan struct{})}
-	rs.open[key] = r
-	rs.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.done, r.err
+	case <-ctx.Done():
+		return r.done, ctx.Err()
+	}
+}
 
+// lead closes r once its members have gathered (see the package comment),
+// then runs it.
+func (rs *rounds) lead(ctx context.Context, key string, r *round, run func(context.Context, []member) error) {
 	for {
 		rs.mu.Lock()
 		if t := rs.touch[key]; t.After(r.last) {
@@ -128,7 +139,6 @@ func (rs *rounds) join(ctx context.Context, key string, m member, run func(conte
 		rs.mu.Unlock()
 		time.Sleep(min(wait, roundPoll)) // look again soon: the last writer may join any moment
 	}
-	r.err = run(context.WithoutCancel(ctx), r.members)
+	r.err = run(ctx, r.members)
 	close(r.done)
-	return r.err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,7 +134,7 @@ func TestRoundsRunOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 2 * time.Millisecond)
-			errs[i] = rs.join(context.Background(), "host", member{}, run)
+			_, errs[i] = rs.join(context.Background(), "host", member{}, run)
 		}()
 	}
 	wg.Wait()
@@ -145,10 +146,10 @@ func TestRoundsRunOnce(t *testing.T) {
 			t.Fatalf("writer %d got %v, want the shared permanent error", i, err)
 		}
 	}
-	if err := rs.join(context.Background(), "host", member{}, run); err == nil || runs.Load() != 2 {
+	if _, err := rs.join(context.Background(), "host", member{}, run); err == nil || runs.Load() != 2 {
 		t.Fatalf("a later writer: %v, %d runs", err, runs.Load())
 	}
-	if err := rs.join(context.Background(), "other", member{}, func(context.Context, []member) error { return nil }); err != nil {
+	if _, err := rs.join(context.Background(), "other", member{}, func(context.Context, []member) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -160,4 +161,39 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// TestRoundsLeaderCancelled: the member leading a round stops waiting when
+// its context ends, while the round still runs to its end.
+func TestRoundsLeaderCancelled(t *testing.T) {
+	t.Parallel()
+	rs := newRounds()
+	ctx, cancel := context.WithCancel(context.Background())
+	running, release := make(chan struct{}), make(chan struct{})
+	type result struct {
+		done <-chan struct{}
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		done, err := rs.join(ctx, "host", member{}, func(ctx context.Context, _ []member) error {
+			close(running)
+			<-release
+			return ctx.Err() // the round's context is not the leader's
+		})
+		res <- result{done, err}
+	}()
+	<-running
+	cancel()
+	r := <-res
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("the leader got %v, want context.Canceled", r.err)
+	}
+	select {
+	case <-r.done:
+		t.Fatal("the round ended before its run did")
+	default:
+	}
+	close(release)
+	<-r.done
 }

@@ -324,6 +324,15 @@ func (c *Conn) kill() {
 	}
 }
 
+// retain takes one more reference to a connection the caller already holds;
+// Release it too.
+func (c *Conn) retain() {
+	p := c.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.refs++
+}
+
 // Release gives the connection back; the last release starts the idle timer.
 func (c *Conn) Release() {
 	p := c.pool
