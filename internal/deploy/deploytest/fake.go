@@ -47,7 +47,7 @@ type hold struct {
 }
 
 var (
-	_ deploy.Deployer        = (*Fake)(nil)
+	_ deploy.Product         = (*Fake)(nil)
 	_ deploy.Rollbacker      = (*Fake)(nil)
 	_ deploy.Snapshotter     = (*Fake)(nil)
 	_ deploy.Checker         = (*Fake)(nil)
@@ -106,13 +106,21 @@ func (f *Fake) Serving(resourceID int64) (deploy.Bundle, bool) {
 
 type fakeConfig struct{ Label string }
 
+// FakeDescription is the Fake's Description: CloudName "fake", CloudProduct
+// "FAKE", one optional key, Label; a credential is optional.
+var FakeDescription = deploy.Description{
+	CloudName: "fake", CloudProduct: "FAKE", Summary: "An in-memory target, for tests.",
+	Config: []deploy.Field{{Name: "Label", Type: deploy.TypeString, Help: "Any text."}},
+	Access: deploy.AccessSpec{Need: deploy.AccessOptional, SecretId: "anything", SecretKey: "anything"},
+}
+
+// Describe returns FakeDescription.
+func (f *Fake) Describe() deploy.Description { return FakeDescription }
+
 // ValidateConfig accepts an empty Config or {"Label": "…"}.
-func (f *Fake) ValidateConfig(config json.RawMessage, hasAccess bool) error {
+func (f *Fake) ValidateConfig(config json.RawMessage) error {
 	var c fakeConfig
-	if err := deploy.DecodeConfig(config, &c); err != nil {
-		return deploy.Permanentf("fake: %w", err)
-	}
-	return nil
+	return FakeDescription.DecodeConfig(config, &c)
 }
 
 // fakePrevious is a Fake target's previous state: the bundle it held, or
@@ -200,7 +208,7 @@ func (f *Fake) start(ctx context.Context, req deploy.Request) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fake: resource %d: %w", req.Target.ResourceID, err)
 	}
-	return f.ValidateConfig(req.Target.Config, req.Target.Access != nil)
+	return f.ValidateConfig(req.Target.Config)
 }
 
 // deliver records a delivery, applies any failure or hold set for its

@@ -75,7 +75,12 @@ func Run(t *testing.T, h Harness) {
 	s.checker, _ = h.Deployer.(deploy.Checker)
 	s.snapshotter, _ = h.Deployer.(deploy.Snapshotter)
 	s.rollbacker, _ = h.Deployer.(deploy.Rollbacker)
-	s.validator, _ = h.Deployer.(deploy.ConfigValidator)
+	if p, ok := h.Deployer.(deploy.Product); ok {
+		// What CreateCloudResource checks: the description, then the product.
+		s.validate = func(config json.RawMessage, hasAccess bool) error { return deploy.Validate(p, config, hasAccess) }
+	} else if v, ok := h.Deployer.(deploy.ConfigValidator); ok {
+		s.validate = func(config json.RawMessage, _ bool) error { return v.ValidateConfig(config) }
+	}
 
 	t.Run("AlreadyDeployed is true after a deployment and false for another bundle", s.alreadyDeployed)
 	t.Run("deploying the same bundle twice changes nothing the second time", s.twice)
@@ -93,7 +98,7 @@ type suite struct {
 	checker     deploy.Checker
 	snapshotter deploy.Snapshotter
 	rollbacker  deploy.Rollbacker
-	validator   deploy.ConfigValidator
+	validate    func(config json.RawMessage, hasAccess bool) error // nil: nothing validates
 
 	mu   sync.Mutex
 	seen []seenError // every error any call returned, for the secrets check
@@ -386,8 +391,8 @@ func (s *suite) badConfigs(t *testing.T) {
 			req := s.request(t, tgt, freshBundle(t, tgt.Domain))
 
 			var verr error
-			if s.validator != nil {
-				verr = s.validator.ValidateConfig(bc.Config, tgt.Access != nil)
+			if s.validate != nil {
+				verr = s.validate(bc.Config, tgt.Access != nil)
 				s.saw("ValidateConfig", req, verr)
 				if verr == nil || !deploy.IsPermanent(verr) {
 					t.Errorf("ValidateConfig(%s): got %v, want a permanent error", bc.Config, verr)
