@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/certs"
-	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
