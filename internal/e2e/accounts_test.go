@@ -14,7 +14,7 @@ import (
 // database and returns the new account's root key.
 func (s *server) createAccount(name string) (keyID, secret string) {
 	s.t.Helper()
-	out, err := exec.Command(binary, "account", "create", name, "--data-dir", s.dataDir, "--database", s.database).Output()
+	out, err := exec.Command(certfleetBinary(s.t), "account", "create", name, "--data-dir", s.dataDir, "--database", s.database).Output()
 	if err != nil {
 		s.t.Fatalf("account create %s: %v", name, err)
 	}

@@ -50,7 +50,7 @@ func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 		s := &server{t: t, engine: "postgres", dataDir: t.TempDir(), database: url, keyID: "LTAIcluster", secret: secret,
 			args: append([]string{"--node-id", fmt.Sprintf("node%d", i), "--lease", clusterLease.String(),
 				"--leader-lease", clusterLease.String(), "--rate-limit", "-1"}, args...),
-			env: []string{"CERTFLEET_MASTER_KEY=" + hex.EncodeToString(key)}, addr: freeAddr(t)}
+			env: []string{"CERTFLEET_MASTER_KEY=" + hex.EncodeToString(key)}}
 		r.nodes = append(r.nodes, s)
 	}
 	var wg sync.WaitGroup
@@ -60,12 +60,7 @@ func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 	}
 	wg.Wait()
 	for _, s := range r.nodes {
-		t.Cleanup(func() {
-			if s.cmd != nil && s.cmd.Process != nil {
-				s.cmd.Process.Signal(syscall.SIGCONT)
-			}
-			s.stop()
-		})
+		t.Cleanup(s.stop) // a frozen node is thawed to stop
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -406,10 +401,10 @@ func TestCluster(t *testing.T) {
 			}
 			r.down[n].Store(true)
 			s := r.nodes[n]
-			s.cmd.Process.Signal(syscall.SIGSTOP)
+			s.signal(syscall.SIGSTOP)
 			time.Sleep(3 * clusterLease)
 			other := r.leader()
-			s.cmd.Process.Signal(syscall.SIGCONT)
+			s.signal(syscall.SIGCONT)
 			r.down[n].Store(false)
 			if other < 0 || other == n {
 				t.Errorf("no other node took over leadership while node%d was frozen (leader: %d)", n, other)

@@ -273,7 +273,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 
 		verify := func() (string, error) {
-			out, err := exec.Command(binary, "audit", "verify", "--data-dir", s.dataDir, "--database", s.database).CombinedOutput()
+			out, err := exec.Command(certfleetBinary(t), "audit", "verify", "--data-dir", s.dataDir, "--database", s.database).CombinedOutput()
 			return string(out), err
 		}
 		if out, err := verify(); err != nil {
