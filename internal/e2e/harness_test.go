@@ -117,6 +117,31 @@ func (s *server) Logs() string {
 	return n.Logs()
 }
 
+// expiryScanDone is the debug line the expiry scan logs after each scan.
+const expiryScanDone = `"msg":"expiry scan done"`
+
+// logCount returns how many times the current process has logged s.
+func (s *server) logCount(text string) int {
+	s.mu.Lock()
+	n := s.node
+	s.mu.Unlock()
+	return n.OutputCount(text)
+}
+
+// waitLog waits until the current process has logged text count times: a
+// loop's log line shows it ran past a point.
+func (s *server) waitLog(count int, text string) {
+	s.t.Helper()
+	s.mu.Lock()
+	n := s.node
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitOutputN(ctx, text, count); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // signal sends sig (SIGSTOP, SIGCONT) to the process.
 func (s *server) signal(sig os.Signal) {
 	s.mu.Lock()

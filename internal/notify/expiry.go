@@ -28,6 +28,7 @@ func (d *Dispatcher) RunExpiryScan(ctx context.Context, interval, delay time.Dur
 		} else if n > 0 {
 			d.log.Info("expiry notices queued", "certificates", n)
 		}
+		d.log.Debug("expiry scan done")
 		t.Reset(interval)
 	}
 }

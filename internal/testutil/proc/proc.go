@@ -323,26 +323,35 @@ func (n *Node) tail(lines int) string {
 // WaitOutput waits until the current process has printed s (a line or part
 // of one), or ctx ends, or the process exits.
 func (n *Node) WaitOutput(ctx context.Context, s string) error {
+	return n.WaitOutputN(ctx, s, 1)
+}
+
+// OutputCount returns how many times the current process has printed s.
+func (n *Node) OutputCount(s string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Count(n.logs.String()[n.runStart:], s)
+}
+
+// WaitOutputN waits until the current process has printed s at least count
+// times (a loop's log line: its passes), or ctx ends, or the process exits.
+func (n *Node) WaitOutputN(ctx context.Context, s string, count int) error {
 	for {
 		n.mu.Lock()
-		found := strings.Contains(n.logs.String()[n.runStart:], s)
 		changed, done := n.changed, n.done
 		n.mu.Unlock()
-		if found {
+		if n.OutputCount(s) >= count {
 			return nil
 		}
 		select {
 		case <-changed:
 		case <-done:
-			n.mu.Lock()
-			found := strings.Contains(n.logs.String()[n.runStart:], s)
-			n.mu.Unlock()
-			if found {
+			if n.OutputCount(s) >= count {
 				return nil
 			}
-			return fmt.Errorf("proc: certfleet exited without printing %q", s)
+			return fmt.Errorf("proc: certfleet exited having printed %q %d times, want %d", s, n.OutputCount(s), count)
 		case <-ctx.Done():
-			return fmt.Errorf("proc: waiting for %q: %w", s, ctx.Err())
+			return fmt.Errorf("proc: waiting for %q ×%d (have %d): %w", s, count, n.OutputCount(s), ctx.Err())
 		}
 	}
 }
