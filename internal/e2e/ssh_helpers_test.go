@@ -293,17 +293,20 @@ func certSHA(c *x509.Certificate) string {
 // waitServed polls until addr serves the certificate with SHA-256 want for serverName.
 func waitServed(t *testing.T, addr, serverName, want string) {
 	t.Helper()
-	var got string
-	var lastErr error
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		got, lastErr = served(addr, serverName)
-		if lastErr == nil && got == want {
-			return
+	// nginx reloads asynchronously and says nothing when its new workers
+	// serve: look until they do.
+	var last string
+	testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("%s (SNI %s) to serve %s", addr, serverName, want), func() (bool, error) {
+		got, err := served(addr, serverName)
+		if err == nil && got == want {
+			return true, nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s (SNI %s) serves %s (err %v), want %s", addr, serverName, got, lastErr, want)
+		if now := fmt.Sprintf("serves %s (err %v)", got, err); now != last {
+			t.Logf("%s (SNI %s) %s", addr, serverName, now)
+			last = now
+		}
+		return false, nil
+	})
 }
 
 // nginxHost is an nginx master on a loopback TLS port with one server block
@@ -399,11 +402,14 @@ func stopByPidFile(pidFile string, sig syscall.Signal) {
 		return
 	}
 	syscall.Kill(pid, sig)
+	// Not our child (it daemonised): nothing to wait on but its pid.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for range 100 {
 		if syscall.Kill(pid, 0) != nil {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		<-tick.C
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 }
