@@ -38,6 +38,7 @@ func wantNotFound(t *testing.T, what string, err error) {
 }
 
 func TestAccountIsolation(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		a := s.client(false)

@@ -40,6 +40,7 @@ const clusterLease = 2 * time.Second
 // race, and must serialise.
 func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 	t.Helper()
+	skipShort(t)
 	// Three nodes under the test server's max_connections (100).
 	url := testutil.PostgresURL(t) + "&pool_max_conns=16"
 	key := make([]byte, 32)
@@ -441,6 +442,7 @@ func TestCluster(t *testing.T) {
 // their migrations race and must serialise, and every node must be ready
 // with one leader among them.
 func TestClusterStartTogether(t *testing.T) {
+	t.Parallel()
 	r := startCluster(t, 3)
 	var applied int
 	if err := r.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil {

@@ -33,6 +33,15 @@ func certfleetBinary(t *testing.T) string {
 	return bin
 }
 
+// skipShort skips a test that runs certfleet processes under -short (go test
+// -short ./... runs the fast layers only).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs certfleet processes; skipped under -short")
+	}
+}
+
 // Engines the tests run on.
 var engines = []string{"sqlite", "postgres"}
 
@@ -67,6 +76,7 @@ type serverOpts struct {
 // startServer starts certfleet on a free loopback port with fresh storage.
 func startServer(t *testing.T, engine string, o serverOpts) *server {
 	t.Helper()
+	skipShort(t)
 	s := &server{t: t, engine: engine, dataDir: t.TempDir(), keyID: "LTAItest" + strings.ReplaceAll(t.Name(), "/", "_"),
 		secret: "test-secret-" + fmt.Sprint(time.Now().UnixNano()), args: o.args, env: o.env}
 	if len(s.keyID) > 60 {

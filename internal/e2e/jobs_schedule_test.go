@@ -12,6 +12,7 @@ import (
 
 // TestJobScheduleTime checks that a pending job waits for its ScheduleTime.
 func TestJobScheduleTime(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		r := newJobRig(t, engine, "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")
 		rcv := newCountingReceiver(t)
@@ -53,6 +54,7 @@ func TestJobScheduleTime(t *testing.T) {
 // TestJobStatusTransitions moves a job between editing and pending and
 // checks the operations refused in the wrong status.
 func TestJobStatusTransitions(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		r := newJobRig(t, engine, "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")
 		rcv := newCountingReceiver(t)

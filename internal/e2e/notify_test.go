@@ -154,6 +154,7 @@ func (r *jobRig) notifications(jobID int64) []notificationInfo {
 // PLAIN auth) and one chat message, each listing the failed resource; that
 // a job where nothing changed tells nobody; and that a rollback is told.
 func TestNotifyJobEnd(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		const password = "smtp-pass-7f3a"
 		smtpSrv := notifytest.Start(t, notifytest.Options{STARTTLS: true, User: "certfleet", Password: password})
@@ -229,6 +230,7 @@ func TestNotifyJobEnd(t *testing.T) {
 // kills certfleet with SIGKILL, starts the SMTP server and certfleet again:
 // the message arrives, once.
 func TestNotifyCrashBeforeDelivery(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		smtpAddr := freeAddr(t) // nothing listens there yet
 		srv := startServer(t, engine, serverOpts{args: []string{"--smtp-addr", smtpAddr, "--smtp-tls", "none",
@@ -263,6 +265,7 @@ func TestNotifyCrashBeforeDelivery(t *testing.T) {
 // AutoRenew resources (and one without) and checks that a trustee job
 // deploys it to exactly those two, and that the contact is told.
 func TestRenewRedeploys(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		chat := newChatReceiver(t)
 		srv := startServer(t, engine, serverOpts{args: []string{"--notify-retry-base", "200ms"}})
@@ -321,6 +324,7 @@ func TestRenewRedeploys(t *testing.T) {
 // that the contact is told once (the 7-day threshold), however often the
 // scan runs.
 func TestExpiryNotice(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		chat := newChatReceiver(t)
 		srv := startServer(t, engine, serverOpts{args: []string{"--expiry-scan-interval", "500ms", "--notify-retry-base", "200ms", "--log-level", "debug"}})

@@ -85,6 +85,7 @@ func upload(c *cas.Client, name string, ch certstest.Chain) error {
 }
 
 func TestRAMPolicies(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		root := s.client(false)
@@ -229,6 +230,7 @@ func TestRAMPolicies(t *testing.T) {
 }
 
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		rc := s.ramClient(s.keyID, s.secret)
