@@ -339,9 +339,16 @@ func TestCluster(t *testing.T) {
 			return n
 		}
 		waitFor(t, 30*time.Second, "the job-end message", func() (bool, error) { return told() >= 1, nil })
-		time.Sleep(2 * clusterLease)
-		if n := told(); n != 1 {
-			t.Errorf("%d job-end messages for job %d, want exactly 1", n, job)
+		// Each event is one row per channel, written once; a sent row is
+		// never claimed again, so once all are sent the count is final.
+		var notes int
+		waitFor(t, 30*time.Second, "the job's notifications sent", func() (bool, error) {
+			var unsent int
+			err := r.db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE status <> 'sent') FROM notifications WHERE job_id = $1`, job).Scan(&notes, &unsent)
+			return unsent == 0, err
+		})
+		if n := told(); n != 1 || notes != 1 {
+			t.Errorf("%d job-end messages (%d notification rows) for job %d, want exactly 1", n, notes, job)
 		}
 		t.Logf("%s: %s; job of %d workers ended %s in %v; %d requests in all so far, %d repeated deliveries this job",
 			name, what, resources, st, took.Round(time.Millisecond), rcv.requestsTotal(), dups)
@@ -354,7 +361,9 @@ func TestCluster(t *testing.T) {
 		runJob(t, "cluster-kill9", func(job int64) string {
 			kills := 0
 			for i := 0; i < 6; i++ {
-				time.Sleep(time.Duration(700+rand.IntN(500)) * time.Millisecond)
+				// After 100 to 199 more deliveries: mid-job, at a random
+				// point (six kills need at most 1,200 of the 2,000).
+				rcv.waitTotal(t, rcv.requestsTotal()+100+rand.IntN(100), 60*time.Second)
 				if r.jobStatus(job) != "processing" {
 					break
 				}
@@ -375,7 +384,7 @@ func TestCluster(t *testing.T) {
 		runJob(t, "cluster-rolling", func(job int64) string {
 			restarts := 0
 			for n, s := range r.nodes {
-				time.Sleep(500 * time.Millisecond)
+				rcv.waitTotal(t, rcv.requestsTotal()+50+rand.IntN(50), 60*time.Second)
 				r.down[n].Store(true)
 				s.stop()
 				// A graceful stop hands every lease back.
@@ -395,7 +404,7 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("Freeze", func(t *testing.T) {
 		runJob(t, "cluster-freeze", func(job int64) string {
-			time.Sleep(time.Second)
+			rcv.waitTotal(t, rcv.requestsTotal()+100, 60*time.Second)
 			n := r.leader()
 			if n < 0 {
 				n = 0
@@ -403,14 +412,22 @@ func TestCluster(t *testing.T) {
 			r.down[n].Store(true)
 			s := r.nodes[n]
 			s.signal(syscall.SIGSTOP)
-			time.Sleep(3 * clusterLease)
+			// Frozen past its leases: another node leads, and every worker
+			// the frozen node held was taken over.
+			node := fmt.Sprintf("node%d", n)
+			waitFor(t, 10*clusterLease, fmt.Sprintf("node%d's leadership and leases taken over", n), func() (bool, error) {
+				var held int
+				err := r.db.QueryRow(`SELECT COUNT(*) FROM workers WHERE lease_owner = $1 AND status = 'processing'`, node).Scan(&held)
+				l := r.leader()
+				return l >= 0 && l != n && held == 0, err
+			})
 			other := r.leader()
 			s.signal(syscall.SIGCONT)
 			r.down[n].Store(false)
 			if other < 0 || other == n {
 				t.Errorf("no other node took over leadership while node%d was frozen (leader: %d)", n, other)
 			}
-			return fmt.Sprintf("node%d (leader) frozen %v, node%d led meanwhile", n, 3*clusterLease, other)
+			return fmt.Sprintf("node%d (leader) frozen until its leases were taken over, node%d led meanwhile", n, other)
 		})
 	})
 
