@@ -202,6 +202,9 @@ func (n *Node) start(ctx context.Context) error {
 	args := append([]string{"serve", "--addr", n.addr}, n.opts.Args...)
 	cmd := exec.Command(n.opts.Binary, args...)
 	cmd.Env = n.opts.Env
+	// Should a child of the node (a reload command) keep its output open,
+	// Wait still returns this long after the node exits.
+	cmd.WaitDelay = 5 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
