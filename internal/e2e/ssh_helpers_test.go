@@ -55,6 +55,7 @@ func startSSHD(t *testing.T) *sshHost { t.Helper(); return startSSHDWith(t, fals
 // so the Sudo code path runs without sudo installed or configured.
 func startSSHDWith(t *testing.T, fakeSudo bool) *sshHost {
 	t.Helper()
+	skipShort(t)
 	needBinary(t, "/usr/sbin/sshd", "openssh-server")
 	needBinary(t, "/usr/bin/ssh-keygen", "openssh-client")
 	if os.Geteuid() != 0 {
@@ -344,6 +345,7 @@ func (n *nginxHost) reloads(t *testing.T) int {
 // certificate.
 func startNginx(t *testing.T, sites ...string) *nginxHost {
 	t.Helper()
+	skipShort(t)
 	needBinary(t, "/usr/sbin/nginx", "nginx")
 	dir := t.TempDir()
 	n := &nginxHost{dir: dir, conf: filepath.Join(dir, "nginx.conf"), addr: freeAddr(t), reloadLog: filepath.Join(dir, "reloads.log"),
@@ -430,6 +432,7 @@ func (h *haproxyHost) reloadCommand() string {
 
 func startHAProxy(t *testing.T, site string) *haproxyHost {
 	t.Helper()
+	skipShort(t)
 	needBinary(t, "/usr/sbin/haproxy", "haproxy")
 	dir := t.TempDir()
 	h := &haproxyHost{dir: dir, cfg: filepath.Join(dir, "haproxy.cfg"), pem: filepath.Join(dir, "site.pem"),

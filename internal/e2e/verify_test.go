@@ -38,6 +38,7 @@ func (v *verifyRig) reloadCommand() string { return "/usr/sbin/nginx -s reload -
 // the nginx reload or `true`.
 func newVerifyRig(t *testing.T, engine, domain string) *verifyRig {
 	t.Helper()
+	skipShort(t)
 	needBinary(t, "/usr/sbin/nginx", "nginx")
 	f := newFileRoot(t)
 	v := &verifyRig{f: f, domain: domain, files: f.files("site"), initial: certstest.New(t, certstest.Options{DNSNames: []string{domain}})}
