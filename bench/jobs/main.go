@@ -41,7 +41,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -53,6 +52,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/bench/internal/benchkit"
+	"github.com/certfleet/certfleet/internal/testutil/proc"
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
@@ -90,7 +90,7 @@ func main() {
 	flag.DurationVar(&c.scheduleLead, "schedule-lead", 2*time.Second, "how far ahead the first scheduled job is set")
 	flag.DurationVar(&c.scheduleStep, "schedule-step", 20*time.Millisecond, "spacing of the scheduled jobs' ScheduleTime")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run")
-	flag.StringVar(&c.binary, "binary", "", "certfleet binary to run (default: go build ./cmd/certfleet into a temporary directory)")
+	flag.StringVar(&c.binary, "binary", "", "certfleet binary to run (default: built from this checkout once, cached under $TMPDIR/certfleet-proc)")
 	flag.StringVar(&c.logLevel, "log-level", "info", "the server's --log-level (its logs go to a file, shown when a run fails)")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"PostgreSQL server to create the benchmark database on (loopback only)")
@@ -231,12 +231,9 @@ func run(ctx context.Context, c config) error {
 	}
 	cleanups.add(func() { os.RemoveAll(tmp) })
 	if c.binary == "" {
-		c.binary = filepath.Join(tmp, "certfleet")
-		fmt.Fprintln(os.Stderr, "building certfleet…")
-		build := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "github.com/certfleet/certfleet/cmd/certfleet")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build certfleet: %w", err)
+		fmt.Fprintln(os.Stderr, "building certfleet (cached by source)…")
+		if c.binary, err = proc.Binary(); err != nil {
+			return err
 		}
 	}
 	bundle, err := newBundle()
@@ -485,7 +482,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		}
 	}
 	for _, s := range srvs {
-		rss, err := peakRSS(s.cmd.Process.Pid)
+		rss, err := peakRSS(s.node.Pid())
 		if err != nil {
 			return r, err
 		}
@@ -762,13 +759,11 @@ func (r *receiver) close() { r.srv.Close() }
 
 // server is one `certfleet serve` subprocess.
 type server struct {
-	cmd     *exec.Cmd
+	node    *proc.Node
 	addr    string
 	keyID   string
 	secret  string
 	logPath string
-	done    chan struct{}
-	once    sync.Once
 }
 
 // startServers starts one node per database URL, all at once (their
@@ -811,7 +806,7 @@ func startServers(ctx context.Context, c config, engine, tmp string, databases [
 func serversCPU(srvs []*server) (time.Duration, error) {
 	var sum time.Duration
 	for _, s := range srvs {
-		d, err := processCPU(s.cmd.Process.Pid)
+		d, err := processCPU(s.node.Pid())
 		if err != nil {
 			return 0, err
 		}
@@ -821,76 +816,24 @@ func serversCPU(srvs []*server) (time.Duration, error) {
 }
 
 func startServer(ctx context.Context, c config, engine, dataDir, database, secret string, args, env []string) (*server, error) {
-	addr, err := benchkit.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	s := &server{addr: addr, keyID: "LTAIbench" + engine, secret: secret, logPath: dataDir + ".log", done: make(chan struct{})}
+	s := &server{keyID: "LTAIbench" + engine, secret: secret, logPath: dataDir + ".log"}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(s.logPath)
+	n := strconv.Itoa(c.concurrency)
+	node, err := benchkit.StartCertfleet(ctx, benchkit.Certfleet{Binary: c.binary, KeyID: s.keyID, Secret: s.secret, LogPath: s.logPath, Env: env,
+		Args: append([]string{"--data-dir", dataDir, "--database", database, "--workers", n, "--per-host", n,
+			"--rate-limit", "-1", "--log-format", "json", "--log-level", c.logLevel}, args...)})
 	if err != nil {
 		return nil, err
 	}
-	n := strconv.Itoa(c.concurrency)
-	s.cmd = exec.Command(c.binary, "serve", "--addr", addr, "--data-dir", dataDir, "--database", database,
-		"--workers", n, "--per-host", n, "--rate-limit", "-1", "--log-format", "json", "--log-level", c.logLevel)
-	s.cmd.Args = append(s.cmd.Args, args...)
-	// Only the variables this run sets: a CERTFLEET_* left in the
-	// environment would change the server's flags.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CERTFLEET_") {
-			s.cmd.Env = append(s.cmd.Env, kv)
-		}
-	}
-	s.cmd.Env = append(s.cmd.Env, "CERTFLEET_ROOT_ACCESS_KEY_ID="+s.keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+s.secret)
-	s.cmd.Env = append(s.cmd.Env, env...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start certfleet: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		logf.Close()
-		close(s.done)
-	}()
+	s.node, s.addr = node, node.Addr()
 	cleanups.add(s.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("certfleet exited during start:\n%s", s.tail(30))
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("certfleet not healthy after 30s:\n%s", s.tail(30))
-		}
-	}
+	return s, nil
 }
 
 // stop sends SIGTERM and, after 30 s, SIGKILL; it waits for the exit.
-func (s *server) stop() {
-	s.once.Do(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-}
+func (s *server) stop() { s.node.Stop(30 * time.Second) }
 
 func (s *server) tail(n int) string {
 	b, _ := os.ReadFile(s.logPath)

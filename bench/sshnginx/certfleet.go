@@ -6,12 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/certfleet/certfleet/bench/internal/benchkit"
@@ -33,65 +29,19 @@ type certfleetRun struct {
 }
 
 func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *nginxHost) (*certfleetRun, error) {
-	addr, _, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	keyID, secret := "LTAIbenchssh", rand.Text()
-	r := &certfleetRun{addr: addr, logPath: dataDir + ".log", n: n}
-	logf, err := os.Create(r.logPath)
+	r := &certfleetRun{logPath: dataDir + ".log", n: n}
+	node, err := benchkit.StartCertfleet(ctx, benchkit.Certfleet{Binary: binary, KeyID: keyID, Secret: secret, LogPath: r.logPath,
+		Args: []string{"--data-dir", dataDir, "--per-host", "64", "--workers", "64", "--rate-limit", "-1", "--log-format", "json"}})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir, "--per-host", "64", "--workers", "64",
-		"--rate-limit", "-1", "--log-format", "json")
-	// Only the variables set here: a CERTFLEET_* in the environment would
-	// change the server's flags.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CERTFLEET_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "CERTFLEET_ROOT_ACCESS_KEY_ID="+keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+secret)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start certfleet: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	cleanups.add(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(r.logPath)
-			return nil, fmt.Errorf("certfleet exited during start:\n%s", log)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("certfleet not healthy after 30s (log: %s)", r.logPath)
-		}
-	}
+	cleanups.add(func() { node.Stop(30 * time.Second) })
+	addr := node.Addr()
+	r.addr = addr
 
 	cfg := &openapi.Config{AccessKeyId: tea.String(keyID), AccessKeySecret: tea.String(secret),
 		Endpoint: tea.String(addr), Protocol: tea.String("http")}

@@ -43,6 +43,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/testutil/proc"
 )
 
 type config struct {
@@ -147,12 +149,10 @@ func run(ctx context.Context, c config) error {
 		cleanups.add(func() { os.RemoveAll(tmp) })
 	}
 
-	binary := filepath.Join(tmp, "certfleet")
-	fmt.Fprintln(os.Stderr, "building certfleet…")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/certfleet/certfleet/cmd/certfleet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build certfleet: %w", err)
+	fmt.Fprintln(os.Stderr, "building certfleet (cached by source)…")
+	binary, err := proc.Binary()
+	if err != nil {
+		return err
 	}
 
 	h, err := startSSHD(ctx, filepath.Join(tmp, "sshd"), c.sftpLog)

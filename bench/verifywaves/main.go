@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -53,6 +52,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/bench/internal/benchkit"
+	"github.com/certfleet/certfleet/internal/testutil/proc"
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
@@ -143,11 +143,9 @@ func run(ctx context.Context, c config) error {
 	} else {
 		cleanups.add(func() { os.RemoveAll(base) })
 	}
-	binary := filepath.Join(base, "certfleet")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/certfleet/certfleet/cmd/certfleet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build certfleet: %w", err)
+	binary, err := proc.Binary()
+	if err != nil {
+		return err
 	}
 	sites := make([]string, c.resources)
 	for i := range sites {
@@ -340,62 +338,20 @@ type certfleetRun struct {
 }
 
 func startCertfleet(ctx context.Context, binary, dataDir, root string, n *nginxHost, workers int) (*certfleetRun, error) {
-	addr, err := benchkit.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	keyID, secret := "LTAIbenchverify", rand.Text()
-	r := &certfleetRun{addr: addr, logPath: dataDir + ".log"}
-	logf, err := os.Create(r.logPath)
+	r := &certfleetRun{logPath: dataDir + ".log"}
+	node, err := benchkit.StartCertfleet(ctx, benchkit.Certfleet{Binary: binary, KeyID: keyID, Secret: secret, LogPath: r.logPath,
+		Args: []string{"--data-dir", dataDir, "--workers", strconv.Itoa(workers), "--per-host", "64",
+			"--rate-limit", "-1", "--log-format", "json", "--local-root", root, "--local-reload-allow", n.reloadCommand()}})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir, "--workers", strconv.Itoa(workers), "--per-host", "64",
-		"--rate-limit", "-1", "--log-format", "json", "--local-root", root, "--local-reload-allow", n.reloadCommand())
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CERTFLEET_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "CERTFLEET_ROOT_ACCESS_KEY_ID="+keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+secret)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start certfleet: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	cleanups.add(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(r.logPath)
-			return nil, fmt.Errorf("certfleet exited during start:\n%s", log)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("certfleet not healthy after 30s (log: %s)", r.logPath)
-		}
-	}
+	cleanups.add(func() { node.Stop(30 * time.Second) })
+	addr := node.Addr()
+	r.addr = addr
 	cfg := &openapi.Config{AccessKeyId: tea.String(keyID), AccessKeySecret: tea.String(secret), Endpoint: tea.String(addr), Protocol: tea.String("http")}
 	if r.cas, err = cas.NewClient(cfg); err != nil {
 		return nil, err

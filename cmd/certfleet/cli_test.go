@@ -2,43 +2,33 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
 	"github.com/certfleet/certfleet/internal/testutil"
+	"github.com/certfleet/certfleet/internal/testutil/proc"
 )
 
 // binary is the certfleet command built once for these tests.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "certfleet-cli-")
-	if err != nil {
+	var err error
+	if binary, err = proc.Binary(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "certfleet")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build certfleet:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // node is a running `certfleet serve` and a home for CLI runs against it.
@@ -76,49 +66,26 @@ func setup(t *testing.T) *node {
 func setupWith(t *testing.T, extra ...string) *node {
 	t.Helper()
 	n := &node{t: t, dataDir: t.TempDir(), localRoot: t.TempDir(), home: t.TempDir()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	args := []string{"--data-dir", n.dataDir, "--local-root", n.localRoot, "--retry-attempts", "1", "--retry-base", "100ms"}
+	for _, a := range extra {
+		args = append(args, strings.ReplaceAll(a, "{root}", n.localRoot))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := proc.Start(ctx, proc.Options{Binary: binary, Args: args, Env: cleanEnv(n.home), Output: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.addr = ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(binary, "serve", "--addr", n.addr, "--data-dir", n.dataDir, "--local-root", n.localRoot,
-		"--retry-attempts", "1", "--retry-base", "100ms")
-	for _, a := range extra {
-		cmd.Args = append(cmd.Args, strings.ReplaceAll(a, "{root}", n.localRoot))
-	}
-	cmd.Env = cleanEnv(n.home)
-	cmd.Stdout, cmd.Stderr = n, n
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		p.Stop(30 * time.Second)
 		if t.Failed() {
 			t.Logf("server logs:\n%s", n.Logs())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(n.Logs(), "to use the command line") {
-		select {
-		case <-done:
-			t.Fatalf("certfleet serve exited:\n%s", n.Logs())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("certfleet serve did not start:\n%s", n.Logs())
-		}
-	}
-	if resp, err := http.Get("http://" + n.addr + "/healthz"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("healthz: %v", err)
+	n.addr = p.Addr()
+	// The hint follows the ready line; configure checks it holds no secret.
+	if err := p.WaitOutput(ctx, "to use the command line"); err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
@@ -305,16 +272,10 @@ func TestCLIFlow(t *testing.T) {
 		t.Fatalf("job show workers: %+v", js.Workers)
 	}
 	n.ok("job", "rollback", fmt.Sprint(jobID), fmt.Sprint(js.Workers[0].Id))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still exists after rollback:\n%s", certPath, n.ok("job", "show", fmt.Sprint(jobID)))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, certPath+" removed by the rollback", func() (bool, error) {
+		_, err := os.Stat(certPath)
+		return errors.Is(err, os.ErrNotExist), nil
+	})
 
 	// A job whose target directory does not exist fails: watch exits 3 and names the error.
 	badID := n.fileResource("www.example.test", filepath.Join(n.localRoot, "missing"))
@@ -366,27 +327,28 @@ func TestCLIWatchTerminal(t *testing.T) {
 	jobID := n.startJob("tty", certID, resID, n.contact())
 
 	sock := fmt.Sprintf("certfleet-test-%d", os.Getpid())
-	script := fmt.Sprintf("CERTFLEET_CONFIG=%s %s job watch %d; echo EXIT=$?; sleep 60",
-		shellQuote(filepath.Join(n.home, "config.json")), shellQuote(binary), jobID)
+	// The script tells the test it is done through a tmux channel.
+	script := fmt.Sprintf("CERTFLEET_CONFIG=%s %s job watch %d; echo EXIT=$?; %s -L %s wait-for -S done; sleep 60",
+		shellQuote(filepath.Join(n.home, "config.json")), shellQuote(binary), jobID, shellQuote(tmux), sock)
 	start := exec.Command(tmux, "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", script)
 	start.Env = cleanEnv(n.home)
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command(tmux, "-L", sock, "kill-server").Run() })
-	var screen string
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(screen, "EXIT=") {
-		if time.Now().After(deadline) {
-			t.Fatalf("job watch did not finish in tmux; screen:\n%s", screen)
-		}
-		time.Sleep(200 * time.Millisecond)
-		out, err := exec.Command(tmux, "-L", sock, "capture-pane", "-p").Output()
-		if err != nil {
-			t.Fatalf("tmux capture-pane: %v", err)
-		}
-		screen = string(out)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, tmux, "-L", sock, "wait-for", "done").CombinedOutput(); err != nil {
+		t.Fatalf("job watch did not finish in tmux: %v %s", err, out)
 	}
+	// tmux may not have drawn the script's last output yet when the signal
+	// arrives: look until it has.
+	var screen string
+	testutil.WaitFor(t, 10*time.Second, "EXIT= on the tmux screen", func() (bool, error) {
+		out, err := exec.Command(tmux, "-L", sock, "capture-pane", "-p").Output()
+		screen = string(out)
+		return strings.Contains(screen, "EXIT="), err
+	})
 	for _, want := range []string{fmt.Sprintf("job %d success", jobID), "[========================] 1/1 done", "FILE", "EXIT=0", "succeeded"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("screen lacks %q:\n%s", want, screen)

@@ -51,7 +51,12 @@ Secrets from the environment only:
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together")
 			}
-			cfg.Ready = func(addr string) { printClientHint(os.Stderr, cfg, addr) }
+			cfg.Ready = func(addr string) {
+				// The bound address (--addr may name port 0), for scripts and
+				// test harnesses (internal/testutil/proc reads this line).
+				fmt.Fprintf(os.Stderr, "certfleet: listening on %s\n", addr)
+				printClientHint(os.Stderr, cfg, addr)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, cfg, log)

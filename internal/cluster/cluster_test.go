@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +14,72 @@ import (
 )
 
 type bundle struct {
-	st store.Store
+	st   store.Store
+	duty *duty
+}
+
+// duty records which nodes run the function Lead runs while leading: the
+// tests wait on its changes instead of polling IsLeader.
+type duty struct {
+	mu      sync.Mutex
+	running map[string]bool
+	max     int           // most nodes running it at once
+	changed chan struct{} // closed and replaced on each start and end
+}
+
+func (d *duty) set(holder string, running bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if running {
+		d.running[holder] = true
+	} else {
+		delete(d.running, holder)
+	}
+	d.max = max(d.max, len(d.running))
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// leader returns the only node of ns running the duty, if exactly one does.
+func (d *duty) leader(ns []*node) *node {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var who *node
+	for _, n := range ns {
+		if d.running[n.holder] {
+			if who != nil {
+				return nil
+			}
+			who = n
+		}
+	}
+	return who
+}
+
+// waitLeader waits until exactly one of ns runs the duty and returns it.
+func (b bundle) waitLeader(t *testing.T, ns []*node, within time.Duration) *node {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		b.duty.mu.Lock()
+		changed := b.duty.changed
+		b.duty.mu.Unlock()
+		if who := b.duty.leader(ns); who != nil {
+			return who
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no single leader within %v", within)
+		}
+	}
+}
+
+// maxLeaders is the most nodes that ran the duty at once so far.
+func (b bundle) maxLeaders() int {
+	b.duty.mu.Lock()
+	defer b.duty.mu.Unlock()
+	return b.duty.max
 }
 
 func setup(t *testing.T) bundle {
@@ -26,14 +90,15 @@ func setup(t *testing.T) bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return bundle{st: st}
+	return bundle{st: st, duty: &duty{running: map[string]bool{}, changed: make(chan struct{})}}
 }
 
 // node is one elector running until stop.
 type node struct {
-	el   *cluster.Elector
-	stop context.CancelFunc
-	done chan struct{}
+	holder string
+	el     *cluster.Elector
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 func startNode(t *testing.T, b bundle, holder string, lease time.Duration) *node {
@@ -43,8 +108,17 @@ func startNode(t *testing.T, b bundle, holder string, lease time.Duration) *node
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{el: el, stop: cancel, done: make(chan struct{})}
-	go func() { defer close(n.done); el.Run(ctx) }()
+	n := &node{holder: holder, el: el, stop: cancel, done: make(chan struct{})}
+	led := make(chan struct{})
+	go func() {
+		defer close(led)
+		el.Lead(ctx, func(ctx context.Context) {
+			b.duty.set(holder, true)
+			<-ctx.Done()
+			b.duty.set(holder, false)
+		})
+	}()
+	go func() { defer close(n.done); el.Run(ctx); <-led }()
 	t.Cleanup(func() { cancel(); <-n.done })
 	return n
 }
@@ -59,33 +133,15 @@ func leaders(ns []*node) (count int, who *node) {
 	return count, who
 }
 
-func waitLeader(t *testing.T, ns []*node, within time.Duration) *node {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if c, who := leaders(ns); c == 1 {
-			return who
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no single leader within %v", within)
-	return nil
-}
-
 func TestElectorOneLeaderAndHandover(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const lease = 900 * time.Millisecond
 	ns := []*node{startNode(t, b, "a", lease), startNode(t, b, "b", lease), startNode(t, b, "c", lease)}
-	first := waitLeader(t, ns, 3*time.Second)
+	first := b.waitLeader(t, ns, 3*time.Second)
 	term := first.el.Term()
-
-	// Never two leaders while it holds.
-	for range 20 {
-		if c, _ := leaders(ns); c > 1 {
-			t.Fatalf("%d leaders at once", c)
-		}
-		time.Sleep(25 * time.Millisecond)
+	if c, _ := leaders(ns); c != 1 {
+		t.Fatalf("%d nodes say they lead, want 1", c)
 	}
 
 	// A graceful stop hands over at once (well within one lease).
@@ -98,9 +154,13 @@ func TestElectorOneLeaderAndHandover(t *testing.T) {
 			rest = append(rest, n)
 		}
 	}
-	second := waitLeader(t, rest, 2*lease)
+	second := b.waitLeader(t, rest, 2*lease)
 	if second.el.Term() <= term {
 		t.Fatalf("new term %d, want > %d", second.el.Term(), term)
+	}
+	// Never two leaders, through the handover too.
+	if m := b.maxLeaders(); m > 1 {
+		t.Fatalf("%d nodes led at once", m)
 	}
 	t.Logf("graceful handover in %v", time.Since(start))
 }
@@ -120,7 +180,7 @@ func TestElectorLapse(t *testing.T) {
 	if n.el.IsLeader() {
 		t.Fatal("leads while the dead holder's lease runs")
 	}
-	waitLeader(t, []*node{n}, 3*lease)
+	b.waitLeader(t, []*node{n}, 3*lease)
 	if took := time.Since(start); took < 500*time.Millisecond {
 		t.Fatalf("took over after %v, before the lease lapsed", took)
 	}
@@ -129,42 +189,28 @@ func TestElectorLapse(t *testing.T) {
 	}
 }
 
+// TestLeadRunsOnlyWhileLeading: the duty Lead runs (startNode runs one per
+// node) runs on one node at a time, and moves to the other node when the
+// leader stops.
 func TestLeadRunsOnlyWhileLeading(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const lease = 900 * time.Millisecond
-	var running atomic.Int32
-	var maxRunning atomic.Int32
 	ns := []*node{startNode(t, b, "a", lease), startNode(t, b, "b", lease)}
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	for _, n := range ns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.el.Lead(ctx, func(ctx context.Context) {
-				if v := running.Add(1); v > maxRunning.Load() {
-					maxRunning.Store(v)
-				}
-				<-ctx.Done()
-				running.Add(-1)
-			})
-		}()
-	}
-	first := waitLeader(t, ns, 3*time.Second)
-	time.Sleep(100 * time.Millisecond)
+	first := b.waitLeader(t, ns, 3*time.Second)
 	first.stop()
 	<-first.done
-	deadline := time.Now().Add(3 * time.Second)
-	for running.Load() != 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	var other *node
+	for _, n := range ns {
+		if n != first {
+			other = n
+		}
 	}
-	if running.Load() != 1 {
-		t.Fatalf("%d duties running after the handover, want 1", running.Load())
+	b.waitLeader(t, []*node{other}, 3*time.Second)
+	if who := b.duty.leader(ns); who != other {
+		t.Fatalf("after the handover the duty does not run on %s alone", other.holder)
 	}
-	cancel()
-	wg.Wait()
-	if m := maxRunning.Load(); m > 1 {
+	if m := b.maxLeaders(); m > 1 {
 		t.Fatalf("the duty ran on %d nodes at once", m)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // database and returns the new account's root key.
 func (s *server) createAccount(name string) (keyID, secret string) {
 	s.t.Helper()
-	out, err := exec.Command(binary, "account", "create", name, "--data-dir", s.dataDir, "--database", s.database).Output()
+	out, err := exec.Command(certfleetBinary(s.t), "account", "create", name, "--data-dir", s.dataDir, "--database", s.database).Output()
 	if err != nil {
 		s.t.Fatalf("account create %s: %v", name, err)
 	}
@@ -38,6 +38,7 @@ func wantNotFound(t *testing.T, what string, err error) {
 }
 
 func TestAccountIsolation(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		a := s.client(false)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCertificateRoundTrip(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{})
 		for _, v1 := range []bool{false, true} {

@@ -40,6 +40,7 @@ const clusterLease = 2 * time.Second
 // race, and must serialise.
 func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 	t.Helper()
+	skipShort(t)
 	// Three nodes under the test server's max_connections (100).
 	url := testutil.PostgresURL(t) + "&pool_max_conns=16"
 	key := make([]byte, 32)
@@ -50,7 +51,7 @@ func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 		s := &server{t: t, engine: "postgres", dataDir: t.TempDir(), database: url, keyID: "LTAIcluster", secret: secret,
 			args: append([]string{"--node-id", fmt.Sprintf("node%d", i), "--lease", clusterLease.String(),
 				"--leader-lease", clusterLease.String(), "--rate-limit", "-1"}, args...),
-			env: []string{"CERTFLEET_MASTER_KEY=" + hex.EncodeToString(key)}, addr: freeAddr(t)}
+			env: []string{"CERTFLEET_MASTER_KEY=" + hex.EncodeToString(key)}}
 		r.nodes = append(r.nodes, s)
 	}
 	var wg sync.WaitGroup
@@ -60,12 +61,7 @@ func startCluster(t *testing.T, n int, args ...string) *clusterRig {
 	}
 	wg.Wait()
 	for _, s := range r.nodes {
-		t.Cleanup(func() {
-			if s.cmd != nil && s.cmd.Process != nil {
-				s.cmd.Process.Signal(syscall.SIGCONT)
-			}
-			s.stop()
-		})
+		t.Cleanup(s.stop) // a frozen node is thawed to stop
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -343,9 +339,16 @@ func TestCluster(t *testing.T) {
 			return n
 		}
 		waitFor(t, 30*time.Second, "the job-end message", func() (bool, error) { return told() >= 1, nil })
-		time.Sleep(2 * clusterLease)
-		if n := told(); n != 1 {
-			t.Errorf("%d job-end messages for job %d, want exactly 1", n, job)
+		// Each event is one row per channel, written once; a sent row is
+		// never claimed again, so once all are sent the count is final.
+		var notes int
+		waitFor(t, 30*time.Second, "the job's notifications sent", func() (bool, error) {
+			var unsent int
+			err := r.db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE status <> 'sent') FROM notifications WHERE job_id = $1`, job).Scan(&notes, &unsent)
+			return unsent == 0, err
+		})
+		if n := told(); n != 1 || notes != 1 {
+			t.Errorf("%d job-end messages (%d notification rows) for job %d, want exactly 1", n, notes, job)
 		}
 		t.Logf("%s: %s; job of %d workers ended %s in %v; %d requests in all so far, %d repeated deliveries this job",
 			name, what, resources, st, took.Round(time.Millisecond), rcv.requestsTotal(), dups)
@@ -358,7 +361,9 @@ func TestCluster(t *testing.T) {
 		runJob(t, "cluster-kill9", func(job int64) string {
 			kills := 0
 			for i := 0; i < 6; i++ {
-				time.Sleep(time.Duration(700+rand.IntN(500)) * time.Millisecond)
+				// After 100 to 199 more deliveries: mid-job, at a random
+				// point (six kills need at most 1,200 of the 2,000).
+				rcv.waitTotal(t, rcv.requestsTotal()+100+rand.IntN(100), 60*time.Second)
 				if r.jobStatus(job) != "processing" {
 					break
 				}
@@ -379,7 +384,7 @@ func TestCluster(t *testing.T) {
 		runJob(t, "cluster-rolling", func(job int64) string {
 			restarts := 0
 			for n, s := range r.nodes {
-				time.Sleep(500 * time.Millisecond)
+				rcv.waitTotal(t, rcv.requestsTotal()+50+rand.IntN(50), 60*time.Second)
 				r.down[n].Store(true)
 				s.stop()
 				// A graceful stop hands every lease back.
@@ -399,22 +404,30 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("Freeze", func(t *testing.T) {
 		runJob(t, "cluster-freeze", func(job int64) string {
-			time.Sleep(time.Second)
+			rcv.waitTotal(t, rcv.requestsTotal()+100, 60*time.Second)
 			n := r.leader()
 			if n < 0 {
 				n = 0
 			}
 			r.down[n].Store(true)
 			s := r.nodes[n]
-			s.cmd.Process.Signal(syscall.SIGSTOP)
-			time.Sleep(3 * clusterLease)
+			s.signal(syscall.SIGSTOP)
+			// Frozen past its leases: another node leads, and every worker
+			// the frozen node held was taken over.
+			node := fmt.Sprintf("node%d", n)
+			waitFor(t, 10*clusterLease, fmt.Sprintf("node%d's leadership and leases taken over", n), func() (bool, error) {
+				var held int
+				err := r.db.QueryRow(`SELECT COUNT(*) FROM workers WHERE lease_owner = $1 AND status = 'processing'`, node).Scan(&held)
+				l := r.leader()
+				return l >= 0 && l != n && held == 0, err
+			})
 			other := r.leader()
-			s.cmd.Process.Signal(syscall.SIGCONT)
+			s.signal(syscall.SIGCONT)
 			r.down[n].Store(false)
 			if other < 0 || other == n {
 				t.Errorf("no other node took over leadership while node%d was frozen (leader: %d)", n, other)
 			}
-			return fmt.Sprintf("node%d (leader) frozen %v, node%d led meanwhile", n, 3*clusterLease, other)
+			return fmt.Sprintf("node%d (leader) frozen until its leases were taken over, node%d led meanwhile", n, other)
 		})
 	})
 
@@ -446,6 +459,7 @@ func TestCluster(t *testing.T) {
 // their migrations race and must serialise, and every node must be ready
 // with one leader among them.
 func TestClusterStartTogether(t *testing.T) {
+	t.Parallel()
 	r := startCluster(t, 3)
 	var applied int
 	if err := r.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil {

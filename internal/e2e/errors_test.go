@@ -271,6 +271,7 @@ func uploadRaw(c *cas.Client, name, cert, key string) error {
 }
 
 func TestErrorCodes(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{})
 		good := srv.client(false)
@@ -399,6 +400,7 @@ func TestErrorCodes(t *testing.T) {
 }
 
 func TestErrorReplayedNonce(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{})
 		good := srv.client(false)
@@ -435,6 +437,7 @@ func TestErrorReplayedNonce(t *testing.T) {
 }
 
 func TestErrorThrottling(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{args: []string{"--rate-limit", "2", "--rate-burst", "2"}})
 		tap := &wireTap{}
@@ -465,6 +468,7 @@ func TestErrorThrottling(t *testing.T) {
 }
 
 func TestErrorBodyTooLarge(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{args: []string{"--max-body-bytes", "2048"}})
 		// A small form body is read and its fields used.
@@ -501,6 +505,7 @@ func TestErrorBodyTooLarge(t *testing.T) {
 // TestErrorBodyShape sends raw HTTP, unsigned or malformed, and checks every
 // error answer has the body the SDK expects.
 func TestErrorBodyShape(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{})
 		base := "http://" + srv.addr
@@ -577,6 +582,7 @@ func TestErrorBodyShape(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{})
 		get := func() (int, string) {

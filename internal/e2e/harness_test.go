@@ -3,19 +3,14 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,26 +19,27 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/testutil"
+	"github.com/certfleet/certfleet/internal/testutil/proc"
 )
 
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "certfleet-e2e-")
+// certfleetBinary is the certfleet command, built once for all test
+// processes of this source (internal/testutil/proc).
+func certfleetBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := proc.Binary()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		t.Fatal(err)
 	}
-	binary = filepath.Join(dir, "certfleet")
-	build := exec.Command("go", "build", "-o", binary, "github.com/certfleet/certfleet/cmd/certfleet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build certfleet:", err)
-		os.Exit(1)
+	return bin
+}
+
+// skipShort skips a test that runs certfleet processes under -short (go test
+// -short ./... runs the fast layers only).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs certfleet processes; skipped under -short")
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
 }
 
 // Engines the tests run on.
@@ -62,16 +58,14 @@ type server struct {
 	engine   string
 	dataDir  string
 	database string
-	addr     string
+	addr     string // set by start; empty before: a port the kernel picks
 	keyID    string
 	secret   string
 	args     []string
 	env      []string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	logs *strings.Builder
-	done chan struct{}
+	node *proc.Node
 }
 
 type serverOpts struct {
@@ -82,6 +76,7 @@ type serverOpts struct {
 // startServer starts certfleet on a free loopback port with fresh storage.
 func startServer(t *testing.T, engine string, o serverOpts) *server {
 	t.Helper()
+	skipShort(t)
 	s := &server{t: t, engine: engine, dataDir: t.TempDir(), keyID: "LTAItest" + strings.ReplaceAll(t.Name(), "/", "_"),
 		secret: "test-secret-" + fmt.Sprint(time.Now().UnixNano()), args: o.args, env: o.env}
 	if len(s.keyID) > 60 {
@@ -90,108 +85,102 @@ func startServer(t *testing.T, engine string, o serverOpts) *server {
 	if engine == "postgres" {
 		s.database = testutil.PostgresURL(t)
 	}
-	s.addr = freeAddr(t)
 	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
+// start starts the process: the first time on a port the kernel picks,
+// after kill or stop on the same data and address.
 func (s *server) start() {
 	s.t.Helper()
-	args := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dataDir, "--database", s.database, "--log-format", "json"}, s.args...)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CERTFLEET_ROOT_ACCESS_KEY_ID="+s.keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+s.secret)
-	cmd.Env = append(cmd.Env, s.env...)
-	logs := &strings.Builder{}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start certfleet: %v", err)
-	}
-	done := make(chan struct{})
-	var lmu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			lmu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			lmu.Unlock()
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		close(done)
-	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	s.mu.Lock()
-	s.cmd, s.logs, s.done = cmd, logs, done
+	n := s.node
 	s.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + s.addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	if n != nil {
+		if err := n.Start(ctx); err != nil {
+			s.t.Fatal(err)
 		}
-		select {
-		case <-done:
-			s.t.Fatalf("certfleet exited during start:\n%s", s.Logs())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return
 	}
-	s.t.Fatalf("certfleet did not become healthy:\n%s", s.Logs())
+	env := append(os.Environ(), "CERTFLEET_ROOT_ACCESS_KEY_ID="+s.keyID, "CERTFLEET_ROOT_ACCESS_KEY_SECRET="+s.secret)
+	n, err := proc.Start(ctx, proc.Options{Binary: certfleetBinary(s.t), Env: append(env, s.env...),
+		Args: append([]string{"--data-dir", s.dataDir, "--database", s.database, "--log-format", "json"}, s.args...)})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.node, s.addr = n, n.Addr()
+	s.mu.Unlock()
 }
 
-// Logs returns what the process printed so far.
+// Logs returns what the process printed so far (across restarts).
 func (s *server) Logs() string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.logs == nil {
+	n := s.node
+	s.mu.Unlock()
+	if n == nil {
 		return ""
 	}
-	return s.logs.String()
+	return n.Logs()
+}
+
+// expiryScanDone is the debug line the expiry scan logs after each scan.
+const expiryScanDone = `"msg":"expiry scan done"`
+
+// logCount returns how many times the current process has logged s.
+func (s *server) logCount(text string) int {
+	s.mu.Lock()
+	n := s.node
+	s.mu.Unlock()
+	return n.OutputCount(text)
+}
+
+// waitLog waits until the current process has logged text count times: a
+// loop's log line shows it ran past a point.
+func (s *server) waitLog(count int, text string) {
+	s.t.Helper()
+	s.mu.Lock()
+	n := s.node
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitOutputN(ctx, text, count); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) to the process.
+func (s *server) signal(sig os.Signal) {
+	s.mu.Lock()
+	n := s.node
+	s.mu.Unlock()
+	if n != nil {
+		n.Signal(sig)
+	}
 }
 
 // kill sends SIGKILL and waits for the process to die.
 func (s *server) kill() {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
+	n := s.node
 	s.mu.Unlock()
-	if cmd == nil {
-		return
+	if n != nil {
+		n.Kill()
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
 }
 
 // stop sends SIGTERM and waits (up to 30 s) for a clean exit.
 func (s *server) stop() {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
+	n := s.node
 	s.mu.Unlock()
-	if cmd == nil || cmd.ProcessState != nil {
+	if n == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
+	n.Stop(30 * time.Second)
 	if s.t.Failed() {
 		s.t.Logf("certfleet logs:\n%s", s.Logs())
 	}
@@ -199,6 +188,7 @@ func (s *server) stop() {
 
 // restart kills the process with SIGKILL and starts it again on the same data.
 func (s *server) restart() {
+	s.t.Helper()
 	s.kill()
 	s.start()
 }
@@ -269,4 +259,16 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// freeAddr returns a loopback address nothing listens on, for helper
+// servers (nginx, SMTP) that cannot report a port the kernel picked.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -15,6 +15,7 @@ import (
 // failed worker that never changed its resource leaves what the resource
 // serves alone.
 func TestJobWorkerFailure(t *testing.T) {
+	t.Parallel()
 	const attempts = 3
 	forEachEngine(t, func(t *testing.T, engine string) {
 		r := newJobRig(t, engine, "--retry-base", "100ms", "--retry-attempts", fmt.Sprint(attempts), "--lease", "3s")

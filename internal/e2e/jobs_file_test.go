@@ -12,6 +12,7 @@ import (
 // TestJobFileLifecycle deploys two certificates in turn to a FILE resource,
 // then rolls the second deployment back.
 func TestJobFileLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		f := newFileRoot(t)
 		r := newJobRig(t, engine, append(f.args(), "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")...)
@@ -77,6 +78,7 @@ func TestJobFileLifecycle(t *testing.T) {
 // TestJobFileIdempotent deploys to FILE resources that already hold the
 // certificate: nothing is rewritten, and a rollback leaves the files alone.
 func TestJobFileIdempotent(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		f := newFileRoot(t)
 		r := newJobRig(t, engine, append(f.args(), "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")...)

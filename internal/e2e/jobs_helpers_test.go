@@ -101,10 +101,12 @@ type receiver struct {
 	status   map[string]int // domain → fixed status to answer
 	delay    time.Duration
 	total    int
+	served   chan struct{} // closed and replaced after each request
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{got: map[string][]map[string]any{}, inflight: map[string]int{}, failures: map[string]int{}, status: map[string]int{}}
+	r := &receiver{got: map[string][]map[string]any{}, inflight: map[string]int{}, failures: map[string]int{}, status: map[string]int{},
+		served: make(chan struct{})}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -129,6 +131,8 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	defer r.mu.Unlock()
 	r.inflight[domain]--
 	r.total++
+	close(r.served)
+	r.served = make(chan struct{})
 	if st := r.status[domain]; st != 0 {
 		w.WriteHeader(st)
 		fmt.Fprintf(w, "configured to answer %d", st)
@@ -142,6 +146,25 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.got[domain] = append(r.got[domain], p)
 	w.WriteHeader(http.StatusOK)
+}
+
+// waitTotal waits until the receiver has answered n requests in all.
+func (r *receiver) waitTotal(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		total, served := r.total, r.served
+		r.mu.Unlock()
+		if total >= n {
+			return
+		}
+		select {
+		case <-served:
+		case <-deadline:
+			t.Fatalf("the receiver answered %d requests in %v, want %d", total, timeout, n)
+		}
+	}
 }
 
 func (r *receiver) last(domain string) map[string]any {

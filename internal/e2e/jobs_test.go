@@ -9,6 +9,7 @@ import (
 )
 
 func TestJobWebhookLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{args: []string{"--retry-base", "100ms"}})
 		c := srv.client(false)

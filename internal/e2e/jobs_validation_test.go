@@ -15,6 +15,7 @@ import (
 // TestJobCreateValidation checks what CreateDeploymentJob refuses, how it
 // matches resources to certificates, and the InUse rule of deletes.
 func TestJobCreateValidation(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		f := newFileRoot(t)
 		r := newJobRig(t, engine, append(f.args(), "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")...)
@@ -137,6 +138,7 @@ func TestJobCreateValidation(t *testing.T) {
 
 // TestJobAutoStart checks that --auto-start runs a new job without a status change.
 func TestJobAutoStart(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		r := newJobRig(t, engine, "--auto-start", "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")
 		rcv := newCountingReceiver(t)

@@ -22,19 +22,22 @@ import (
 // chatReceiver is a chat-bot webhook on loopback that records the JSON it receives.
 type chatReceiver struct {
 	*httptest.Server
-	mu  sync.Mutex
-	got []map[string]any
+	mu      sync.Mutex
+	got     []map[string]any
+	arrived chan struct{} // closed and replaced on each message
 }
 
 func newChatReceiver(t *testing.T) *chatReceiver {
 	t.Helper()
-	c := &chatReceiver{}
+	c := &chatReceiver{arrived: make(chan struct{})}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var v map[string]any
 		json.Unmarshal(body, &v)
 		c.mu.Lock()
 		c.got = append(c.got, v)
+		close(c.arrived)
+		c.arrived = make(chan struct{})
 		c.mu.Unlock()
 	}))
 	t.Cleanup(c.Close)
@@ -53,10 +56,57 @@ func (c *chatReceiver) texts() []string {
 	return out
 }
 
+// wait waits until n messages have arrived and returns them all.
 func (c *chatReceiver) wait(t *testing.T, n int) []string {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d chat messages", n), func() (bool, error) { return len(c.texts()) >= n, nil })
-	return c.texts()
+	timeout := time.After(30 * time.Second)
+	for {
+		c.mu.Lock()
+		got, arrived := len(c.got), c.arrived
+		c.mu.Unlock()
+		if got >= n {
+			return c.texts()
+		}
+		select {
+		case <-arrived:
+		case <-timeout:
+			t.Fatalf("%d chat messages after 30s, want %d", got, n)
+		}
+	}
+}
+
+// notifyPassed returns once the server's dispatcher has emitted the events
+// due when it was called: it runs a one-resource job for contact to its end
+// and waits for that end's notification. Each dispatcher pass emits every
+// due event, so an event told twice would be visible by then: a test
+// asserts "told once" after this, not after a sleep.
+func notifyPassed(t *testing.T, srv *server, contact int64) {
+	t.Helper()
+	r := &jobRig{t: t, srv: srv, c: srv.client(false), contact: contact}
+	rcv := newCountingReceiver(t)
+	domain := fmt.Sprintf("sentinel%d.notify.test", time.Now().UnixNano())
+	cert, _ := r.upload("sentinel", certstest.Options{DNSNames: []string{domain}})
+	job := r.createJob(jobSpec{name: "sentinel", certs: []int64{cert}, resources: []int64{r.webhook(rcv.URL, domain)}})
+	r.run(job, "success")
+	waitFor(t, 30*time.Second, "the sentinel job's end told", func() (bool, error) { return len(r.notifications(job)) > 0, nil })
+}
+
+// allSent waits until every notification of job is sent and returns them.
+// A sent notification is never claimed again, so what its channel received
+// is final then.
+func (r *jobRig) allSent(job int64, want int) []notificationInfo {
+	r.t.Helper()
+	var ns []notificationInfo
+	waitFor(r.t, 30*time.Second, fmt.Sprintf("%d notifications of job %d sent", want, job), func() (bool, error) {
+		ns = r.notifications(job)
+		for _, n := range ns {
+			if n.Status != "sent" {
+				return false, nil
+			}
+		}
+		return len(ns) >= want, nil
+	})
+	return ns
 }
 
 func (r *jobRig) contactWith(email string, hooks ...string) int64 {
@@ -104,6 +154,7 @@ func (r *jobRig) notifications(jobID int64) []notificationInfo {
 // PLAIN auth) and one chat message, each listing the failed resource; that
 // a job where nothing changed tells nobody; and that a rollback is told.
 func TestNotifyJobEnd(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		const password = "smtp-pass-7f3a"
 		smtpSrv := notifytest.Start(t, notifytest.Options{STARTTLS: true, User: "certfleet", Password: password})
@@ -150,10 +201,6 @@ func TestNotifyJobEnd(t *testing.T) {
 		// Nothing happened: the resource already serves the certificate.
 		again := r.createJob(jobSpec{name: "again", certs: []int64{cert}, resources: []int64{ok}})
 		r.run(again, "success")
-		time.Sleep(time.Second)
-		if ns := r.notifications(again); len(ns) != 0 {
-			t.Fatalf("a job that changed nothing was told: %+v", ns)
-		}
 
 		// A rollback is told once it ends.
 		r.rollback(job, ok, "rollback_success")
@@ -162,7 +209,14 @@ func TestNotifyJobEnd(t *testing.T) {
 			t.Fatalf("rollback email: %q\n%s", mails[1].Subject, mails[1].Text)
 		}
 		chat.wait(t, 2)
-		time.Sleep(500 * time.Millisecond)
+		// The rollback's end was emitted after "again" ended, by a pass
+		// that would have told "again" too.
+		if ns := r.notifications(again); len(ns) != 0 {
+			t.Fatalf("a job that changed nothing was told: %+v", ns)
+		}
+		if ns := r.allSent(job, 4); len(ns) != 4 {
+			t.Fatalf("%d notifications of the job, want 4 (two events, two channels): %+v", len(ns), ns)
+		}
 		if n := len(smtpSrv.Mail()); n != 2 {
 			t.Fatalf("%d emails, want 2 (one per event)", n)
 		}
@@ -176,6 +230,7 @@ func TestNotifyJobEnd(t *testing.T) {
 // kills certfleet with SIGKILL, starts the SMTP server and certfleet again:
 // the message arrives, once.
 func TestNotifyCrashBeforeDelivery(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		smtpAddr := freeAddr(t) // nothing listens there yet
 		srv := startServer(t, engine, serverOpts{args: []string{"--smtp-addr", smtpAddr, "--smtp-tls", "none",
@@ -197,11 +252,9 @@ func TestNotifyCrashBeforeDelivery(t *testing.T) {
 		if m[0].To[0] != "oncall@example.test" || !strings.Contains(m[0].Subject, "Deployment succeeded on 1 resources") {
 			t.Fatalf("received %+v", m[0])
 		}
-		waitFor(t, 10*time.Second, "the notification marked sent", func() (bool, error) {
-			ns := r.notifications(job)
-			return len(ns) == 1 && ns[0].Status == "sent", nil
-		})
-		time.Sleep(time.Second)
+		if ns := r.allSent(job, 1); len(ns) != 1 {
+			t.Fatalf("notifications %+v, want one", ns)
+		}
 		if n := len(smtpSrv.Mail()); n != 1 {
 			t.Fatalf("%d emails arrived, want exactly 1", n)
 		}
@@ -212,6 +265,7 @@ func TestNotifyCrashBeforeDelivery(t *testing.T) {
 // AutoRenew resources (and one without) and checks that a trustee job
 // deploys it to exactly those two, and that the contact is told.
 func TestRenewRedeploys(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		chat := newChatReceiver(t)
 		srv := startServer(t, engine, serverOpts{args: []string{"--notify-retry-base", "200ms"}})
@@ -270,19 +324,32 @@ func TestRenewRedeploys(t *testing.T) {
 // that the contact is told once (the 7-day threshold), however often the
 // scan runs.
 func TestExpiryNotice(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		chat := newChatReceiver(t)
-		srv := startServer(t, engine, serverOpts{args: []string{"--expiry-scan-interval", "500ms", "--notify-retry-base", "200ms"}})
+		srv := startServer(t, engine, serverOpts{args: []string{"--expiry-scan-interval", "500ms", "--notify-retry-base", "200ms", "--log-level", "debug"}})
 		r := &jobRig{t: t, srv: srv, c: srv.client(false)}
 		r.contact = r.contactWith("", chat.URL)
 		rcv := newCountingReceiver(t)
 		cert, _ := r.upload("soon", certstest.Options{DNSNames: []string{"soon.expiry.test"}, NotAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
-		time.Sleep(1500 * time.Millisecond) // scans run: the certificate is not deployed yet, nobody to tell
+		// Scans run while the certificate is deployed nowhere: nobody to tell.
+		srv.waitLog(srv.logCount(expiryScanDone)+2, expiryScanDone)
 		job := r.createJob(jobSpec{name: "soon", certs: []int64{cert}, resources: []int64{r.webhook(rcv.URL, "soon.expiry.test")}})
 		r.run(job, "success")
-		texts := chat.wait(t, 2)
-		time.Sleep(2 * time.Second)
-		texts = chat.texts()
+		chat.wait(t, 2)
+		// Two more scans after both messages: a third would be queued by now.
+		srv.waitLog(srv.logCount(expiryScanDone)+2, expiryScanDone)
+		var expiryRows int
+		for _, n := range r.notifications(0) {
+			if n.Event == "cert_expiring" {
+				expiryRows++
+			}
+		}
+		if expiryRows != 1 {
+			t.Fatalf("%d cert_expiring notifications, want 1", expiryRows)
+		}
+		r.allSent(0, 2)
+		texts := chat.texts()
 		expiring := 0
 		for _, s := range texts {
 			if strings.Contains(s, "expires in 5 days") {

@@ -85,6 +85,7 @@ func upload(c *cas.Client, name string, ch certstest.Chain) error {
 }
 
 func TestRAMPolicies(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		root := s.client(false)
@@ -229,6 +230,7 @@ func TestRAMPolicies(t *testing.T) {
 }
 
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		s := startServer(t, engine, serverOpts{})
 		rc := s.ramClient(s.keyID, s.secret)
@@ -273,7 +275,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 
 		verify := func() (string, error) {
-			out, err := exec.Command(binary, "audit", "verify", "--data-dir", s.dataDir, "--database", s.database).CombinedOutput()
+			out, err := exec.Command(certfleetBinary(t), "audit", "verify", "--data-dir", s.dataDir, "--database", s.database).CombinedOutput()
 			return string(out), err
 		}
 		if out, err := verify(); err != nil {

@@ -207,6 +207,7 @@ func dumpDatabase(t *testing.T, srv *server) map[string][]byte {
 }
 
 func TestSecretsAtRest(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		srv := startServer(t, engine, serverOpts{args: []string{"--retry-base", "100ms"}})
 		c := srv.client(false)

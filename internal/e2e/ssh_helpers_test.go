@@ -20,6 +20,7 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/testutil"
 	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
 
@@ -45,6 +46,7 @@ func startSSHD(t *testing.T) *sshHost { t.Helper(); return startSSHDWith(t, fals
 // so the Sudo code path runs without sudo installed or configured.
 func startSSHDWith(t *testing.T, fakeSudo bool) *sshHost {
 	t.Helper()
+	skipShort(t)
 	h := hosts.StartSSHD(t, fakeSudo)
 	return &sshHost{addr: h.Addr, port: h.Port, hostKey: h.HostKey, hostFP: h.HostFP, clientKey: h.ClientKey, dir: h.Dir}
 }
@@ -179,17 +181,20 @@ func certSHA(c *x509.Certificate) string {
 // waitServed polls until addr serves the certificate with SHA-256 want for serverName.
 func waitServed(t *testing.T, addr, serverName, want string) {
 	t.Helper()
-	var got string
-	var lastErr error
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		got, lastErr = served(addr, serverName)
-		if lastErr == nil && got == want {
-			return
+	// nginx reloads asynchronously and says nothing when its new workers
+	// serve: look until they do.
+	var last string
+	testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("%s (SNI %s) to serve %s", addr, serverName, want), func() (bool, error) {
+		got, err := served(addr, serverName)
+		if err == nil && got == want {
+			return true, nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s (SNI %s) serves %s (err %v), want %s", addr, serverName, got, lastErr, want)
+		if now := fmt.Sprintf("serves %s (err %v)", got, err); now != last {
+			t.Logf("%s (SNI %s) %s", addr, serverName, now)
+			last = now
+		}
+		return false, nil
+	})
 }
 
 // nginxHost is an nginx master on a loopback TLS port with one server block
@@ -227,6 +232,7 @@ func (n *nginxHost) reloads(t *testing.T) int {
 // certificate.
 func startNginx(t *testing.T, sites ...string) *nginxHost {
 	t.Helper()
+	skipShort(t)
 	n := hosts.StartNginx(t, sites...)
 	return &nginxHost{dir: n.Dir, conf: n.Conf, addr: n.Addr, reloadLog: n.ReloadLog, sites: n.Sites, initial: n.Initial}
 }
@@ -250,6 +256,7 @@ func (h *haproxyHost) reloadCommand() string {
 
 func startHAProxy(t *testing.T, site string) *haproxyHost {
 	t.Helper()
+	skipShort(t)
 	h := hosts.StartHAProxy(t, site)
 	return &haproxyHost{dir: h.Dir, cfg: h.Cfg, pem: h.Pem, pidFile: h.PidFile, addr: h.Addr, reloadLog: h.ReloadLog, initial: h.Initial}
 }

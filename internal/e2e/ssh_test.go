@@ -26,6 +26,7 @@ func nginxConfig(n *nginxHost, site string) map[string]any {
 // TestSSHNginxDeployRollback deploys to nginx over SSH, checks the listener
 // serves the new certificate, rolls back, and checks the old one is back.
 func TestSSHNginxDeployRollback(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		const site = "www.example.test"
 		h := startSSHD(t)
@@ -68,6 +69,7 @@ func TestSSHNginxDeployRollback(t *testing.T) {
 // so the old certificate) in place, skips the reload, and fails the worker
 // once, permanently, quoting the command's output.
 func TestSSHNginxBrokenTest(t *testing.T) {
+	t.Parallel()
 	const site = "www.example.test"
 	h := startSSHD(t)
 	n := startNginx(t, site)
@@ -102,6 +104,7 @@ func TestSSHNginxBrokenTest(t *testing.T) {
 // is refused, permanently, with both fingerprints in the error, and nothing
 // is written.
 func TestSSHUnknownHostKey(t *testing.T) {
+	t.Parallel()
 	const site = "www.example.test"
 	h := startSSHD(t)
 	n := startNginx(t, site)
@@ -152,6 +155,7 @@ func TestSSHUnknownHostKey(t *testing.T) {
 // TestSSHNginxOneReloadPerHost: fifty vhosts on one host are written, then
 // tested and reloaded once.
 func TestSSHNginxOneReloadPerHost(t *testing.T) {
+	t.Parallel()
 	const count = 50
 	sites := make([]string, count)
 	for i := range sites {
@@ -188,6 +192,7 @@ func TestSSHNginxOneReloadPerHost(t *testing.T) {
 // TestSSHHAProxyDeployRollback deploys one combined PEM to HAProxy (reloaded
 // with kill -USR2 to its master-worker master) and rolls it back.
 func TestSSHHAProxyDeployRollback(t *testing.T) {
+	t.Parallel()
 	const site = "lb.example.test"
 	h := startSSHD(t)
 	hp := startHAProxy(t, site)
@@ -219,6 +224,7 @@ func TestSSHHAProxyDeployRollback(t *testing.T) {
 // TestSSHFileDeployRollback writes plain files (with a chain file, a key
 // mode and an owner) and restores them, removing those that did not exist.
 func TestSSHFileDeployRollback(t *testing.T) {
+	t.Parallel()
 	const site = "files.example.test"
 	h := startSSHD(t)
 	srv := startServer(t, "sqlite", serverOpts{args: sshServerArgs})
@@ -269,6 +275,7 @@ func TestSSHFileDeployRollback(t *testing.T) {
 // the content on stdin, and so do the commands (sudo is a shim here that
 // records its arguments; the login is already root).
 func TestSSHNginxSudo(t *testing.T) {
+	t.Parallel()
 	const site = "sudo.example.test"
 	h := startSSHDWith(t, true)
 	n := startNginx(t, site)

@@ -38,6 +38,7 @@ func (v *verifyRig) reloadCommand() string { return "/usr/sbin/nginx -s reload -
 // the nginx reload or `true`.
 func newVerifyRig(t *testing.T, engine, domain string) *verifyRig {
 	t.Helper()
+	skipShort(t)
 	needBinary(t, "/usr/sbin/nginx", "nginx")
 	f := newFileRoot(t)
 	v := &verifyRig{f: f, domain: domain, files: f.files("site"), initial: certstest.New(t, certstest.Options{DNSNames: []string{domain}})}
@@ -184,6 +185,7 @@ func (v *verifyRig) preview(jobID int64) map[int64]previewItem {
 // reload that really reloads: nginx serves the new certificate and the
 // worker succeeds once verification has seen it.
 func TestVerifyDeploySucceeds(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		v := newVerifyRig(t, engine, "www.verify.test")
 		cert, ch := v.upload("new", certstest.Options{DNSNames: []string{v.domain}})
@@ -212,6 +214,7 @@ func TestVerifyDeploySucceeds(t *testing.T) {
 // put back, and the job is marked rolled back. Without AutoRollback the
 // files stay.
 func TestVerifyFailureRollsBack(t *testing.T) {
+	t.Parallel()
 	v := newVerifyRig(t, "sqlite", "www.verify.test")
 	oldSHA := leafSHA(t, v.initial.CertPEM)
 
@@ -272,6 +275,7 @@ func TestVerifyFailureRollsBack(t *testing.T) {
 // resource serves, and ListCloudResources and DescribeCloudResourceStatus
 // show it, stale when nginx serves another certificate than the deployed one.
 func TestVerifyPreviewAndCheck(t *testing.T) {
+	t.Parallel()
 	v := newVerifyRig(t, "sqlite", "www.verify.test")
 	cert, ch := v.upload("new", certstest.Options{DNSNames: []string{v.domain, "plain.verify.test"}})
 	newSHA := leafSHA(t, ch.CertPEM)
@@ -359,6 +363,7 @@ func TestVerifyPreviewAndCheck(t *testing.T) {
 // TestVerifyConfigValidation: the generic keys are accepted by every product
 // and checked once.
 func TestVerifyConfigValidation(t *testing.T) {
+	t.Parallel()
 	f := newFileRoot(t)
 	r := newJobRig(t, "sqlite", f.args()...)
 	fs := f.files("v")

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/rollout"
@@ -55,6 +56,13 @@ type Config struct {
 	// database when nothing is due (a safety net; wake-ups are event-driven).
 	// Defaults to 30s.
 	IdlePoll time.Duration
+	// Clock is the engine's time source. Defaults to clock.Real; tests pass
+	// a clock.Fake.
+	Clock clock.Clock
+	// OnPass, if set, is called after each scheduling pass with when the
+	// engine looks again unless woken earlier. It must not block. Tests use
+	// it to know that the loop ran past a point.
+	OnPass func(next time.Time)
 }
 
 func (c *Config) defaults() {
@@ -81,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.IdlePoll <= 0 {
 		c.IdlePoll = 30 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real
 	}
 }
 
@@ -141,17 +152,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}
-	timer := time.NewTimer(0)
+	timer := e.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
 	for {
 		next := e.tick(ctx)
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		timer.Reset(next.Sub(e.cfg.Clock.Now()))
+		if e.cfg.OnPass != nil {
+			e.cfg.OnPass(next)
 		}
-		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			e.wg.Wait()
@@ -161,14 +169,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			cancel()
 			return ctx.Err()
 		case <-e.wake:
-		case <-timer.C:
+		case <-timer.C():
 		}
 	}
 }
 
 // tick does everything due now and returns when to look again.
 func (e *Engine) tick(ctx context.Context) time.Time {
-	now := time.Now()
+	now := e.cfg.Clock.Now()
 	next := now.Add(e.cfg.IdlePoll)
 	retrySoon := now.Add(time.Second)
 
@@ -251,7 +259,7 @@ func (e *Engine) finishJobs(ctx context.Context) {
 	e.mu.Unlock()
 	for _, id := range ids {
 		e.waveStep(ctx, id)
-		status, err := e.store.JobFinishIfDone(ctx, id, time.Now())
+		status, err := e.store.JobFinishIfDone(ctx, id, e.cfg.Clock.Now())
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				continue
@@ -320,7 +328,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			defer release()
 		}
 	}
-	if lc.lapsed(e.cfg.Lease / 10) {
+	if lc.lapsed(e.cfg.Clock.Now(), e.cfg.Lease/10) {
 		log.Info("worker interrupted", "cause", errLeaseLapsed)
 		return // paused past the lease: another node may hold it now
 	}
@@ -360,14 +368,15 @@ var errLeaseLapsed = errors.New("engine: lease lapsed before the deployment star
 
 func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, w store.Worker, lc *leaseClock, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(e.cfg.Lease / 3)
+	t := e.cfg.Clock.NewTimer(e.cfg.Lease / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			until := time.Now().Add(e.cfg.Lease)
+		case <-t.C():
+			t.Reset(e.cfg.Lease / 3)
+			until := e.cfg.Clock.Now().Add(e.cfg.Lease)
 			err := e.store.WorkerExtendLease(ctx, w.ID, w.LeaseToken, until)
 			if errors.Is(err, store.ErrConflict) {
 				cancel(errLeaseLost)
@@ -611,14 +620,15 @@ func (e *Engine) RunProber(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
+	t := e.cfg.Clock.NewTimer(interval)
 	defer t.Stop()
 	for {
 		e.probeAll(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
+			t.Reset(interval)
 		}
 	}
 }
@@ -665,7 +675,7 @@ func (e *Engine) probeAll(ctx context.Context) {
 // does the certificate the resource serves change (a rollback with nothing to
 // undo leaves it as it is).
 func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, err error, permanent, restored bool) {
-	now := time.Now()
+	now := e.cfg.Clock.Now()
 	p := store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Now: now, Attempts: w.Attempts + 1, ResourceID: w.ResourceID}
 	if w.PreviousPending {
 		p.Previous = &store.WorkerRecordPreviousParams{ResourceCertID: w.ResourceCertID, PreviousEnc: w.PreviousEnc, Unchanged: w.Unchanged}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -91,6 +92,46 @@ type rig struct {
 	arrived chan string // domain of each delivery, as it arrives
 	release chan struct{}
 	unblock func() // releases every held delivery, now and later
+
+	passMu   sync.Mutex
+	passes   int           // scheduling passes the engine completed
+	lastNext time.Time     // when the last pass said it would look again
+	passed   chan struct{} // closed and replaced after each pass
+}
+
+// onPass is the engine's OnPass hook.
+func (r *rig) onPass(next time.Time) {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	r.passes++
+	r.lastNext = next
+	close(r.passed)
+	r.passed = make(chan struct{})
+}
+
+// pass returns the passes so far, the last one's next look, and a channel
+// closed after the next pass.
+func (r *rig) pass() (n int, next time.Time, passed <-chan struct{}) {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	return r.passes, r.lastNext, r.passed
+}
+
+// waitPasses waits until the engine has completed more than n passes.
+func (r *rig) waitPasses(n int) {
+	r.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		got, _, passed := r.pass()
+		if got > n {
+			return
+		}
+		select {
+		case <-passed:
+		case <-timeout:
+			r.t.Fatalf("the engine completed %d passes in 10s, want more than %d", got, n)
+		}
+	}
 }
 
 func setup(t *testing.T) *rig {
@@ -107,7 +148,8 @@ func setup(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, ctx: ctx, st: &spyStore{Store: db, hanging: make(chan struct{}, 10)}, box: box, arrived: make(chan string, 100), release: make(chan struct{})}
+	r := &rig{t: t, ctx: ctx, st: &spyStore{Store: db, hanging: make(chan struct{}, 10)}, box: box, arrived: make(chan string, 100), release: make(chan struct{}),
+		passed: make(chan struct{})}
 	if r.account, err = db.AccountEnsure(ctx, "root"); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +216,7 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 func (r *rig) run(cfg Config) (e *Engine, stop func()) {
 	r.t.Helper()
 	cfg.Owner = "test-node"
+	cfg.OnPass = r.onPass
 	e = New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
@@ -208,24 +251,29 @@ func (r *rig) waitArrival(want string) {
 // TestEngineIdlesWhileBlocked checks that the engine does not poll the
 // database in a loop while the only due work cannot be taken: a worker whose
 // resource another job's worker holds, or any worker while every slot is
-// busy and something keeps waking the engine.
+// busy and something keeps waking the engine. The engine runs on a fake
+// clock that moves only when the test says, so "it does not poll" is shown
+// by the pass it schedules next, not by waiting to see nothing happen.
 func TestEngineIdlesWhileBlocked(t *testing.T) {
 	for _, tc := range []struct {
 		desc    string
 		workers int
 		// sameResource makes the second job deploy to the first one's resource.
 		sameResource bool
-		// wake pokes the engine every 100 ms while it is blocked.
+		// wake pokes the engine five times while it is blocked.
 		wake bool
 	}{
 		{desc: "resource held by another job's worker", workers: 4, sameResource: true},
 		{desc: "every slot busy, woken", workers: 1, wake: true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
 			r := setup(t)
+			// Ahead of the wall clock, so jobs the rig schedules now are due.
+			clk := clock.NewFake(time.Now().Add(time.Minute))
 			first := r.resource("a.example.test")
 			job1 := r.startJob(first)
-			e, _ := r.run(Config{Workers: tc.workers, Lease: 10 * time.Second, IdlePoll: 30 * time.Second})
+			e, _ := r.run(Config{Workers: tc.workers, Lease: 10 * time.Second, IdlePoll: 30 * time.Second, Clock: clk})
 			r.waitArrival("a.example.test")
 			second := first
 			if !tc.sameResource {
@@ -233,18 +281,42 @@ func TestEngineIdlesWhileBlocked(t *testing.T) {
 			}
 			job2 := r.startJob(second)
 			e.Wake()
-			time.Sleep(100 * time.Millisecond) // the engine starts the new job
+			r.waitJob(job2, store.JobProcessing)
 
-			before := r.st.polls.Load()
-			for range 5 {
-				if tc.wake {
-					e.Wake()
+			// Each pass looks at the database once and, blocked, schedules the
+			// next look no sooner than blockedRecheck: the fake clock stands
+			// still, so only a wake-up or the clock moving brings it back.
+			checkIdle := func() {
+				t.Helper()
+				if _, next, _ := r.pass(); next.Sub(clk.Now()) < blockedRecheck {
+					t.Fatalf("while blocked the engine looks again in %v, want at least %v", next.Sub(clk.Now()), blockedRecheck)
 				}
-				time.Sleep(100 * time.Millisecond)
 			}
-			// One pass per wake-up, and a few a second otherwise.
-			if polls, limit := r.st.polls.Load()-before, int64(10); polls > limit {
-				t.Fatalf("the engine polled the database %d times in 0.5s while blocked, want at most %d", polls, limit)
+			checkIdle()
+			passes0, _, _ := r.pass()
+			polls0 := r.st.polls.Load()
+			if tc.wake {
+				for range 5 {
+					n, _, _ := r.pass()
+					e.Wake()
+					r.waitPasses(n)
+					checkIdle()
+				}
+			}
+			n, _, _ := r.pass()
+			clk.Advance(blockedRecheck)
+			r.waitPasses(n)
+			checkIdle()
+			passes, _, _ := r.pass()
+			if polls := r.st.polls.Load() - polls0; polls != int64(passes-passes0) {
+				t.Fatalf("the engine polled the database %d times in %d passes while blocked, want one per pass", polls, passes-passes0)
+			}
+			ws, _, err := r.st.WorkerList(r.ctx, store.WorkerListParams{AccountID: r.account, JobID: job2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ws) != 1 || ws[0].Status != store.WorkerScheduling || ws[0].LeaseOwner != "" {
+				t.Fatalf("while blocked the second job's worker is %+v, want scheduling and unclaimed", ws)
 			}
 			select {
 			case d := <-r.arrived:
@@ -258,10 +330,13 @@ func TestEngineIdlesWhileBlocked(t *testing.T) {
 	}
 }
 
+// waitJob waits until job id has status want. A job's status changes only
+// in the engine's passes, so it looks after each one.
 func (r *rig) waitJob(id int64, want store.JobStatus) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
+		_, _, passed := r.pass()
 		j, err := r.st.JobGet(r.ctx, r.account, id)
 		if err != nil {
 			r.t.Fatal(err)
@@ -269,10 +344,11 @@ func (r *rig) waitJob(id int64, want store.JobStatus) {
 		if j.Status == want {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-passed:
+		case <-timeout:
 			r.t.Fatalf("job %d is %s after 10s, want %s", id, j.Status, want)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

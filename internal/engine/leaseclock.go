@@ -20,7 +20,7 @@ func newLeaseClock(until time.Time) *leaseClock {
 
 func (l *leaseClock) renewed(until time.Time) { l.until.Store(until.UnixNano()) }
 
-// lapsed reports whether the lease has ended, or ends within margin.
-func (l *leaseClock) lapsed(margin time.Duration) bool {
-	return time.Now().Add(margin).UnixNano() >= l.until.Load()
+// lapsed reports whether the lease has ended at now, or ends within margin.
+func (l *leaseClock) lapsed(now time.Time, margin time.Duration) bool {
+	return now.Add(margin).UnixNano() >= l.until.Load()
 }

@@ -53,7 +53,7 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 		e.log.Error("engine: job strategy unreadable; running the remaining waves", "job_id", jobID, "error", err)
 		s = rollout.Strategy{MaxFailPercent: 100}
 	}
-	now := time.Now()
+	now := e.cfg.Clock.Now()
 	log := e.log.With("job_id", jobID, "wave", w.CurrentWave+1)
 	if until := s.BakeUntil(w.LastFinished); s.BakeSeconds > 0 && now.Before(until) {
 		if !w.BakeUntil.Equal(until) {

@@ -15,19 +15,20 @@ func (d *Dispatcher) RunExpiryScan(ctx context.Context, interval, delay time.Dur
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTimer(delay)
+	t := d.cfg.Clock.NewTimer(delay)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if n, err := d.ScanExpiry(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("notify: expiry scan", "error", err)
 		} else if n > 0 {
 			d.log.Info("expiry notices queued", "certificates", n)
 		}
+		d.log.Debug("expiry scan done")
 		t.Reset(interval)
 	}
 }

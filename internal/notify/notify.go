@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -51,6 +52,13 @@ type Config struct {
 	// ExpiryThresholds are the days before expiry at which contacts are
 	// told, once each. Defaults to 30, 7, 1.
 	ExpiryThresholds []int
+	// Clock is the dispatcher's time source. Defaults to clock.Real; tests
+	// pass a clock.Fake.
+	Clock clock.Clock
+	// OnPass, if set, is called after each pass of Run (events emitted, due
+	// messages delivered) with when it looks again unless woken earlier. It
+	// must not block. Tests use it to know that the loop ran past a point.
+	OnPass func(next time.Time)
 }
 
 func (c *Config) defaults() {
@@ -74,6 +82,9 @@ func (c *Config) defaults() {
 	}
 	if len(c.ExpiryThresholds) == 0 {
 		c.ExpiryThresholds = []int{30, 7, 1}
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real
 	}
 }
 
@@ -103,7 +114,7 @@ type Dispatcher struct {
 // New returns a dispatcher; it does nothing until Run.
 func New(st Store, log *slog.Logger, cfg Config) *Dispatcher {
 	cfg.defaults()
-	return &Dispatcher{cfg: cfg, store: st, log: log, wake: make(chan struct{}, 1), now: time.Now}
+	return &Dispatcher{cfg: cfg, store: st, log: log, wake: make(chan struct{}, 1), now: cfg.Clock.Now}
 }
 
 // Wake tells the dispatcher that a job changed. It never blocks.
@@ -119,22 +130,19 @@ const sendParallel = 8
 
 // Run emits due job events and delivers due messages until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
+	timer := d.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
 	for {
 		next := d.tick(ctx)
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		timer.Reset(next.Sub(d.now()))
+		if d.cfg.OnPass != nil {
+			d.cfg.OnPass(next)
 		}
-		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
-		case <-timer.C:
+		case <-timer.C():
 		}
 	}
 }
