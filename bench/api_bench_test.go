@@ -22,7 +22,6 @@ import (
 
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -196,13 +195,13 @@ func newFixture(b *testing.B, engine string, skipSignature bool) *fixture {
 		b.Fatal(err)
 	}
 	keyID, sec := "LTAIbench"+strings.ToUpper(rand.Text()[:12]), rand.Text()
-	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: "Active",
-		SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey), Created: time.Now()}); err != nil {
+	if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: account, Status: store.AccessKeyActive,
+		SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey), Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
 	// Request logs are formatted as in production (JSON), then dropped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	front := api.New(st, box, log, noWake{}, registry.New(deploy.Options{}), account,
+	front := api.New(st, box, log, noWake{}, registry.New(registry.Options{}), account,
 		api.Options{RateLimit: -1, SkipSignature: skipSignature})
 	fx := &fixture{}
 	h := front.Handler()

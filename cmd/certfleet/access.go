@@ -108,47 +108,26 @@ type accessItem struct {
 }
 
 func newAccessListCmd(conn *connFlags) *cobra.Command {
-	var cloud, out string
-	cmd := &cobra.Command{
-		Use:   "list [--cloud-name NAME]",
-		Short: "List stored credentials (never their secrets)",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
+	var cloud string
+	cmd := listCmd(conn, "list [--cloud-name NAME]", "List stored credentials (never their secrets)", func(cmd *cobra.Command, c *client, out string) error {
+		raw, err := listAll(func(page int) ([]json.RawMessage, int64, error) {
+			var r struct {
+				CloudAccessList []json.RawMessage
+				TotalCount      int64
 			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			var raw []json.RawMessage
-			for page := 1; ; page++ {
-				var r struct {
-					CloudAccessList []json.RawMessage
-					TotalCount      int
-				}
-				if err := c.call("ListCloudAccess", map[string]string{"CloudName": cloud, "CurrentPage": fmt.Sprint(page), "ShowSize": "500"}, &r); err != nil {
-					return err
-				}
-				raw = append(raw, r.CloudAccessList...)
-				if len(r.CloudAccessList) == 0 || len(raw) >= r.TotalCount {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(raw))
-			}
-			rows := [][]string{}
-			for _, m := range raw {
-				var it accessItem
-				json.Unmarshal(m, &it)
-				rows = append(rows, []string{i64(it.AccessId), it.CloudName, it.Name, it.SecretId, msTime(it.GmtCreate)})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "CLOUD", "NAME", "SECRET-ID", "CREATED"}, rows)
-		},
-	}
+			err := c.call("ListCloudAccess", map[string]string{"CloudName": cloud, "CurrentPage": fmt.Sprint(page), "ShowSize": fmt.Sprint(pageSize)}, &r)
+			return r.CloudAccessList, r.TotalCount, err
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, raw, []string{"ID", "CLOUD", "NAME", "SECRET-ID", "CREATED"}, func(m json.RawMessage) []string {
+			var it accessItem
+			json.Unmarshal(m, &it)
+			return []string{i64(it.AccessId), it.CloudName, it.Name, it.SecretId, msTime(it.GmtCreate)}
+		})
+	})
 	cmd.Flags().StringVar(&cloud, "cloud-name", "", "only credentials for this CloudName (ssh, webhook, …)")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }
 
@@ -183,12 +162,4 @@ func deleteCmd(conn *connFlags, noun, short string, del func(c *client, id int64
 			return nil
 		},
 	}
-}
-
-// nonNil makes a nil slice print as [] in JSON.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/audit"
+	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/server"
 	"github.com/certfleet/certfleet/internal/store"
@@ -38,6 +43,7 @@ func newAccountCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (run on the server host)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
 	h.register(cmd)
+	var settings settingsFlags
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an isolated account and print its root AccessKey once",
@@ -53,6 +59,10 @@ secret is not shown again.`,
 				return err
 			}
 			defer st.Close()
+			set, err := settings.get(store.AccountSettings{})
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			id, err := st.AccountCreate(ctx, args[0])
 			if errors.Is(err, store.ErrConflict) {
@@ -61,9 +71,11 @@ secret is not shown again.`,
 			if err != nil {
 				return err
 			}
-			keyID, sec := api.NewAccessKey()
-			if err := st.AccessKeyUpsert(ctx, store.AccessKey{ID: keyID, AccountID: id, Status: "Active",
-				SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey)}); err != nil {
+			if err := st.AccountSetSettings(ctx, id, set); err != nil {
+				return err
+			}
+			keyID, sec := auth.NewAccessKey()
+			if err := server.PutRootKey(ctx, st, box, id, keyID, sec); err != nil {
 				return err
 			}
 			out, _ := json.MarshalIndent(map[string]any{"AccountId": id, "AccountName": args[0], "AccessKeyId": keyID, "AccessKeySecret": sec}, "", "  ")
@@ -71,8 +83,135 @@ secret is not shown again.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(create)
+	settings.register(create, false)
+	cmd.AddCommand(create, newAccountUpdateCmd(&h), newAccountShowCmd(&h))
 	return cmd
+}
+
+// settingsFlags are an account's confinement settings on the command line.
+type settingsFlags struct {
+	cmd        *cobra.Command
+	egress     []string
+	clear      bool
+	localRoot  string
+	noLocal    bool
+	withChange bool
+}
+
+func (sf *settingsFlags) register(cmd *cobra.Command, update bool) {
+	sf.cmd, sf.withChange = cmd, update
+	f := cmd.Flags()
+	f.StringArrayVar(&sf.egress, "egress-allow", nil, "a CIDR or host name this account's targets, probes and contact webhooks may reach beyond the server-wide policy (repeatable)")
+	f.StringVar(&sf.localRoot, "local-root", "", "the subdirectory of the server's --local-root this account's local targets may write in")
+	if update {
+		f.BoolVar(&sf.clear, "clear-egress-allow", false, "remove every --egress-allow entry first")
+		f.BoolVar(&sf.noLocal, "no-local-root", false, "take away the account's local-root subdirectory")
+	}
+}
+
+// get applies the flags to cur and checks the result.
+func (sf *settingsFlags) get(cur store.AccountSettings) (store.AccountSettings, error) {
+	out := store.AccountSettings{EgressAllow: append([]string{}, cur.EgressAllow...), LocalRoot: cur.LocalRoot}
+	if sf.clear {
+		out.EgressAllow = []string{}
+	}
+	for _, e := range sf.egress {
+		if err := checkEgressEntry(e); err != nil {
+			return out, usageErrorf("--egress-allow %q: %v", e, err)
+		}
+		if !slices.Contains(out.EgressAllow, e) {
+			out.EgressAllow = append(out.EgressAllow, e)
+		}
+	}
+	if sf.cmd.Flags().Changed("local-root") {
+		clean := filepath.Clean(sf.localRoot)
+		if sf.localRoot == "" || !filepath.IsLocal(clean) {
+			return out, usageErrorf("--local-root %q must be a relative subdirectory of the server's --local-root, like \"acme\"", sf.localRoot)
+		}
+		out.LocalRoot = clean
+	}
+	if sf.noLocal {
+		out.LocalRoot = ""
+	}
+	return out, nil
+}
+
+var hostnameRE = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// checkEgressEntry accepts a CIDR, an IP address or a host name.
+func checkEgressEntry(e string) error {
+	if _, err := netip.ParsePrefix(e); err == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(e); err == nil {
+		return nil
+	}
+	if len(e) <= 253 && hostnameRE.MatchString(strings.ToLower(e)) {
+		return nil
+	}
+	return errors.New("not a CIDR (10.0.0.0/8), an IP address or a host name")
+}
+
+func newAccountUpdateCmd(h *hostFlags) *cobra.Command {
+	var settings settingsFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME [--egress-allow CIDR|HOST]… [--clear-egress-allow] [--local-root SUBDIR | --no-local-root]",
+		Short: "Change what an account's targets may reach and where its local targets may write",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := h.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a, err := st.AccountGetByName(cmd.Context(), args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("account %q does not exist", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			set, err := settings.get(a.AccountSettings)
+			if err != nil {
+				return err
+			}
+			if err := st.AccountSetSettings(cmd.Context(), a.ID, set); err != nil {
+				return err
+			}
+			a.AccountSettings = set
+			return printAccount(cmd, a)
+		},
+	}
+	settings.register(cmd, true)
+	return cmd
+}
+
+func newAccountShowCmd(h *hostFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an account's settings, as JSON",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := h.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a, err := st.AccountGetByName(cmd.Context(), args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("account %q does not exist", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			return printAccount(cmd, a)
+		},
+	}
+}
+
+func printAccount(cmd *cobra.Command, a store.Account) error {
+	return printJSON(cmd.OutOrStdout(), map[string]any{"AccountId": a.ID, "AccountName": a.Name,
+		"EgressAllow": a.EgressAllow, "LocalRoot": a.LocalRoot})
 }
 
 func newAuditCmd() *cobra.Command {

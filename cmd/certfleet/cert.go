@@ -64,54 +64,28 @@ func newCertUploadCmd(conn *connFlags) *cobra.Command {
 }
 
 func newCertListCmd(conn *connFlags) *cobra.Command {
-	var keyword, status, out string
-	cmd := &cobra.Command{
-		Use:   "list [--keyword WORD] [--status ISSUED|WILLEXPIRED|EXPIRED]",
-		Short: "List uploaded certificates (by default those not expired)",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
-			}
-			c, err := conn.dial()
+	var keyword, status string
+	cmd := listCmd(conn, "list [--keyword WORD] [--status ISSUED|WILLEXPIRED|EXPIRED]", "List uploaded certificates (by default those not expired)", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListUserCertificateOrderResponseBodyCertificateOrderList, int64, error) {
+			req := &cas.ListUserCertificateOrderRequest{OrderType: tea.String("UPLOAD"), CurrentPage: tea.Int64(int64(page)), ShowSize: tea.Int64(pageSize),
+				Keyword: optional(keyword), Status: optional(strings.ToUpper(status))}
+			r, err := c.cas.ListUserCertificateOrder(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListUserCertificateOrderResponseBodyCertificateOrderList
-			for page := int64(1); ; page++ {
-				req := &cas.ListUserCertificateOrderRequest{OrderType: tea.String("UPLOAD"), CurrentPage: tea.Int64(page), ShowSize: tea.Int64(500)}
-				if keyword != "" {
-					req.Keyword = tea.String(keyword)
-				}
-				if status != "" {
-					req.Status = tea.String(strings.ToUpper(status))
-				}
-				r, err := c.cas.ListUserCertificateOrder(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.CertificateOrderList...)
-				if len(r.Body.CertificateOrderList) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.TotalCount) {
-					break
-				}
-			}
-			if out == "json" {
-				if items == nil {
-					items = []*cas.ListUserCertificateOrderResponseBodyCertificateOrderList{}
-				}
-				return printJSON(cmd.OutOrStdout(), items)
-			}
-			rows := make([][]string, 0, len(items))
-			for _, it := range items {
-				rows = append(rows, []string{i64(tea.Int64Value(it.CertificateId)), tea.StringValue(it.Name), truncate(tea.StringValue(it.Sans), 60),
-					tea.StringValue(it.Status), msTimeInt(tea.Int64Value(it.CertEndTime))})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "DOMAINS", "STATUS", "EXPIRES"}, rows)
-		},
-	}
+			return r.Body.CertificateOrderList, tea.Int64Value(r.Body.TotalCount), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "DOMAINS", "STATUS", "EXPIRES"},
+			func(it *cas.ListUserCertificateOrderResponseBodyCertificateOrderList) []string {
+				return []string{i64(tea.Int64Value(it.CertificateId)), tea.StringValue(it.Name), truncate(tea.StringValue(it.Sans), 60),
+					tea.StringValue(it.Status), msTimeInt(tea.Int64Value(it.CertEndTime))}
+			})
+	})
 	cmd.Flags().StringVar(&keyword, "keyword", "", "match name, domains or instance ID")
 	cmd.Flags().StringVar(&status, "status", "", "ISSUED, WILLEXPIRED (30 days or less left) or EXPIRED")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }
 

@@ -60,48 +60,28 @@ func newContactAddCmd(conn *connFlags) *cobra.Command {
 }
 
 func newContactListCmd(conn *connFlags) *cobra.Command {
-	var keyword, out string
-	cmd := &cobra.Command{
-		Use:   "list [--keyword WORD]",
-		Short: "List contacts",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
-			}
-			c, err := conn.dial()
+	var keyword string
+	cmd := listCmd(conn, "list [--keyword WORD]", "List contacts", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListContactResponseBodyContactList, int64, error) {
+			req := &cas.ListContactRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				Keyword: optional(keyword)}
+			r, err := c.cas.ListContact(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListContactResponseBodyContactList
-			for page := int32(1); ; page++ {
-				req := &cas.ListContactRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
-				if keyword != "" {
-					req.Keyword = tea.String(keyword)
-				}
-				r, err := c.cas.ListContact(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.ContactList...)
-				if len(r.Body.ContactList) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.TotalCount) {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(items))
-			}
-			rows := [][]string{}
-			for _, it := range items {
+			return r.Body.ContactList, tea.Int64Value(r.Body.TotalCount), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "EMAIL", "MOBILE", "WEBHOOKS"},
+			func(it *cas.ListContactResponseBodyContactList) []string {
 				var hooks []string
 				json.Unmarshal([]byte(tea.StringValue(it.Webhooks)), &hooks)
-				rows = append(rows, []string{i64(tea.Int64Value(it.ContactId)), tea.StringValue(it.Name), tea.StringValue(it.Email),
-					tea.StringValue(it.Mobile), strings.Join(hooks, " ")})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "EMAIL", "MOBILE", "WEBHOOKS"}, rows)
-		},
-	}
+				return []string{i64(tea.Int64Value(it.ContactId)), tea.StringValue(it.Name), tea.StringValue(it.Email),
+					tea.StringValue(it.Mobile), strings.Join(hooks, " ")}
+			})
+	})
 	cmd.Flags().StringVar(&keyword, "keyword", "", "match name, email or mobile")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }

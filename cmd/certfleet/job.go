@@ -9,6 +9,8 @@ import (
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
 	"github.com/spf13/cobra"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 func newJobCmd() *cobra.Command {
@@ -95,12 +97,12 @@ or "15:04" (the next 15:04).`,
 				}
 				id = tea.Int64Value(r.Body.JobId)
 			}
-			status := "editing"
+			status := store.JobEditing
 			if start {
-				if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String("pending")}); err != nil {
+				if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(string(store.JobPending))}); err != nil {
 					return fmt.Errorf("job %d created but not started: %s", id, errorLine(err))
 				}
-				status = "pending"
+				status = store.JobPending
 			}
 			if out == "json" {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"JobId": id, "Status": status})
@@ -148,11 +150,11 @@ func newJobStartCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := "pending"
+			status := store.JobPending
 			if now {
-				status = "scheduling"
+				status = store.JobScheduling
 			}
-			if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(status)}); err != nil {
+			if _, err := c.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(id), Status: tea.String(string(status))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Started job %d (%s). Watch it with: certfleet job watch %d\n", id, status, id)
@@ -164,52 +166,29 @@ func newJobStartCmd(conn *connFlags) *cobra.Command {
 }
 
 func newJobListCmd(conn *connFlags) *cobra.Command {
-	var status, jobType, out string
-	cmd := &cobra.Command{
-		Use:   "list [--status STATUS]",
-		Short: "List deployment jobs",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
-			}
-			c, err := conn.dial()
+	var status, jobType string
+	cmd := listCmd(conn, "list [--status STATUS]", "List deployment jobs", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListDeploymentJobResponseBodyData, int64, error) {
+			req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				Status: optional(status), JobType: optional(jobType)}
+			r, err := c.cas.ListDeploymentJob(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListDeploymentJobResponseBodyData
-			for page := int32(1); ; page++ {
-				req := &cas.ListDeploymentJobRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
-				if status != "" {
-					req.Status = tea.String(status)
-				}
-				if jobType != "" {
-					req.JobType = tea.String(jobType)
-				}
-				r, err := c.cas.ListDeploymentJob(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.Data...)
-				if len(r.Body.Data) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.Total) {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(items))
-			}
-			rows := [][]string{}
-			for _, it := range items {
-				rows = append(rows, []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.Name), tea.StringValue(it.Status),
+			return r.Body.Data, tea.Int64Value(r.Body.Total), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "STATUS", "PRODUCTS", "DOMAINS", "SCHEDULED", "ENDED"},
+			func(it *cas.ListDeploymentJobResponseBodyData) []string {
+				return []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.Name), tea.StringValue(it.Status),
 					tea.StringValue(it.ProductName), truncate(tea.StringValue(it.CertDomain), 40), msTime(tea.StringValue(it.ScheduleTime)),
-					msTime(tea.StringValue(it.EndTime))})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "NAME", "STATUS", "PRODUCTS", "DOMAINS", "SCHEDULED", "ENDED"}, rows)
-		},
-	}
+					msTime(tea.StringValue(it.EndTime))}
+			})
+	})
 	cmd.Flags().StringVar(&status, "status", "", "editing, pending, scheduling, processing, success or error")
 	cmd.Flags().StringVar(&jobType, "type", "", "user or cloud")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }
 
@@ -232,22 +211,18 @@ type worker struct {
 }
 
 // workers lists a job's workers, optionally only those in status.
-func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worker, error) {
-	var raw []json.RawMessage
-	var total int64
-	for page := 1; ; page++ {
+func (c *client) workers(jobID int64, status store.WorkerStatus) ([]json.RawMessage, []worker, error) {
+	raw, err := listAll(func(page int) ([]json.RawMessage, int64, error) {
 		var r struct {
 			Data  []json.RawMessage
 			Total int64
 		}
-		if err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status,
-			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r); err != nil {
-			return nil, nil, err
-		}
-		raw, total = append(raw, r.Data...), r.Total
-		if len(r.Data) == 0 || int64(len(raw)) >= total {
-			break
-		}
+		err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": string(status),
+			"CurrentPage": fmt.Sprint(page), "ShowSize": "1000"}, &r)
+		return r.Data, r.Total, err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	ws := make([]worker, len(raw))
 	for i, m := range raw {
@@ -259,9 +234,9 @@ func (c *client) workers(jobID int64, status string) ([]json.RawMessage, []worke
 }
 
 // workerCount is how many of a job's workers are in status (and product, when set).
-func (c *client) workerCount(jobID int64, status, product string) (int64, error) {
+func (c *client) workerCount(jobID int64, status store.WorkerStatus, product string) (int64, error) {
 	var r struct{ Total int64 }
-	err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": status, "CloudProduct": product, "ShowSize": "1"}, &r)
+	err := c.call("ListWorkerResource", map[string]string{"JobId": i64(jobID), "Status": string(status), "CloudProduct": product, "ShowSize": "1"}, &r)
 	return r.Total, err
 }
 
@@ -373,7 +348,7 @@ the workers.`,
 				return err
 			}
 			if _, err := c.cas.UpdateWorkerResourceStatus(&cas.UpdateWorkerResourceStatusRequest{JobId: tea.Int64(jobID),
-				WorkerId: tea.Int64(workerID), Status: tea.String("rollback")}); err != nil {
+				WorkerId: tea.Int64(workerID), Status: tea.String(string(store.WorkerRollback))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job show %d\n", workerID, jobID, jobID)

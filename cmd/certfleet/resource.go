@@ -12,7 +12,7 @@ import (
 func newResourceCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("resource", "Manage deployment targets (files, webhooks, …)", conn)
-	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn),
+	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn), newResourceProductsCmd(conn),
 		deleteCmd(conn, "resource", "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
 	return cmd
 }
@@ -77,11 +77,14 @@ func newResourceAddCmd(conn *connFlags) *cobra.Command {
 	var rc resourceCommon
 	var cloud, product, config, region, instance, port string
 	cmd := &cobra.Command{
-		Use:   "add --cloud-name NAME --product PRODUCT --config JSON [--domain D]",
-		Short: "Add a resource of any product; see the file and webhook subcommands",
-		Long: `Add a resource of any product, giving its Config as JSON (docs/deployers.md
-lists each product's keys). "resource add file" and "resource add webhook"
-build the Config from flags.`,
+		Use:   "add <cloud> <PRODUCT> --domain D --<key> VALUE … | add --cloud-name C --product P --config JSON",
+		Short: "Add a resource: \"add ssh NGINX --host …\" (flags from the product's keys), or any product from JSON",
+		Long: `Add a resource. "resource add <cloud> <PRODUCT>" (for example "resource add
+ssh NGINX --help") takes one flag per Config key of the product, named after
+it (CertPath → --cert-path); "certfleet resource products" lists them.
+"resource add file" and "resource add webhook" are short forms of
+"local FILE" and "webhook WEBHOOK". Without a subcommand, give the Config
+as JSON with --cloud-name, --product and --config.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !json.Valid([]byte(config)) {
@@ -102,6 +105,7 @@ build the Config from flags.`,
 	cmd.MarkFlagRequired("cloud-name")
 	cmd.MarkFlagRequired("product")
 	cmd.AddCommand(newResourceAddFileCmd(conn), newResourceAddWebhookCmd(conn))
+	addProductCmds(cmd, conn)
 	return cmd
 }
 
@@ -165,58 +169,32 @@ func newResourceAddWebhookCmd(conn *connFlags) *cobra.Command {
 }
 
 func newResourceListCmd(conn *connFlags) *cobra.Command {
-	var cloud, product, keyword, out string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List resources and the certificate each one serves",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, "table", "json"); err != nil {
-				return err
-			}
-			c, err := conn.dial()
+	var cloud, product, keyword string
+	cmd := listCmd(conn, "list", "List resources and the certificate each one serves", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listAll(func(page int) ([]*cas.ListCloudResourcesResponseBodyData, int64, error) {
+			req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
+				CloudName: optional(cloud), CloudProduct: optional(product), Keyword: optional(keyword)}
+			r, err := c.cas.ListCloudResources(req)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
-			var items []*cas.ListCloudResourcesResponseBodyData
-			for page := int32(1); ; page++ {
-				req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(page), ShowSize: tea.Int32(500)}
-				if cloud != "" {
-					req.CloudName = tea.String(cloud)
-				}
-				if product != "" {
-					req.CloudProduct = tea.String(product)
-				}
-				if keyword != "" {
-					req.Keyword = tea.String(keyword)
-				}
-				r, err := c.cas.ListCloudResources(req)
-				if err != nil {
-					return err
-				}
-				items = append(items, r.Body.Data...)
-				if len(r.Body.Data) == 0 || int64(len(items)) >= tea.Int64Value(r.Body.Total) {
-					break
-				}
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), nonNil(items))
-			}
-			rows := [][]string{}
-			for _, it := range items {
+			return r.Body.Data, tea.Int64Value(r.Body.Total), nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES"},
+			func(it *cas.ListCloudResourcesResponseBodyData) []string {
 				cert := ""
 				if id := tea.Int64Value(it.CertId); id != 0 {
 					cert = fmt.Sprintf("%d %s", id, tea.StringValue(it.CertName))
 				}
-				rows = append(rows, []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.CloudName) + "/" + tea.StringValue(it.CloudProduct),
-					tea.StringValue(it.Domain), cert, msTime(tea.StringValue(it.CertEndTime))})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES"}, rows)
-		},
-	}
+				return []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.CloudName) + "/" + tea.StringValue(it.CloudProduct),
+					tea.StringValue(it.Domain), cert, msTime(tea.StringValue(it.CertEndTime))}
+			})
+	})
 	cmd.Flags().StringVar(&cloud, "cloud-name", "", "only this CloudName")
 	cmd.Flags().StringVar(&product, "product", "", "only this CloudProduct")
 	cmd.Flags().StringVar(&keyword, "keyword", "", "match name or domain")
-	outputFlag(cmd, &out, "table")
 	return cmd
 }

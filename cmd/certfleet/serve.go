@@ -44,6 +44,7 @@ Secrets from the environment only:
 			if err != nil {
 				return err
 			}
+			cfg.Deploy.SSH.CommandTimeout = cfg.Deploy.Local.CommandTimeout
 			cfg.MasterKey = os.Getenv("CERTFLEET_MASTER_KEY")
 			cfg.RootAccessKeyID = os.Getenv("CERTFLEET_ROOT_ACCESS_KEY_ID")
 			cfg.RootSecret = os.Getenv("CERTFLEET_ROOT_ACCESS_KEY_SECRET")
@@ -75,9 +76,9 @@ Secrets from the environment only:
 	f.DurationVar(&cfg.Engine.Lease, "lease", 30*time.Second, "worker lease; renewed every third of it while a deployment runs")
 	f.DurationVar(&cfg.LeaderLease, "leader-lease", 5*time.Second, "PostgreSQL: lease of the leadership of periodic duties (probes, expiry scans, notifications, nonce purge); renewed every third of it")
 	f.DurationVar(&cfg.Engine.AttemptTimeout, "deploy-timeout", 5*time.Minute, "bound on one deployment attempt")
-	f.StringVar(&cfg.Deploy.LocalRoot, "local-root", "", "allow local FILE targets, with every path inside this directory")
-	f.StringArrayVar(&cfg.Deploy.LocalReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
-	f.DurationVar(&cfg.Deploy.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands")
+	f.StringVar(&cfg.Deploy.Local.Root, "local-root", "", "allow local FILE targets, with every path inside this directory")
+	f.StringArrayVar(&cfg.Deploy.Local.ReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
+	f.DurationVar(&cfg.Deploy.Local.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands (local and ssh targets)")
 	f.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Hour, "how often resources with a VerifyAddress are probed for what they serve (0: never)")
 	f.StringVar(&cfg.Notify.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for email to contacts (empty: no email)")
 	f.StringVar(&cfg.Notify.SMTP.TLS, "smtp-tls", notify.TLSStartTLS, "SMTP TLS: none, starttls or implicit")

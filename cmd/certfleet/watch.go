@@ -13,6 +13,8 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 // pollInterval is how often `job watch` asks for the job's status.
@@ -61,14 +63,14 @@ type productProgress struct {
 
 // progress is a job's state at one poll.
 type progress struct {
-	status                 string
+	status                 store.JobStatus
 	total, success, failed int64
 	products               []productProgress
 }
 
 func (p progress) done() int64 { return p.success + p.failed }
 
-func (p progress) final() bool { return p.status == "success" || p.status == "error" }
+func (p progress) final() bool { return p.status == store.JobSuccess || p.status == store.JobError }
 
 // jobProgress reads a job's status, its counts, and each product's counts.
 func (c *client) jobProgress(id int64) (progress, error) {
@@ -80,17 +82,17 @@ func (c *client) jobProgress(id int64) (progress, error) {
 	if err != nil {
 		return progress{}, err
 	}
-	p := progress{status: tea.StringValue(d.Body.Status), total: int64(tea.Int32Value(s.Body.WorkerCount)),
+	p := progress{status: store.JobStatus(tea.StringValue(d.Body.Status)), total: int64(tea.Int32Value(s.Body.WorkerCount)),
 		success: int64(tea.Int32Value(s.Body.SuccessCount)), failed: int64(tea.Int32Value(s.Body.FailedCount))}
 	for _, pc := range s.Body.ProductWorkerCount {
 		pp := productProgress{name: tea.StringValue(pc.ProductName), total: int64(tea.Int32Value(pc.Count))}
 		if len(s.Body.ProductWorkerCount) == 1 {
 			pp.success, pp.failed = p.success, p.failed
 		} else {
-			if pp.success, err = c.workerCount(id, "success", pp.name); err != nil {
+			if pp.success, err = c.workerCount(id, store.WorkerSuccess, pp.name); err != nil {
 				return p, err
 			}
-			if pp.failed, err = c.workerCount(id, "error", pp.name); err != nil {
+			if pp.failed, err = c.workerCount(id, store.WorkerError, pp.name); err != nil {
 				return p, err
 			}
 		}
@@ -109,7 +111,7 @@ func watchJob(ctx context.Context, c *client, id int64, r *renderer) error {
 		if p, err = c.jobProgress(id); err != nil {
 			return err
 		}
-		if p.status == "editing" {
+		if p.status == store.JobEditing {
 			return fmt.Errorf("job %d is editing: nothing runs until it is started (certfleet job start %d)", id, id)
 		}
 		if first {
@@ -126,11 +128,11 @@ func watchJob(ctx context.Context, c *client, id int64, r *renderer) error {
 		}
 	}
 	w := r.w
-	if p.status == "success" {
+	if p.status == store.JobSuccess {
 		fmt.Fprintf(w, "Job %d succeeded: %d of %d workers deployed.\n", id, p.success, p.total)
 		return nil
 	}
-	_, failed, err := c.workers(id, "error")
+	_, failed, err := c.workers(id, store.WorkerError)
 	if err != nil {
 		return err
 	}

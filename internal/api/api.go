@@ -10,21 +10,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-	"golang.org/x/time/rate"
-
 	"github.com/certfleet/certfleet/internal/auth"
-	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -63,14 +58,14 @@ type API struct {
 	box      *secret.Box
 	log      *slog.Logger
 	engine   Waker
-	products *registry.Registry
+	products deploy.Catalog
 	opts     Options
 	host     string
 
 	rootAccount int64
 
-	keys     sync.Map // AccessKeyID → cachedKey
-	limiters sync.Map // AccessKeyID → *rate.Limiter
+	keys     sync.Map // AccessKeyID → cachedKey: signature.go
+	limiters sync.Map // AccessKeyID → *rate.Limiter: ratelimit.go
 
 	actions    map[string]handler
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
@@ -78,21 +73,8 @@ type API struct {
 	audit      bool
 }
 
-type cachedKey struct {
-	secret    string
-	accountID int64
-	userID    int64 // 0: the account's root
-	active    bool
-	fetched   time.Time
-}
-
-const keyCacheTTL = 10 * time.Second
-
-// maxSkew is the accepted clock difference (reference §2).
-const maxSkew = 15 * time.Minute
-
 // New returns the API. rootAccount is the account SkipSignature calls act as.
-func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, products *registry.Registry, rootAccount int64, opts Options) *API {
+func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, products deploy.Catalog, rootAccount int64, opts Options) *API {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
@@ -136,183 +118,15 @@ func callFrom(ctx context.Context) *call { return ctx.Value(ctxKey{}).(*call) }
 // handler serves one action and returns the response body fields (RequestId is added).
 type handler func(ctx context.Context, c *call) (any, error)
 
-// Handler returns the http.Handler for "/".
+// Handler returns the http.Handler for "/": the middleware, outermost first,
+// each in its own file, then dispatch.
 func (a *API) Handler() http.Handler {
-	return a.withRequest(a.withSignature(a.withRateLimit(a.withAudit(a.withAuthorize(http.HandlerFunc(a.dispatch))))))
-}
-
-// withRequest assigns the RequestId, bounds and reads the body, parses the
-// parameters and checks Action/Version.
-func (a *API) withRequest(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{requestID: strings.ToUpper(uuid.NewString())}
-		defer func() {
-			if v := recover(); v != nil {
-				a.log.Error("panic in handler", "request_id", c.requestID, "action", c.action, "panic", v)
-				a.writeError(w, c, errInternal)
-			}
-		}()
-		if r.URL.Path != "/" {
-			a.writeError(w, c, &Error{Code: "InvalidAction.NotFound", Status: http.StatusNotFound, Message: "Only the path / is served."})
-			return
-		}
-		if r.Method != http.MethodPost && r.Method != http.MethodGet {
-			a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusMethodNotAllowed, Message: "Use POST or GET."})
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusRequestEntityTooLarge,
-					Message: "The request body exceeds the limit of " + itoa(a.opts.MaxBodyBytes) + " bytes."})
-				return
-			}
-			a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusBadRequest, Message: "The request body could not be read."})
-			return
-		}
-		values := r.URL.Query()
-		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") && len(body) > 0 {
-			form, err := url.ParseQuery(string(body))
-			if err != nil {
-				a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusBadRequest, Message: "The form body is malformed."})
-				return
-			}
-			for k, vs := range form {
-				values[k] = append(values[k], vs...)
-			}
-		}
-		c.body, c.params = body, params{values}
-		// V3 requests name the action in signed headers; V1 requests in signed
-		// parameters (their x-acs-* headers are not signed, so they are ignored).
-		var version string
-		c.action, version = values.Get("Action"), values.Get("Version")
-		if strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-") {
-			c.action, version = r.Header.Get("x-acs-action"), r.Header.Get("x-acs-version")
-		}
-		switch {
-		case c.action == "":
-			a.writeError(w, c, errMissing("Action"))
-			return
-		case version == "":
-			a.writeError(w, c, errMissing("Version"))
-			return
-		case version != Version && version != RAMVersion:
-			a.writeError(w, c, &Error{Code: "InvalidVersion", Status: http.StatusBadRequest,
-				Message: "Version " + version + " is not served; use " + Version + " (certificates) or " + RAMVersion + " (RAM)."})
-			return
-		}
-		c.version = version
-		if _, ok := a.table(version)[c.action]; !ok {
-			a.writeError(w, c, &Error{Code: "InvalidAction.NotFound", Status: http.StatusNotFound,
-				Message: "The action " + c.action + " does not exist in version " + version + "."})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
-	})
-}
-
-// withSignature verifies the request signature, the timestamp window and the
-// nonce, and resolves the caller's account.
-func (a *API) withSignature(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := callFrom(r.Context())
-		if a.opts.SkipSignature {
-			c.accountID, c.principal = a.rootAccount, "root"
-			next.ServeHTTP(w, r)
-			return
-		}
-		if err := a.verify(r, c); err != nil {
-			a.writeError(w, c, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (a *API) verify(r *http.Request, c *call) error {
-	signed, err := auth.Parse(r, c.params.v)
-	if err != nil {
-		return err
-	}
-	if len(signed.Nonce) > 128 || len(signed.AccessKeyID) > 128 {
-		return &Error{Code: "IncompleteSignature", Status: http.StatusBadRequest,
-			Message: "The signature nonce and AccessKeyId must be at most 128 characters."}
-	}
-	c.accessKeyID = signed.AccessKeyID
-	key, err := a.lookupKey(r.Context(), signed.AccessKeyID)
-	if err != nil {
-		return err
-	}
-	now := a.opts.Clock()
-	if err := auth.Verify(r, c.params.v, c.body, signed, key.secret, now); err != nil {
-		return err
-	}
-	// The nonce is spent only once the signature proves the caller holds the key.
-	expires := signed.Timestamp.Add(maxSkew + time.Minute)
-	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, expires); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
-				Message: "The request signature nonce has been used; send a new nonce with each request."}
-		}
-		return err
-	}
-	c.accountID, c.userID, c.principal = key.accountID, key.userID, "root"
-	return nil
-}
-
-func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
-	if v, ok := a.keys.Load(id); ok {
-		k := v.(cachedKey)
-		if time.Since(k.fetched) < keyCacheTTL {
-			if !k.active {
-				return k, errUnknownKey(id)
-			}
-			return k, nil
-		}
-	}
-	rec, err := a.store.AccessKeyGet(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return cachedKey{}, errUnknownKey(id)
-	}
-	if err != nil {
-		return cachedKey{}, err
-	}
-	plain, err := a.box.Open(rec.SecretEnc, PurposeAccessKey)
-	if err != nil {
-		return cachedKey{}, err
-	}
-	k := cachedKey{secret: string(plain), accountID: rec.AccountID, userID: rec.UserID, active: rec.Status == "Active", fetched: time.Now()}
-	a.keys.Store(id, k)
-	if !k.active {
-		return k, errUnknownKey(id)
-	}
-	return k, nil
-}
-
-// PurposeAccessKey is the sealing purpose of access key secrets.
-const PurposeAccessKey = "access-key-secret"
-
-func errUnknownKey(id string) *Error {
-	return &Error{Code: "InvalidAccessKeyId.NotFound", Status: http.StatusNotFound,
-		Message: "Specified access key is not found or is disabled: " + id}
-}
-
-// withRateLimit applies the per-AccessKey token bucket.
-func (a *API) withRateLimit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := callFrom(r.Context())
-		if a.opts.RateLimit > 0 {
-			v, _ := a.limiters.LoadOrStore(c.accessKeyID, rate.NewLimiter(rate.Limit(a.opts.RateLimit), a.opts.RateBurst))
-			if !v.(*rate.Limiter).Allow() {
-				w.Header().Set("x-ratelimit-user-api", "Limit:"+itoa(int64(a.opts.RateLimit))+",TimeLeft:1000")
-				a.writeError(w, c, &Error{Code: "Throttling.User", Status: http.StatusBadRequest,
-					Message: "Request was denied due to user flow control; slow down or raise --rate-limit."})
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return a.withRequest( // request.go: RequestId, body limit, parameters, Action/Version
+		a.withSignature( // signature.go: signature, timestamp window, nonce; the caller's account
+			a.withRateLimit( // ratelimit.go: token bucket per AccessKey
+				a.withAudit( // audit.go: changes and denials into the audit trail
+					a.withAuthorize( // authorize.go: RAM policies
+						http.HandlerFunc(a.dispatch))))))
 }
 
 // dispatch runs the action's handler and writes its response.

@@ -9,13 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/api/ramapi"
 	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
 // RAMVersion is the API version of the RAM operations (users, keys, groups,
 // policies) served on the same endpoint.
-const RAMVersion = "2015-05-01"
+const RAMVersion = ramapi.Version
 
 // table returns the route table of an API version.
 func (a *API) table(version string) map[string]handler {
@@ -25,7 +26,7 @@ func (a *API) table(version string) map[string]handler {
 	return a.actions
 }
 
-// ramAction is the RAM action name of a call (reference §4).
+// ramAction is the RAM action name of a call (docs/ram-and-audit.md, "Authorization").
 func ramAction(version, action string) string {
 	if version == RAMVersion {
 		return "ram:" + action
@@ -88,24 +89,9 @@ func errForbidden(action, user string, d policy.Decision) *Error {
 			"NoPermissionType": d.String(), "PolicyType": "AccountLevelIdentityBasedPolicy"}}
 }
 
-// System policies exist in every account (PolicyType System).
-var systemPolicies = map[string]struct {
-	Description string
-	Document    string
-	doc         *policy.Document
-}{
-	"AliyunYundunCertFullAccess": {Description: "Full access to certificate deployment (yundun-cert)",
-		Document: `{"Version":"1","Statement":[{"Effect":"Allow","Action":"yundun-cert:*","Resource":"*"}]}`},
-	"AliyunYundunCertReadOnlyAccess": {Description: "Read-only access to certificate deployment (yundun-cert)",
-		Document: `{"Version":"1","Statement":[{"Effect":"Allow","Action":["yundun-cert:Describe*","yundun-cert:List*","yundun-cert:Get*"],"Resource":"*"}]}`},
-}
-
-// systemPolicyNames in listing order.
-var systemPolicyNames = []string{"AliyunYundunCertFullAccess", "AliyunYundunCertReadOnlyAccess"}
-
 var systemDocs = func() map[string]*policy.Document {
 	m := map[string]*policy.Document{}
-	for name, p := range systemPolicies {
+	for name, p := range ramapi.SystemPolicies() {
 		m[name] = policy.MustParse(p.Document)
 	}
 	return m

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -114,7 +113,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Fatal(err)
 	}
 	f := &fixture{store: st, box: box, root: root}
-	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(deploy.Options{}), root, Options{})
+	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, Options{})
 	uid := authzSetup(b, f, 10)
 	for _, bc := range []struct {
 		name   string

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/certs"
+	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
-
-// PurposeCertKey is the sealing purpose of certificate private keys.
-const PurposeCertKey = "cert-key"
 
 // expiringWindow is how close to expiry a certificate counts as WILLEXPIRED.
 const expiringWindow = 30 * 24 * time.Hour
@@ -44,7 +42,7 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 	info := parsed.Info
 	rec := store.Certificate{
 		AccountID: c.accountID, Name: name, CertPEM: parsed.CertPEM,
-		KeyEnc:     a.box.Seal([]byte(parsed.KeyPEM), PurposeCertKey),
+		KeyEnc:     a.box.Seal([]byte(parsed.KeyPEM), secret.PurposeCertKey),
 		CommonName: info.CommonName, SANs: info.SANs, Issuer: info.Issuer, OrgName: info.OrgName,
 		Country: info.Country, Province: info.Province, City: info.City, Fingerprint: info.Fingerprint,
 		Sha2: info.Sha2, SerialNo: info.SerialNo, Algorithm: info.Algorithm, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
@@ -231,7 +229,7 @@ func (a *API) getUserCertificateDetail(ctx context.Context, c *call) (any, error
 		Sha2: cert.Sha2, StartDate: cert.NotBefore.UTC().Format(time.DateOnly),
 	}
 	if !filter {
-		key, err := a.box.Open(cert.KeyEnc, PurposeCertKey)
+		key, err := a.box.Open(cert.KeyEnc, secret.PurposeCertKey)
 		if err != nil {
 			return nil, err
 		}

@@ -3,29 +3,18 @@ package api
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/certfleet/certfleet/internal/api/apierr"
+	"strings"
 )
 
-// Error is an API error as the SDK sees it: an Alibaba code, an HTTP status
-// and a message that says what failed and what to do.
-type Error struct {
-	Code    string
-	Status  int
-	Message string
-	// Recommend overrides the default link in the error body.
-	Recommend string
-	// AccessDeniedDetail explains a Forbidden.RAM denial (authorize.go).
-	AccessDeniedDetail map[string]string
-}
+// Error is an API error as the SDK sees it (internal/api/apierr, shared
+// with the RAM handlers).
+type Error = apierr.Error
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func errMissing(name string) *Error { return apierr.Missing(name) }
 
-func errMissing(name string) *Error {
-	return &Error{Code: "MissingParameter", Status: http.StatusBadRequest, Message: name + " is mandatory for this action."}
-}
-
-func errInvalid(name, format string, a ...any) *Error {
-	return &Error{Code: "InvalidParameter", Status: http.StatusBadRequest, Message: "The parameter " + name + " is invalid: " + fmt.Sprintf(format, a...)}
-}
+func errInvalid(name, format string, a ...any) *Error { return apierr.Invalid(name, format, a...) }
 
 func errNotFound(what string, id int64) *Error {
 	return &Error{Code: "NotFound", Status: http.StatusNotFound, Message: fmt.Sprintf("%s %d does not exist.", what, id)}
@@ -52,4 +41,13 @@ type errorBody struct {
 	Recommend string `json:"Recommend"`
 	// AccessDeniedDetail is read by the SDKs into ClientError.AccessDeniedDetail.
 	AccessDeniedDetail map[string]string `json:"AccessDeniedDetail,omitempty"`
+}
+
+// joinStatuses joins statuses for a message: "editing or pending".
+func joinStatuses[S ~string](v []S, sep string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = string(x)
+	}
+	return strings.Join(s, sep)
 }

@@ -2,26 +2,18 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
-// jobConfig is the certfleet-specific job configuration shown in DescribeDeploymentJob's Config.
-type jobConfig struct {
-	CertIds      []int64 `json:"certIds"`
-	ShareCertIds []int64 `json:"shareCertIds"`
-	// Strategy is a staged job's normalised strategy (see waves.go).
-	Strategy json.RawMessage `json:"strategy,omitempty"`
-}
-
-// jobInput reads and validates the fields shared by Create/UpdateDeploymentJob
-// into j and returns the workers the job will have.
+// jobInput decodes the fields shared by Create/UpdateDeploymentJob into j
+// (an update keeps what it does not name) and returns the workers the job
+// will have (rollout.Define).
 func (a *API) jobInput(ctx context.Context, c *call, j *store.Job, update bool) ([]store.Worker, error) {
 	var err error
 	if !update || c.params.has("Name") {
@@ -48,73 +40,23 @@ func (a *API) jobInput(ctx context.Context, c *call, j *store.Job, update bool) 
 			return nil, err
 		}
 	}
-	cs := make([]store.Certificate, 0, len(j.CertIDs))
-	for _, id := range j.CertIDs {
-		cert, err := a.store.CertificateGet(ctx, c.accountID, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errNotFound("Certificate", id)
-		}
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, cert)
+	// An update without Strategy keeps the job's; "null" removes it.
+	sc := rollout.StrategyChange{Set: c.params.has("Strategy"), Raw: c.params.str("Strategy")}
+	workers, err := rollout.Define(ctx, a.store, j, sc, update)
+	return workers, jobErr(err)
+}
+
+// jobErr turns rollout's errors about a job's definition into API errors.
+func jobErr(err error) error {
+	var nf *rollout.NotFoundError
+	var inv *rollout.InvalidError
+	switch {
+	case errors.As(err, &nf):
+		return errNotFound(nf.Kind, nf.ID)
+	case errors.As(err, &inv):
+		return errInvalid(inv.Field, "%v", inv.Err)
 	}
-	resources, err := a.store.ResourceGetMany(ctx, c.accountID, j.ResourceIDs)
-	if err != nil {
-		return nil, err
-	}
-	if len(resources) != len(j.ResourceIDs) {
-		found := map[int64]bool{}
-		for _, r := range resources {
-			found[r.ID] = true
-		}
-		for _, id := range j.ResourceIDs {
-			if !found[id] {
-				return nil, errNotFound("CloudResource", id)
-			}
-		}
-	}
-	byID := map[int64]store.Resource{}
-	for _, r := range resources {
-		byID[r.ID] = r
-	}
-	ordered := make([]store.Resource, 0, len(resources))
-	for _, id := range j.ResourceIDs {
-		ordered = append(ordered, byID[id])
-	}
-	contacts, err := a.store.ContactGetMany(ctx, c.accountID, j.ContactIDs)
-	if err != nil {
-		return nil, err
-	}
-	if len(contacts) != len(j.ContactIDs) {
-		found := map[int64]bool{}
-		for _, ct := range contacts {
-			found[ct.ID] = true
-		}
-		for _, id := range j.ContactIDs {
-			if !found[id] {
-				return nil, errNotFound("Contact", id)
-			}
-		}
-	}
-	workers, err := engine.Match(cs, ordered)
-	var me *engine.MatchError
-	if errors.As(err, &me) {
-		return nil, errInvalid("ResourceIds", "%v", me)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := jobStrategy(c, j, workers, update); err != nil {
-		return nil, err
-	}
-	jc := jobConfig{CertIds: j.CertIDs, ShareCertIds: []int64{}}
-	if j.Strategy != "" {
-		jc.Strategy = json.RawMessage(j.Strategy)
-	}
-	cfg, _ := json.Marshal(jc)
-	j.Config = string(cfg)
-	return workers, nil
+	return err
 }
 
 func (a *API) createDeploymentJob(ctx context.Context, c *call) (any, error) {
@@ -183,30 +125,19 @@ func (a *API) updateDeploymentJobStatus(ctx context.Context, c *call) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.params.required("Status")
+	s, err := c.params.required("Status")
 	if err != nil {
 		return nil, err
 	}
-	now := a.opts.Clock()
-	p := store.JobSetStatusParams{AccountID: c.accountID, JobID: j.ID, To: status, Now: now}
-	switch status {
-	case store.JobPending:
-		p.From = []string{store.JobEditing}
-		if j.ScheduleTime.IsZero() || j.ScheduleTime.Before(now) {
-			p.ScheduleTime = now
-		}
-	case store.JobScheduling:
-		p.From = []string{store.JobEditing, store.JobPending}
-		p.ScheduleTime = now
-	case store.JobEditing:
-		p.From = []string{store.JobPending, store.JobScheduling}
-	default:
-		return nil, errInvalid("Status", "%q is not one of pending, scheduling, editing", status)
+	status := store.JobStatus(s)
+	p, err := rollout.JobMove(j, status, a.opts.Clock())
+	if err != nil {
+		return nil, errInvalid("Status", "%v", err)
 	}
 	if err := a.store.JobSetStatus(ctx, p); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			cur, _ := a.store.JobGet(ctx, c.accountID, j.ID)
-			return nil, errStatus("Job %d is %s; it cannot move to %s (allowed from %s).", j.ID, cur.Status, status, strings.Join(p.From, " or "))
+			return nil, errStatus("Job %d is %s; it cannot move to %s (allowed from %s).", j.ID, cur.Status, status, joinStatuses(p.From, " or "))
 		}
 		return nil, err
 	}
@@ -286,7 +217,7 @@ func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (j
 	return jobItem{CertDomain: strings.Join(domains, ","), CertType: "upload", Config: shownConfig(j), EndTime: msString(j.EndTime),
 		GmtCreate: msString(j.Created), GmtModified: msString(j.Modified), Id: j.ID, InstanceId: "cas-job-" + j.JobType + "-" + itoa(j.ID),
 		JobType: j.JobType, Name: j.Name, ProductName: strings.Join(products, ","), Rollback: rollback,
-		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: j.Status, UserId: j.AccountID}, nil
+		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: string(j.Status), UserId: j.AccountID}, nil
 }
 
 func (a *API) describeDeploymentJob(ctx context.Context, c *call) (any, error) {
@@ -318,7 +249,7 @@ func (a *API) listDeploymentJob(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.JobList(ctx, store.JobListParams{AccountID: c.accountID, Status: c.params.str("Status"),
+	list, total, err := a.store.JobList(ctx, store.JobListParams{AccountID: c.accountID, Status: store.JobStatus(c.params.str("Status")),
 		JobType: c.params.str("JobType"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err
@@ -474,7 +405,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: c.params.str("Status"),
+	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
 		CloudProduct: c.params.str("CloudProduct"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err
@@ -498,7 +429,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 		it := workerItem{CertId: w.CertID, CertInstanceId: instanceID(w.CertID), CloudName: w.CloudName, CloudProduct: w.CloudProduct,
 			CloudRegion: r.RegionID, GmtCreate: msString(w.Created), GmtModified: msString(w.Modified), Id: w.ID, InstanceId: r.InstanceID,
 			JobId: w.JobID, RegionId: r.RegionID, ResourceCertId: w.ResourceCertID, ResourceDomain: r.Domain, ResourceId: w.ResourceID,
-			Status: w.Status, UserId: w.AccountID, ErrorMessage: w.LastError, Attempts: w.Attempts}
+			Status: string(w.Status), UserId: w.AccountID, ErrorMessage: w.LastError, Attempts: w.Attempts}
 		if p, err := strconv.Atoi(r.ListenerPort); err == nil {
 			it.Port = int32(p)
 		}
@@ -544,13 +475,18 @@ func (a *API) updateWorkerResourceStatus(ctx context.Context, c *call) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if status != store.WorkerRollback {
+	if store.WorkerStatus(status) != store.WorkerRollback {
 		return nil, errInvalid("Status", "%q is not rollback", status)
+	}
+	if _, ok := rollout.WorkerNext(w.Status, rollout.WorkerRollbackRequested); !ok {
+		return nil, errStatus("Worker %d is %s; only a %s worker can be rolled back.", w.ID, w.Status,
+			strings.Join(rollout.WorkerFrom(rollout.WorkerRollbackRequested), " or "))
 	}
 	if err := a.store.WorkerRequestRollback(ctx, c.accountID, j.ID, w.ID, a.opts.Clock()); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			cur, _ := a.store.WorkerGet(ctx, c.accountID, w.ID)
-			return nil, errStatus("Worker %d is %s; only a success or error worker can be rolled back.", w.ID, cur.Status)
+			return nil, errStatus("Worker %d is %s; only a %s worker can be rolled back.", w.ID, cur.Status,
+				strings.Join(rollout.WorkerFrom(rollout.WorkerRollbackRequested), " or "))
 		}
 		return nil, err
 	}

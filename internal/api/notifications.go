@@ -17,7 +17,7 @@ func (a *API) listNotification(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	status := c.params.str("Status")
+	status := store.NotificationStatus(c.params.str("Status"))
 	switch status {
 	case "", store.NotificationPending, store.NotificationSent, store.NotificationFailed:
 	default:
@@ -45,7 +45,7 @@ func (a *API) listNotification(ctx context.Context, c *call) (any, error) {
 	items := make([]item, 0, len(list))
 	for _, n := range list {
 		items = append(items, item{Id: n.ID, JobId: n.JobID, CertId: n.CertID, Event: n.Event, Channel: n.Channel, Target: n.Target,
-			Subject: n.Subject, Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, GmtCreate: msString(n.Created),
+			Subject: n.Subject, Status: string(n.Status), Attempts: n.Attempts, LastError: n.LastError, GmtCreate: msString(n.Created),
 			GmtSent: msString(n.Sent)})
 	}
 	return struct {

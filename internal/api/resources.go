@@ -9,12 +9,10 @@ import (
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
 )
-
-// PurposeAccessSecret is the sealing purpose of CloudAccess secrets.
-const PurposeAccessSecret = "cloud-access-secret"
 
 func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 	cloud, err := c.params.required("CloudName")
@@ -47,7 +45,7 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	rec := store.CloudAccess{AccountID: c.accountID, CloudName: cloud, Name: name, SecretID: secretID,
-		SecretKeyEnc: a.box.Seal([]byte(secretKey), PurposeAccessSecret), Config: config}
+		SecretKeyEnc: a.box.Seal([]byte(secretKey), secret.PurposeAccessSecret), Config: config}
 	if err := a.store.AccessCreate(ctx, &rec); err != nil {
 		return nil, err
 	}
@@ -103,8 +101,8 @@ func (a *API) listCloudAccess(ctx context.Context, c *call) (any, error) {
 }
 
 func (a *API) knownCloud(name string) bool {
-	for _, k := range a.products.Products() {
-		if k.CloudName == name {
+	for _, d := range a.products.Products() {
+		if d.CloudName == name || d.Access.CloudName == name {
 			return true
 		}
 	}
@@ -114,13 +112,31 @@ func (a *API) knownCloud(name string) bool {
 func (a *API) clouds() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, k := range a.products.Products() {
-		if !seen[k.CloudName] {
-			seen[k.CloudName] = true
-			out = append(out, k.CloudName)
+	for _, d := range a.products.Products() {
+		if !seen[d.CloudName] {
+			seen[d.CloudName] = true
+			out = append(out, d.CloudName)
 		}
 	}
 	return out
+}
+
+// listCloudProducts answers ListCloudProducts (certfleet's own): every
+// product's description, and the Config keys every product accepts, so a
+// client can render forms without knowing the products.
+func (a *API) listCloudProducts(ctx context.Context, c *call) (any, error) {
+	cloud := c.params.str("CloudName")
+	products := []deploy.Description{}
+	for _, d := range a.products.Products() {
+		if cloud == "" || d.CloudName == cloud {
+			products = append(products, d)
+		}
+	}
+	return struct {
+		Products     []deploy.Description
+		CommonConfig []deploy.Field
+		TotalCount   int
+	}{products, verify.Fields, len(products)}, nil
 }
 
 // resourceFields reads and validates the fields of Create/UpdateCloudResource
@@ -166,7 +182,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	if !ok {
 		var known []string
 		for _, k := range a.products.Products() {
-			known = append(known, k.CloudName+"/"+k.CloudProduct)
+			known = append(known, k.Name())
 		}
 		return errInvalid("CloudProduct", "%s/%s is not a known product; known: %s", r.CloudName, r.CloudProduct, strings.Join(known, ", "))
 	}
@@ -178,7 +194,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		if err != nil {
 			return err
 		}
-		if ac.CloudName != r.CloudName {
+		if want := accessCloud(d.Describe()); ac.CloudName != want {
 			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
 		}
 	}
@@ -188,12 +204,18 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
-	if v, ok := d.(deploy.ConfigValidator); ok {
-		if err := v.ValidateConfig(productConfig, r.CloudAccessID != 0); err != nil {
-			return errInvalid("Config", "%v", err)
-		}
+	if err := deploy.Validate(d, productConfig, r.CloudAccessID != 0); err != nil {
+		return errInvalid("Config", "%v", err)
 	}
 	return nil
+}
+
+// accessCloud is the CloudName of the CloudAccess a product's resources use.
+func accessCloud(d deploy.Description) string {
+	if d.Access.CloudName != "" {
+		return d.Access.CloudName
+	}
+	return d.CloudName
 }
 
 func validDomain(d string) bool {

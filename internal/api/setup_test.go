@@ -21,7 +21,6 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -64,21 +63,21 @@ func setup(t *testing.T, opts Options) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: st, box: box, root: root, keyID: "LTAIunittest", secret: "unit-test-secret"}
-	f.addKey(t, f.keyID, f.secret, "Active")
-	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(deploy.Options{}), root, opts)
+	f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
+	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, opts)
 	f.addr = newServer(t, f.api.Handler())
 	return f
 }
 
-func (f *fixture) addKey(t *testing.T, id, sec, status string) {
+func (f *fixture) addKey(t *testing.T, id, sec string, status store.AccessKeyStatus) {
 	t.Helper()
 	f.addKeyFor(t, id, sec, status, f.root)
 }
 
-func (f *fixture) addKeyFor(t *testing.T, id, sec, status string, account int64) {
+func (f *fixture) addKeyFor(t *testing.T, id, sec string, status store.AccessKeyStatus, account int64) {
 	t.Helper()
 	err := f.store.AccessKeyUpsert(context.Background(), store.AccessKey{ID: id, AccountID: account, Status: status,
-		SecretEnc: f.box.Seal([]byte(sec), PurposeAccessKey)})
+		SecretEnc: f.box.Seal([]byte(sec), secret.PurposeAccessKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

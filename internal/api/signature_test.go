@@ -9,6 +9,8 @@ import (
 	"time"
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 // signedOnly is withRequest and withSignature around a handler that answers
@@ -57,7 +59,7 @@ func TestWithSignature(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, Options{Clock: tc.clock})
-			f.addKey(t, "LTAIinactive", "inactive-secret", "Inactive")
+			f.addKey(t, "LTAIinactive", "inactive-secret", store.AccessKeyInactive)
 			keyID, sec := f.keyID, f.secret
 			if tc.keyID != "" {
 				keyID = tc.keyID
@@ -90,7 +92,7 @@ func TestSignatureResolvesAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.addKeyFor(t, "LTAIother", "other-secret", "Active", other)
+	f.addKeyFor(t, "LTAIother", "other-secret", store.AccessKeyActive, other)
 	f.addr = newServer(t, signedOnly(f.api))
 	for _, tc := range []struct {
 		desc    string

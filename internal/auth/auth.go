@@ -5,7 +5,8 @@
 // A request is checked in two steps, because the secret is not known until the key is looked up:
 // Parse reads the identity a request claims (scheme, AccessKeyId, nonce, timestamp) and rejects a
 // request whose signature pieces are malformed; Verify recomputes the signature with the secret and
-// checks the timestamp window.
+// checks the timestamp window. NewAccessKey makes the credentials it checks; NonceExpiry says how
+// long a nonce must be remembered for the window to stop replays.
 //
 // It is not for looking up or storing access keys, remembering nonces (Verify does not check that a
 // nonce is fresh: the caller records it after Verify succeeds), authorization (RAM policies) or rate

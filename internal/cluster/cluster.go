@@ -1,12 +1,13 @@
 // Package cluster lets several certfleet nodes share one PostgreSQL
 // database: it elects the one node that runs the periodic duties (expiry
 // scans, endpoint probes, notification delivery, nonce purge), and carries
-// wake-ups between nodes over LISTEN/NOTIFY so that a job made due on one
-// node is picked up at once by the others.
+// wake-ups between nodes (over LISTEN/NOTIFY, inside the store) so that a
+// job made due on one node is picked up at once by the others. It holds no
+// SQL: the lease and the wake-ups are store.ClusterStore methods.
 //
-// Leadership is a lease row (table leader, migration 0006) taken and renewed
-// with one conditional upsert timed by the database's clock, so nodes need
-// no synchronised clocks; each holder also keeps a local deadline and stops
+// Leadership is a lease (LeaderAcquire) taken and renewed with one
+// conditional write timed by the database's clock, so nodes need no
+// synchronised clocks; each holder also keeps a local deadline and stops
 // leading when it passes without a renewal, so a node frozen past its lease
 // (SIGSTOP, a long GC pause, a partition) stands down before it could act on
 // stale leadership for long. Duties must still be safe to run twice for a
@@ -20,18 +21,19 @@ package cluster
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 // Elector reports whether this node leads and runs functions while it does.
 // Its methods are safe for concurrent use.
 type Elector struct {
-	db     *sql.DB // nil: always leader (Local)
+	st     LeaseStore // nil: always leader (Local)
 	cfg    Config
 	log    *slog.Logger
 	mu     sync.Mutex
@@ -75,14 +77,21 @@ func Local(cfg Config) *Elector {
 	return &Elector{cfg: cfg, log: slog.New(slog.DiscardHandler), leader: true, term: 1, change: make(chan struct{})}
 }
 
-// NewPostgres returns an Elector over db (the leader table of migration
-// 0006). It leads only after Run has won the lease.
-func NewPostgres(db *sql.DB, log *slog.Logger, cfg Config) (*Elector, error) {
+// LeaseStore is what an Elector needs of the store (store.ClusterStore).
+type LeaseStore interface {
+	LeaderAcquire(ctx context.Context, p store.LeaderAcquireParams) (term int64, ok bool, err error)
+	LeaderRelease(ctx context.Context, p store.LeaderReleaseParams) error
+}
+
+// New returns an Elector contending for leadership through st with the
+// other nodes sharing st's database. It leads only after Run has won the
+// lease.
+func New(st LeaseStore, log *slog.Logger, cfg Config) (*Elector, error) {
 	cfg.defaults()
 	if cfg.Holder == "" {
 		return nil, errors.New("cluster: Config.Holder is required")
 	}
-	return &Elector{db: db, cfg: cfg, log: log, change: make(chan struct{})}, nil
+	return &Elector{st: st, cfg: cfg, log: log, change: make(chan struct{})}, nil
 }
 
 // IsLeader reports whether this node leads now.
@@ -128,7 +137,7 @@ func (e *Elector) set(leader bool, term int64) {
 // Run takes and renews the lease until ctx ends, then hands it back so
 // another node takes over at once. On a Local elector it only waits.
 func (e *Elector) Run(ctx context.Context) {
-	if e.db == nil {
+	if e.st == nil {
 		<-ctx.Done()
 		return
 	}
@@ -173,32 +182,20 @@ func (e *Elector) Run(ctx context.Context) {
 	}
 }
 
-// nowMS is the database's clock in epoch milliseconds.
-const nowMS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`
-
 // acquire takes the lease if it is free or lapsed, or renews it if this
 // node holds it. A new holder starts a new term.
 func (e *Elector) acquire(ctx context.Context) (term int64, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Renew)
 	defer cancel()
-	err = e.db.QueryRowContext(ctx, `INSERT INTO leader (name, holder, expires_ms, term)
-		VALUES ($1, $2, `+nowMS+` + $3, 1)
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_ms = EXCLUDED.expires_ms,
-			term = CASE WHEN leader.holder = EXCLUDED.holder AND leader.expires_ms >= `+nowMS+` THEN leader.term ELSE leader.term + 1 END
-		WHERE leader.holder = EXCLUDED.holder OR leader.expires_ms < `+nowMS+`
-		RETURNING term`, e.cfg.Name, e.cfg.Holder, e.cfg.Lease.Milliseconds()).Scan(&term)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	term, ok, err = e.st.LeaderAcquire(ctx, store.LeaderAcquireParams{Name: e.cfg.Name, Holder: e.cfg.Holder, Lease: e.cfg.Lease})
 	if err != nil {
 		return 0, false, fmt.Errorf("cluster: acquire %s: %w", e.cfg.Name, err)
 	}
-	return term, true, nil
+	return term, ok, nil
 }
 
 func (e *Elector) release(ctx context.Context) {
-	if _, err := e.db.ExecContext(ctx, `UPDATE leader SET expires_ms = 0 WHERE name = $1 AND holder = $2`,
-		e.cfg.Name, e.cfg.Holder); err != nil {
+	if err := e.st.LeaderRelease(ctx, store.LeaderReleaseParams{Name: e.cfg.Name, Holder: e.cfg.Holder}); err != nil {
 		e.log.Warn("cluster: hand back leadership", "error", err)
 	}
 }

@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -10,13 +9,13 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/cluster"
+	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/postgres"
 	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 type bundle struct {
-	db  *sql.DB
-	url string
+	st store.Store
 }
 
 func setup(t *testing.T) bundle {
@@ -27,7 +26,7 @@ func setup(t *testing.T) bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return bundle{db: st.SQL(), url: url}
+	return bundle{st: st}
 }
 
 // node is one elector running until stop.
@@ -39,7 +38,7 @@ type node struct {
 
 func startNode(t *testing.T, b bundle, holder string, lease time.Duration) *node {
 	t.Helper()
-	el, err := cluster.NewPostgres(b.db, slog.New(slog.DiscardHandler), cluster.Config{Holder: holder, Lease: lease})
+	el, err := cluster.New(b.st, slog.New(slog.DiscardHandler), cluster.Config{Holder: holder, Lease: lease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +111,9 @@ func TestElectorLapse(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const lease = 900 * time.Millisecond
-	// A dead holder: the row as a crashed leader leaves it.
-	if _, err := b.db.Exec(`INSERT INTO leader (name, holder, expires_ms, term) VALUES ('duties', 'dead',
-		(extract(epoch from clock_timestamp()) * 1000)::bigint + 900, 7)`); err != nil {
-		t.Fatal(err)
+	// A dead holder: it took the lease and never renewed it.
+	if _, ok, err := b.st.LeaderAcquire(t.Context(), store.LeaderAcquireParams{Name: "duties", Holder: "dead", Lease: lease}); err != nil || !ok {
+		t.Fatalf("LeaderAcquire(dead) = %v, %v", ok, err)
 	}
 	start := time.Now()
 	n := startNode(t, b, "alive", lease)
@@ -126,8 +124,8 @@ func TestElectorLapse(t *testing.T) {
 	if took := time.Since(start); took < 500*time.Millisecond {
 		t.Fatalf("took over after %v, before the lease lapsed", took)
 	}
-	if n.el.Term() != 8 {
-		t.Fatalf("term %d, want 8", n.el.Term())
+	if n.el.Term() != 2 {
+		t.Fatalf("term %d, want 2", n.el.Term())
 	}
 }
 
@@ -198,7 +196,7 @@ func TestBusWakesOtherNodes(t *testing.T) {
 	ready := make(chan struct{}, 2)
 	mk := func(name string) *cluster.Bus {
 		first := true
-		bus := cluster.NewBus(b.db, b.url, name, func() {
+		bus := cluster.NewBus(b.st, name, func() {
 			if first { // the wake-up after connecting
 				first = false
 				ready <- struct{}{}

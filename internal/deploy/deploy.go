@@ -1,6 +1,9 @@
 // Package deploy defines what a deployer is: the small contract between the
-// engine and the code that puts a certificate on a target. Each target kind
-// lives in its own sub-package; registry.go lists them.
+// engine and the code that puts a certificate on a target, and how a product
+// describes itself (Description) so that validation, documentation, the CLI
+// and ListCloudProducts come from one place. Each product lives in its own
+// sub-package; deploy/registry lists them, and only internal/server builds
+// that list — the engine and the API see a Catalog.
 //
 // It is not the engine: deployers know nothing of jobs, leases or retries.
 // They do one deployment, say whether a failure is worth retrying, and hand
@@ -101,11 +104,12 @@ type Rollbacker interface {
 	Rollback(ctx context.Context, req Request, previous []byte) error
 }
 
-// ConfigValidator is implemented by deployers whose resource Config has keys:
-// it rejects unknown keys, missing required keys and bad values with an error
-// that names the key.
+// ConfigValidator is implemented by products whose Config needs checks the
+// Description cannot express (a path inside a root, a host key that parses,
+// two keys naming the same file). config has already passed the
+// Description's checks (Validate normalizes it first). Errors name the key.
 type ConfigValidator interface {
-	ValidateConfig(config json.RawMessage, hasAccess bool) error
+	ValidateConfig(config json.RawMessage) error
 }
 
 // Hoster is implemented by deployers that can name the host a target lives
@@ -140,23 +144,6 @@ func Permanentf(format string, a ...any) error { return Permanent(fmt.Errorf(for
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
-}
-
-// DecodeConfig decodes a JSON object config into v, rejecting unknown keys.
-// An empty config decodes as {}.
-func DecodeConfig(config json.RawMessage, v any) error {
-	if len(config) == 0 {
-		config = json.RawMessage("{}")
-	}
-	dec := json.NewDecoder(bytesReader(config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("Config: %w", err)
-	}
-	if dec.More() {
-		return fmt.Errorf("Config: unexpected data after the JSON object")
-	}
-	return nil
 }
 
 // Snapshotter is implemented by deployers that can capture, before they

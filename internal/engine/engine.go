@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/deploy"
-	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/metrics"
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
@@ -87,9 +87,9 @@ func (c *Config) defaults() {
 // Engine runs jobs. Create it with New and start it with Run.
 type Engine struct {
 	cfg      Config
-	store    store.Store
+	store    Store
 	box      *secret.Box
-	products *registry.Registry
+	products deploy.Catalog
 	log      *slog.Logger
 
 	wake chan struct{}
@@ -112,17 +112,8 @@ type Engine struct {
 // then for a job end or finished rollbacks to tell. Call it before Run.
 func (e *Engine) OnJobChange(f func(jobID int64)) { e.jobChanged = f }
 
-// PurposePrevious is the sealing purpose of recorded previous states.
-const PurposePrevious = "worker-previous"
-
-// PurposeCertKey and PurposeAccessSecret must match the API's sealing purposes.
-const (
-	PurposeCertKey      = "cert-key"
-	PurposeAccessSecret = "cloud-access-secret"
-)
-
 // New returns an engine; it does nothing until Run.
-func New(st store.Store, box *secret.Box, products *registry.Registry, log *slog.Logger, cfg Config) *Engine {
+func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
 		wake: make(chan struct{}, 1), hosts: map[string]chan struct{}{}, finishing: map[int64]bool{},
@@ -414,7 +405,7 @@ type previous struct {
 
 func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int64, p previous) error {
 	b, _ := json.Marshal(p)
-	sealed := e.box.Seal(b, PurposePrevious)
+	sealed := e.box.Seal(b, secret.PurposePrevious)
 	err := e.store.WorkerRecordPrevious(ctx, store.WorkerRecordPreviousParams{ID: w.ID, LeaseToken: w.LeaseToken,
 		ResourceCertID: resourceCertID, PreviousEnc: sealed, Unchanged: p.Unchanged})
 	if err != nil {
@@ -430,7 +421,7 @@ func (e *Engine) record(ctx context.Context, w *store.Worker, resourceCertID int
 // current certificate, "unchanged", or what Deploy itself returned.
 func (e *Engine) recordLater(w *store.Worker, resourceCertID int64, p previous) {
 	b, _ := json.Marshal(p)
-	w.HasPrevious, w.PreviousEnc, w.ResourceCertID = true, e.box.Seal(b, PurposePrevious), resourceCertID
+	w.HasPrevious, w.PreviousEnc, w.ResourceCertID = true, e.box.Seal(b, secret.PurposePrevious), resourceCertID
 	w.Unchanged, w.PreviousPending = p.Unchanged, true
 }
 
@@ -479,7 +470,7 @@ func (e *Engine) rollback(ctx context.Context, d deploy.Deployer, w store.Worker
 	if !w.HasPrevious {
 		return false, nil // this worker never changed the resource
 	}
-	raw, err := e.box.Open(w.PreviousEnc, PurposePrevious)
+	raw, err := e.box.Open(w.PreviousEnc, secret.PurposePrevious)
 	if err != nil {
 		return false, deploy.Permanent(fmt.Errorf("engine: open previous state: %w", err))
 	}
@@ -607,52 +598,10 @@ func (e *Engine) observe(ctx context.Context, log *slog.Logger, accountID, resou
 	if len(obs) == 0 {
 		return
 	}
-	err := e.store.ResourceObservationPut(context.WithoutCancel(ctx), observationOf(accountID, resourceID, verify.Summarize(obs, want)))
+	err := e.store.ResourceObservationPut(context.WithoutCancel(ctx), rollout.ObservationOf(accountID, resourceID, verify.Summarize(obs, want)))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		log.Warn("observation not recorded", "error", err)
 	}
-}
-
-func observationOf(accountID, resourceID int64, o verify.Observation) store.ResourceObservation {
-	rec := store.ResourceObservation{AccountID: accountID, ResourceID: resourceID, Sha2: o.Sha2, Subject: o.Subject,
-		NotAfter: o.NotAfter, ObservedAt: o.At}
-	if o.Err != nil {
-		rec.Error = truncate(o.Err.Error(), 1000)
-	}
-	if rec.ObservedAt.IsZero() {
-		rec.ObservedAt = time.Now()
-	}
-	return rec
-}
-
-// ErrNoVerifyAddress is returned by Observe for a resource without VerifyAddress.
-var ErrNoVerifyAddress = errors.New("engine: the resource has no VerifyAddress in its Config")
-
-// Observe probes r's VerifyAddress now, with r's Domain as SNI, and records
-// the result as r's latest observation (the first address that failed, else
-// the first that serves another certificate than r's current one, else the
-// first). It returns every address's observation and the record. It never
-// changes a target.
-func Observe(ctx context.Context, st store.Store, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
-	vs, _, err := verify.SplitConfig(json.RawMessage(r.Config))
-	if err != nil {
-		return nil, store.ResourceObservation{}, err
-	}
-	if !vs.Enabled() {
-		return nil, store.ResourceObservation{}, ErrNoVerifyAddress
-	}
-	want := ""
-	if r.CurrentCertID != 0 {
-		if c, err := st.CertificateGet(ctx, r.AccountID, r.CurrentCertID); err == nil {
-			want = c.Sha2
-		}
-	}
-	obs := verify.ProbeAll(ctx, vs.Addresses, r.Domain)
-	rec := observationOf(r.AccountID, r.ID, verify.Summarize(obs, want))
-	if err := st.ResourceObservationPut(ctx, rec); err != nil {
-		return obs, rec, fmt.Errorf("engine: record observation of resource %d: %w", r.ID, err)
-	}
-	return obs, rec, nil
 }
 
 // RunProber probes every resource with a VerifyAddress, of every account, at
@@ -700,7 +649,7 @@ func (e *Engine) probeAll(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if _, _, err := Observe(ctx, e.store, r); err != nil && !errors.Is(err, ErrNoVerifyAddress) && ctx.Err() == nil {
+				if _, _, err := rollout.Observe(ctx, e.store, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
 					e.log.Warn("prober: observe resource", "resource_id", r.ID, "error", err)
 				}
 			}()
@@ -721,25 +670,35 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	if w.PreviousPending {
 		p.Previous = &store.WorkerRecordPreviousParams{ResourceCertID: w.ResourceCertID, PreviousEnc: w.PreviousEnc, Unchanged: w.Unchanged}
 	}
+	ev := rollout.WorkerSucceeded
+	switch {
+	case err == nil:
+	case !permanent && w.Attempts+1 < e.cfg.Attempts:
+		ev = rollout.WorkerRetried
+	default:
+		ev = rollout.WorkerFailed
+	}
+	to, ok := rollout.WorkerNext(w.Status, ev)
+	if !ok {
+		log.Error("engine: worker outcome not allowed from its status", "status", w.Status, "event", ev)
+		return
+	}
+	p.Status = to
 	rollingBack := w.Status == store.WorkerRollback
 	switch {
-	case err == nil && rollingBack:
-		p.Status, p.MarkJobRollback = store.WorkerRollbackSuccess, true
+	case ev == rollout.WorkerSucceeded && rollingBack:
+		p.MarkJobRollback = true
 		p.SetResourceCert, p.ResourceCertID = restored, w.ResourceCertID
 		p.Attempts = 0
-	case err == nil:
-		p.Status, p.SetResourceCert, p.ResourceCertID = store.WorkerSuccess, true, w.CertID
-	case !permanent && w.Attempts+1 < e.cfg.Attempts:
-		p.Status = w.Status
-		if p.Status == store.WorkerScheduling {
-			p.Status = store.WorkerProcessing
-		}
+	case ev == rollout.WorkerSucceeded:
+		p.SetResourceCert, p.ResourceCertID = true, w.CertID
+	case ev == rollout.WorkerRetried:
 		p.NextRunAt = now.Add(e.backoff(w.Attempts + 1))
 		p.LastError = truncate(err.Error(), 2000)
 	case rollingBack:
-		p.Status, p.MarkJobRollback, p.LastError = store.WorkerRollbackError, true, truncate(err.Error(), 2000)
+		p.MarkJobRollback, p.LastError = true, truncate(err.Error(), 2000)
 	default:
-		p.Status, p.LastError = store.WorkerError, truncate(err.Error(), 2000)
+		p.LastError = truncate(err.Error(), 2000)
 		var vf *verificationFailure
 		if errors.As(err, &vf) && vf.rollbackTried {
 			p.MarkJobRollback = true
@@ -803,7 +762,7 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
 		}
-		sk, err := e.box.Open(ac.SecretKeyEnc, PurposeAccessSecret)
+		sk, err := e.box.Open(ac.SecretKeyEnc, secret.PurposeAccessSecret)
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
@@ -827,7 +786,7 @@ func (e *Engine) bundle(ctx context.Context, accountID, certID int64) (deploy.Bu
 	if err != nil {
 		return deploy.Bundle{}, fmt.Errorf("engine: certificate %d: %w", certID, err)
 	}
-	key, err := e.box.Open(c.KeyEnc, PurposeCertKey)
+	key, err := e.box.Open(c.KeyEnc, secret.PurposeCertKey)
 	if err != nil {
 		return deploy.Bundle{}, fmt.Errorf("engine: certificate %d key: %w", certID, err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/sqlite"
@@ -116,7 +116,7 @@ func setup(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cert = store.Certificate{AccountID: r.account, Name: "wild", CertPEM: p.CertPEM, KeyEnc: box.Seal([]byte(p.KeyPEM), PurposeCertKey),
+	r.cert = store.Certificate{AccountID: r.account, Name: "wild", CertPEM: p.CertPEM, KeyEnc: box.Seal([]byte(p.KeyPEM), secret.PurposeCertKey),
 		CommonName: p.Info.CommonName, SANs: p.Info.SANs, Sha2: p.Info.Sha2, NotBefore: p.Info.NotBefore, NotAfter: p.Info.NotAfter}
 	if err := db.CertificateCreate(ctx, &r.cert); err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func (r *rig) resource(domain string) store.Resource {
 // startJob creates a job deploying r.cert to resources and makes it due now.
 func (r *rig) startJob(resources ...store.Resource) int64 {
 	r.t.Helper()
-	ws, err := Match([]store.Certificate{r.cert}, resources)
+	ws, err := rollout.Match([]store.Certificate{r.cert}, resources)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 	if err := r.st.JobCreate(r.ctx, &j, ws); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.st.JobSetStatus(r.ctx, store.JobSetStatusParams{AccountID: r.account, JobID: j.ID, From: []string{store.JobEditing},
+	if err := r.st.JobSetStatus(r.ctx, store.JobSetStatusParams{AccountID: r.account, JobID: j.ID, From: []store.JobStatus{store.JobEditing},
 		To: store.JobPending, Now: time.Now(), ScheduleTime: time.Now()}); err != nil {
 		r.t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 func (r *rig) run(cfg Config) (e *Engine, stop func()) {
 	r.t.Helper()
 	cfg.Owner = "test-node"
-	e = New(r.st, r.box, registry.New(deploy.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	e = New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	go func() {
@@ -258,7 +258,7 @@ func TestEngineIdlesWhileBlocked(t *testing.T) {
 	}
 }
 
-func (r *rig) waitJob(id int64, want string) {
+func (r *rig) waitJob(id int64, want store.JobStatus) {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

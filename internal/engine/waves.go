@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -46,15 +47,15 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 	if w.Strategy == "" || w.Status != store.JobProcessing || w.HaltedWave != 0 || w.CurrentWave >= w.LastWave || w.Running > 0 {
 		return false
 	}
-	s, err := ParseStrategy(w.Strategy)
+	s, err := rollout.ParseStrategy(w.Strategy)
 	if err != nil {
 		// Stored strategies were validated; a bad one runs like a plain job.
 		e.log.Error("engine: job strategy unreadable; running the remaining waves", "job_id", jobID, "error", err)
-		s = Strategy{MaxFailPercent: 100}
+		s = rollout.Strategy{MaxFailPercent: 100}
 	}
 	now := time.Now()
 	log := e.log.With("job_id", jobID, "wave", w.CurrentWave+1)
-	if until := w.LastFinished.Add(time.Duration(s.BakeSeconds) * time.Second); s.BakeSeconds > 0 && now.Before(until) {
+	if until := s.BakeUntil(w.LastFinished); s.BakeSeconds > 0 && now.Before(until) {
 		if !w.BakeUntil.Equal(until) {
 			if err := e.store.JobWaveBake(ctx, jobID, w.CurrentWave, until); err == nil {
 				log.Info("wave done; baking", "until", until.Format(time.RFC3339Nano))
@@ -63,7 +64,7 @@ func (e *Engine) waveStep(ctx context.Context, jobID int64) (advanced bool) {
 		e.noteBake(until)
 		return false
 	}
-	if float64(w.Failed)*100 > s.MaxFailPercent*float64(w.Finished) {
+	if s.Halts(w.Failed, w.Finished) {
 		msg := fmt.Sprintf("not started: wave %d halted the rollout (%d of %d finished workers failed, above MaxFailPercent %s%%)",
 			w.CurrentWave+1, w.Failed, w.Finished, fmtPercent(s.MaxFailPercent))
 		err := e.store.JobWaveHalt(ctx, store.JobWaveHaltParams{JobID: jobID, Wave: w.CurrentWave, Message: msg,

@@ -10,15 +10,15 @@ package metrics
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/certfleet/certfleet/internal/store"
 )
 
 // Registry holds every certfleet metric (and the Go runtime's).
@@ -97,11 +97,16 @@ func Handler() http.Handler {
 	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{})
 }
 
-// RegisterDatabase makes the gauges read from db at each scrape (one GROUP
-// BY per table, bounded by a 2 s timeout). A later call replaces db.
-func RegisterDatabase(db *sql.DB) {
+// Store is what the metrics read at scrape time (store.MetricsStore).
+type Store interface {
+	MetricsSnapshot(ctx context.Context, p store.MetricsSnapshotParams) (store.MetricsSnapshot, error)
+}
+
+// RegisterStore makes the gauges read from st at each scrape (one
+// MetricsSnapshot, bounded by a 2 s timeout). A later call replaces st.
+func RegisterStore(st Store) {
 	dbc.mu.Lock()
-	dbc.db = db
+	dbc.st = st
 	dbc.mu.Unlock()
 	registerDB.Do(func() { Registry.MustRegister(dbc) })
 }
@@ -121,7 +126,7 @@ var (
 
 type dbCollector struct {
 	mu sync.Mutex
-	db *sql.DB
+	st Store
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -132,41 +137,22 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	db := c.db
+	st := c.st
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	failed := 0.0
-	byStatus := func(desc *prometheus.Desc, query string) {
-		rows, err := db.QueryContext(ctx, query)
-		if err != nil {
-			failed = 1
-			return
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var status string
-			var n float64
-			if rows.Scan(&status, &n) == nil {
-				ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, n, status)
-			}
-		}
-		if rows.Err() != nil {
-			failed = 1
-		}
+	m, err := st.MetricsSnapshot(ctx, store.MetricsSnapshotParams{Now: time.Now()})
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(scrapeErrDesc, prometheus.GaugeValue, 1)
+		return
 	}
-	one := func(desc *prometheus.Desc, query string, args ...any) {
-		var n float64
-		if err := db.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-			failed = 1
-			return
-		}
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, n)
+	for status, n := range m.JobsByStatus {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), status)
 	}
-	byStatus(jobsDesc, `SELECT status, COUNT(*) FROM jobs GROUP BY status`)
-	byStatus(workersDesc, `SELECT status, COUNT(*) FROM workers GROUP BY status`)
-	one(lapsedDesc, `SELECT COUNT(*) FROM workers WHERE active = 1 AND lease_owner <> '' AND lease_expires_ms < `+
-		strconv.FormatInt(time.Now().UnixMilli(), 10))
-	one(backlogDesc, `SELECT COUNT(*) FROM notifications WHERE status = 'pending'`)
-	ch <- prometheus.MustNewConstMetric(scrapeErrDesc, prometheus.GaugeValue, failed)
+	for status, n := range m.WorkersByStatus {
+		ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(n), status)
+	}
+	ch <- prometheus.MustNewConstMetric(lapsedDesc, prometheus.GaugeValue, float64(m.WorkerLeasesLapsed))
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(m.NotificationsPending))
+	ch <- prometheus.MustNewConstMetric(scrapeErrDesc, prometheus.GaugeValue, 0)
 }

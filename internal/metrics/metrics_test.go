@@ -32,7 +32,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	metrics.RegisterDatabase(st.SQL())
+	metrics.RegisterStore(st)
 	metrics.APIRequest("ListCloudResources", "OK")
 	metrics.APIRequest("ListCloudResources", "OK")
 	metrics.APIRequest("DescribeDeploymentJob", "NotFound")

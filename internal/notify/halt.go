@@ -21,7 +21,7 @@ func HaltReport(j store.Job, workers []store.Worker, resources map[int64]store.R
 			failed++
 			res := resources[w.ResourceID]
 			failures = append(failures, Item{Resource: resourceName(res, w.ResourceID), Product: w.CloudName + "/" + w.CloudProduct,
-				Status: w.Status, Error: clip(w.LastError, maxErrorLen)})
+				Status: string(w.Status), Error: clip(w.LastError, maxErrorLen)})
 		case w.Status == store.WorkerRollback || w.Status == store.WorkerRollbackSuccess || w.Status == store.WorkerRollbackError:
 			rolling++
 		}

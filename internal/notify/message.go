@@ -127,7 +127,7 @@ func JobReport(ev store.JobEvent, workers []store.Worker, resources map[int64]st
 	for _, w := range workers {
 		total++
 		res := resources[w.ResourceID]
-		it := Item{Resource: resourceName(res, w.ResourceID), Product: w.CloudName + "/" + w.CloudProduct, Status: w.Status,
+		it := Item{Resource: resourceName(res, w.ResourceID), Product: w.CloudName + "/" + w.CloudProduct, Status: string(w.Status),
 			Error: clip(w.LastError, maxErrorLen)}
 		switch w.Status {
 		case store.WorkerSuccess:
@@ -156,7 +156,7 @@ func JobReport(ev store.JobEvent, workers []store.Worker, resources map[int64]st
 	if ev.Kind == store.JobEventKindRollback {
 		ok, bad := 0, 0
 		for _, it := range rolled {
-			if it.Status == store.WorkerRollbackSuccess {
+			if it.Status == string(store.WorkerRollbackSuccess) {
 				ok++
 			} else {
 				bad++

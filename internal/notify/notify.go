@@ -94,14 +94,14 @@ func isPermanent(err error) bool {
 // is safe for concurrent use; several nodes may each run one.
 type Dispatcher struct {
 	cfg   Config
-	store store.Store
+	store Store
 	log   *slog.Logger
 	wake  chan struct{}
 	now   func() time.Time
 }
 
 // New returns a dispatcher; it does nothing until Run.
-func New(st store.Store, log *slog.Logger, cfg Config) *Dispatcher {
+func New(st Store, log *slog.Logger, cfg Config) *Dispatcher {
 	cfg.defaults()
 	return &Dispatcher{cfg: cfg, store: st, log: log, wake: make(chan struct{}, 1), now: time.Now}
 }

@@ -45,8 +45,8 @@ func New(key []byte) (*Box, error) {
 }
 
 // Seal encrypts plaintext. purpose is bound as associated data, so a value
-// sealed for one purpose (say "cert-key") cannot be opened as another.
-func (b *Box) Seal(plaintext []byte, purpose string) []byte {
+// sealed for one purpose (say PurposeCertKey) cannot be opened as another.
+func (b *Box) Seal(plaintext []byte, purpose Purpose) []byte {
 	nonce := make([]byte, b.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic("secret: crypto/rand failed: " + err.Error())
@@ -62,7 +62,7 @@ func (b *Box) Seal(plaintext []byte, purpose string) []byte {
 var ErrOpen = errors.New("secret: cannot open sealed value (wrong master key or corrupted data)")
 
 // Open decrypts a value made by Seal with the same purpose.
-func (b *Box) Open(sealed []byte, purpose string) ([]byte, error) {
+func (b *Box) Open(sealed []byte, purpose Purpose) ([]byte, error) {
 	ns := b.aead.NonceSize()
 	if len(sealed) < 1+ns+b.aead.Overhead() || sealed[0] != version {
 		return nil, ErrOpen

@@ -15,23 +15,23 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	pt := []byte("-----BEGIN PRIVATE KEY-----\nabc\n")
-	sealed := box.Seal(pt, "cert-key")
+	sealed := box.Seal(pt, PurposeCertKey)
 	if bytes.Contains(sealed, pt[:10]) {
 		t.Fatal("sealed value contains plaintext")
 	}
-	got, err := box.Open(sealed, "cert-key")
+	got, err := box.Open(sealed, PurposeCertKey)
 	if err != nil || !bytes.Equal(got, pt) {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
 	tests := []struct {
 		desc    string
 		sealed  []byte
-		purpose string
+		purpose Purpose
 	}{
-		{desc: "wrong purpose", sealed: sealed, purpose: "access-secret"},
-		{desc: "tampered", sealed: append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1), purpose: "cert-key"},
-		{desc: "truncated", sealed: sealed[:5], purpose: "cert-key"},
-		{desc: "empty", sealed: nil, purpose: "cert-key"},
+		{desc: "wrong purpose", sealed: sealed, purpose: PurposeAccessSecret},
+		{desc: "tampered", sealed: append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1), purpose: PurposeCertKey},
+		{desc: "truncated", sealed: sealed[:5], purpose: PurposeCertKey},
+		{desc: "empty", sealed: nil, purpose: PurposeCertKey},
 	}
 	for _, tt := range tests {
 		if _, err := box.Open(tt.sealed, tt.purpose); err != ErrOpen {
@@ -39,7 +39,7 @@ func TestSealOpen(t *testing.T) {
 		}
 	}
 	other, _ := New(bytes.Repeat([]byte{8}, KeySize))
-	if _, err := other.Open(sealed, "cert-key"); err != ErrOpen {
+	if _, err := other.Open(sealed, PurposeCertKey); err != ErrOpen {
 		t.Errorf("other key: err = %v", err)
 	}
 }
@@ -64,5 +64,23 @@ func TestKeyFile(t *testing.T) {
 	}
 	if k, err := ParseKey("0000000000000000000000000000000000000000000000000000000000000000"); err != nil || len(k) != KeySize {
 		t.Fatalf("hex key: %v", err)
+	}
+}
+
+// TestPurposesStable pins the purpose strings: every sealed value in a
+// database is bound to one, so changing a string makes those values unreadable.
+func TestPurposesStable(t *testing.T) {
+	t.Parallel()
+	// A map literal: two purposes with the same string would not compile.
+	want := map[Purpose]string{
+		PurposeAccessKey:    "access-key-secret",
+		PurposeCertKey:      "cert-key",
+		PurposeAccessSecret: "cloud-access-secret",
+		PurposePrevious:     "worker-previous",
+	}
+	for p, s := range want {
+		if string(p) != s {
+			t.Errorf("purpose %q, want %q", p, s)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/certfleet/certfleet/internal/cluster"
 	"github.com/certfleet/certfleet/internal/metrics"
-	"github.com/certfleet/certfleet/internal/store/postgres"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
 )
 
@@ -15,21 +14,17 @@ import (
 // when the store is, else a node that always leads and wakes only itself.
 // onWake is called when another node announces a change.
 func newCluster(cfg Config, st *sqlstore.DB, engineName string, log *slog.Logger, onWake func()) (*cluster.Elector, *cluster.Bus, error) {
-	metrics.RegisterDatabase(st.SQL())
+	metrics.RegisterStore(st)
 	ccfg := cluster.Config{Holder: cfg.NodeID, Lease: cfg.LeaderLease, OnChange: metrics.LeaderChanged}
 	if !strings.HasPrefix(engineName, "postgres") {
 		metrics.LeaderChanged(true, 1)
 		return cluster.Local(ccfg), cluster.LocalBus(), nil
 	}
-	el, err := cluster.NewPostgres(st.SQL(), log, ccfg)
+	el, err := cluster.New(st, log, ccfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)
 	}
-	url, _, err := postgres.SplitMaxConns(cfg.Database)
-	if err != nil {
-		return nil, nil, err
-	}
-	return el, cluster.NewBus(st.SQL(), url, cfg.NodeID, onWake, log), nil
+	return el, cluster.NewBus(st, cfg.NodeID, onWake, log), nil
 }
 
 // wakeAll wakes this node's engine and, through the bus, every other node's.

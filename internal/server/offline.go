@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/certfleet/certfleet/internal/secret"
+	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
 )
 
@@ -27,4 +28,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.DB, *sec
 		return nil, nil, err
 	}
 	return st, box, nil
+}
+
+// PutRootKey stores an active root access key of account (a new one, or the
+// same ID again: its secret is replaced), the secret sealed with the access
+// key purpose. The server's own root key and `certfleet account create` use
+// it; RAM users' keys go through the API (CreateAccessKey).
+func PutRootKey(ctx context.Context, st store.Store, box *secret.Box, account int64, id, sec string) error {
+	return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: store.AccessKeyActive,
+		SecretEnc: box.Seal([]byte(sec), secret.PurposeAccessKey)})
 }

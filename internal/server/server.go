@@ -8,9 +8,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +21,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/api"
-	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/engine"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -50,7 +47,7 @@ type Config struct {
 	NodeID          string
 	API             api.Options
 	Engine          engine.Config
-	Deploy          deploy.Options
+	Deploy          registry.Options
 	// ProbeInterval is how often resources with a VerifyAddress are probed
 	// and what they serve recorded. Zero disables periodic probing.
 	ProbeInterval time.Duration
@@ -241,10 +238,7 @@ func loadBox(cfg Config, log *slog.Logger) (*secret.Box, error) {
 // in the environment, or one generated on first start and written to
 // DataDir/root-credentials.json.
 func ensureRootKey(ctx context.Context, cfg Config, st store.Store, box *secret.Box, account int64, log *slog.Logger) error {
-	put := func(id, sec string) error {
-		return st.AccessKeyUpsert(ctx, store.AccessKey{ID: id, AccountID: account, Status: "Active",
-			SecretEnc: box.Seal([]byte(sec), api.PurposeAccessKey)})
-	}
+	put := func(id, sec string) error { return PutRootKey(ctx, st, box, account, id, sec) }
 	if cfg.RootAccessKeyID != "" || cfg.RootSecret != "" {
 		if cfg.RootAccessKeyID == "" || cfg.RootSecret == "" {
 			return errors.New("set both CERTFLEET_ROOT_ACCESS_KEY_ID and CERTFLEET_ROOT_ACCESS_KEY_SECRET, or neither")
@@ -264,12 +258,7 @@ func ensureRootKey(ctx context.Context, cfg Config, st store.Store, box *secret.
 		}
 		return nil
 	}
-	idb := make([]byte, 10)
-	sb := make([]byte, 24)
-	rand.Read(idb)
-	rand.Read(sb)
-	id := "CF" + strings.ToUpper(hex.EncodeToString(idb))
-	sec := base64.RawURLEncoding.EncodeToString(sb)
+	id, sec := auth.NewAccessKey()
 	if err := put(id, sec); err != nil {
 		return err
 	}

@@ -36,14 +36,22 @@ const (
 	EventRollbackEnd     = "rollback_end"
 	EventWaveHalted      = "wave_halted" // reserved for staged rollouts
 	EventCertExpiring    = "cert_expiring"
-	NotificationPending  = "pending"
-	NotificationSent     = "sent"
-	NotificationFailed   = "failed"
 	ChannelEmail         = "email"
 	ChannelWebhook       = "webhook"
 	JobEventKindEnd      = "end"
 	JobEventKindRollback = "rollback"
 	EmitKindExpiry       = "expiry"
+)
+
+// NotificationStatus is where a notification's delivery stands: pending
+// (to be sent, or retried), sent, or failed (given up).
+type NotificationStatus string
+
+// Notification statuses.
+const (
+	NotificationPending NotificationStatus = "pending"
+	NotificationSent    NotificationStatus = "sent"
+	NotificationFailed  NotificationStatus = "failed"
 )
 
 // Notification is one message to one recipient channel about one event.
@@ -59,7 +67,7 @@ type Notification struct {
 	Target      string // email address or webhook URL
 	Subject     string
 	Body        string
-	Status      string // NotificationPending | NotificationSent | NotificationFailed
+	Status      NotificationStatus
 	Attempts    int
 	NextAttempt time.Time
 	ClaimToken  int64
@@ -116,7 +124,7 @@ type NotificationClaimDueParams struct {
 type NotificationFinishParams struct {
 	ID          int64
 	ClaimToken  int64
-	Status      string
+	Status      NotificationStatus
 	Attempts    int
 	NextAttempt time.Time
 	LastError   string
@@ -127,7 +135,7 @@ type NotificationFinishParams struct {
 type NotificationListParams struct {
 	AccountID int64
 	JobID     int64
-	Status    string
+	Status    NotificationStatus
 	Offset    int
 	Limit     int
 }

@@ -89,6 +89,27 @@ type RAMListParams struct {
 	Limit     int
 }
 
+// Account is a tenant: everything else belongs to exactly one.
+type Account struct {
+	ID      int64
+	Name    string
+	Created time.Time
+	AccountSettings
+}
+
+// AccountSettings confine what an account's targets may reach, beyond the
+// server-wide policy. Zero values grant nothing extra.
+type AccountSettings struct {
+	// EgressAllow lists CIDRs and host names the account's outbound
+	// connections (targets, probes, contact webhooks) may reach although the
+	// server-wide policy refuses them to non-root accounts.
+	EgressAllow []string
+	// LocalRoot is the subdirectory of the server's --local-root the
+	// account's local targets may write in; empty: none (the root account
+	// keeps the whole --local-root).
+	LocalRoot string
+}
+
 // RAMStore keeps accounts' RAM users, groups, policies and their access keys.
 // Every write of users, groups, memberships, policies or attachments bumps
 // the RAM generation (RAMGeneration) in the same transaction.
@@ -99,12 +120,19 @@ type RAMListParams struct {
 type RAMStore interface {
 	// AccountCreate creates an account; ErrConflict if the name is taken.
 	AccountCreate(ctx context.Context, name string) (int64, error)
+	// AccountGet returns an account by ID; ErrNotFound if there is none.
+	AccountGet(ctx context.Context, id int64) (Account, error)
+	// AccountGetByName returns an account by name; ErrNotFound if there is none.
+	AccountGetByName(ctx context.Context, name string) (Account, error)
+	// AccountSetSettings replaces an account's settings (EgressAllow,
+	// LocalRoot); ErrNotFound if there is no such account.
+	AccountSetSettings(ctx context.Context, id int64, s AccountSettings) error
 
 	// AccessKeyList returns the keys of a user (userID 0: the account's root keys).
 	AccessKeyList(ctx context.Context, accountID, userID int64) ([]AccessKey, error)
 	// AccessKeyCreate adds a user's key; ErrLimitExceeded past max keys.
 	AccessKeyCreate(ctx context.Context, k AccessKey, max int) error
-	AccessKeySetStatus(ctx context.Context, accountID, userID int64, id, status string) error
+	AccessKeySetStatus(ctx context.Context, accountID, userID int64, id string, status AccessKeyStatus) error
 	AccessKeyDelete(ctx context.Context, accountID, userID int64, id string) error
 
 	RAMUserCreate(ctx context.Context, u *RAMUser) error

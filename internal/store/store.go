@@ -90,7 +90,7 @@ type Store interface {
 	// scheduling; returns the IDs moved.
 	JobStartDue(ctx context.Context, now time.Time) ([]int64, error)
 	// JobFinishIfDone ends a processing job whose workers are all final.
-	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status string, err error)
+	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status JobStatus, err error)
 	JobStatusCounts(ctx context.Context, accountID, jobID int64) (JobCounts, error)
 	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
 
@@ -112,8 +112,10 @@ type Store interface {
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
 	WorkerReleaseOwner(ctx context.Context, owner string) error
 
-	WaveStore   // waves.go: staged rollouts
-	RAMStore    // ram.go: RAM users, groups, policies, their access keys
-	AuditStore  // ram.go: the hash-chained audit trail
-	NotifyStore // notifications.go: messages to contacts and the events they tell
+	WaveStore    // waves.go: staged rollouts
+	RAMStore     // ram.go: RAM users, groups, policies, their access keys
+	AuditStore   // ram.go: the hash-chained audit trail
+	NotifyStore  // notifications.go: messages to contacts and the events they tell
+	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
+	MetricsStore // cluster.go: counts read at metrics scrape time
 }

@@ -2,27 +2,47 @@ package store
 
 import "time"
 
-// Job statuses (reference §5).
+// JobStatus is a deployment job's status, as the CAS 2020-04-07 API names it
+// (docs/architecture.md, "The life of a job"); the string is what the
+// database stores and the API answers.
+type JobStatus string
+
+// Job statuses.
 const (
-	JobEditing    = "editing"
-	JobPending    = "pending"
-	JobScheduling = "scheduling"
-	JobProcessing = "processing"
-	JobSuccess    = "success"
-	JobError      = "error"
+	JobEditing    JobStatus = "editing"
+	JobPending    JobStatus = "pending"
+	JobScheduling JobStatus = "scheduling"
+	JobProcessing JobStatus = "processing"
+	JobSuccess    JobStatus = "success"
+	JobError      JobStatus = "error"
 )
 
-// Worker statuses (reference §5).
+// WorkerStatus is a worker's status, as the CAS 2020-04-07 API names it
+// (docs/architecture.md, "The life of a job"); the string is what the
+// database stores and the API answers.
+type WorkerStatus string
+
+// Worker statuses.
 const (
-	WorkerEditing         = "editing"
-	WorkerPending         = "pending"
-	WorkerScheduling      = "scheduling"
-	WorkerProcessing      = "processing"
-	WorkerSuccess         = "success"
-	WorkerError           = "error"
-	WorkerRollback        = "rollback"
-	WorkerRollbackSuccess = "rollback_success"
-	WorkerRollbackError   = "rollback_error"
+	WorkerEditing         WorkerStatus = "editing"
+	WorkerPending         WorkerStatus = "pending"
+	WorkerScheduling      WorkerStatus = "scheduling"
+	WorkerProcessing      WorkerStatus = "processing"
+	WorkerSuccess         WorkerStatus = "success"
+	WorkerError           WorkerStatus = "error"
+	WorkerRollback        WorkerStatus = "rollback"
+	WorkerRollbackSuccess WorkerStatus = "rollback_success"
+	WorkerRollbackError   WorkerStatus = "rollback_error"
+)
+
+// AccessKeyStatus is an access key's status, as RAM names it. Only an
+// Active key signs requests.
+type AccessKeyStatus string
+
+// Access key statuses.
+const (
+	AccessKeyActive   AccessKeyStatus = "Active"
+	AccessKeyInactive AccessKeyStatus = "Inactive"
 )
 
 // AccessKey is an API key pair. SecretEnc is the secret sealed by package secret.
@@ -31,7 +51,7 @@ type AccessKey struct {
 	AccountID int64
 	UserID    int64 // the RAM user owning the key; 0 for the account's root keys
 	SecretEnc []byte
-	Status    string // Active | Inactive
+	Status    AccessKeyStatus
 	Created   time.Time
 }
 
@@ -59,7 +79,7 @@ type Certificate struct {
 	Created     time.Time
 }
 
-// CertificateListParams filters CertificateList. Statuses empty means all.
+// CertificateListParams filters CertificateList.
 type CertificateListParams struct {
 	AccountID int64
 	Keyword   string
@@ -153,7 +173,7 @@ type Job struct {
 	AccountID    int64
 	Name         string
 	JobType      string
-	Status       string
+	Status       JobStatus
 	ScheduleTime time.Time // zero = none
 	StartTime    time.Time // zero = not started
 	EndTime      time.Time // zero = not ended
@@ -180,7 +200,7 @@ type Job struct {
 // JobListParams filters JobList.
 type JobListParams struct {
 	AccountID int64
-	Status    string
+	Status    JobStatus
 	JobType   string
 	Offset    int
 	Limit     int
@@ -190,8 +210,8 @@ type JobListParams struct {
 type JobSetStatusParams struct {
 	AccountID    int64
 	JobID        int64
-	From         []string
-	To           string
+	From         []JobStatus
+	To           JobStatus
 	ScheduleTime time.Time // for To = pending: when to run (zero = keep)
 	Now          time.Time
 }
@@ -216,7 +236,7 @@ type Worker struct {
 	CertID       int64
 	CloudName    string
 	CloudProduct string
-	Status       string
+	Status       WorkerStatus
 	Attempts     int
 	NextRunAt    time.Time
 	LeaseOwner   string
@@ -244,7 +264,7 @@ type Worker struct {
 type WorkerListParams struct {
 	AccountID    int64
 	JobID        int64
-	Status       string
+	Status       WorkerStatus
 	CloudProduct string
 	Offset       int
 	Limit        int // 0 = all
@@ -273,7 +293,7 @@ type WorkerFinishParams struct {
 	ID         int64
 	LeaseToken int64
 	// Status is the new status; for a retry it stays processing with NextRunAt set.
-	Status    string
+	Status    WorkerStatus
 	LastError string
 	Attempts  int
 	NextRunAt time.Time

@@ -37,7 +37,7 @@ type WaveStore interface {
 // JobWave is a staged job's progress.
 type JobWave struct {
 	JobID       int64
-	Status      string
+	Status      JobStatus
 	Strategy    string // "" = not staged
 	CurrentWave int
 	LastWave    int

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/certfleet/certfleet/internal/deploy"
 	"net"
 	"strconv"
 	"time"
@@ -18,6 +19,19 @@ const (
 	// uploaded renewal of the resource's certificate by itself.
 	KeyAutoRenew = "AutoRenew"
 )
+
+// Fields describes the generic keys, for validation, the documentation and
+// ListCloudProducts (as CommonConfig).
+var Fields = []deploy.Field{
+	{Name: KeyAddress, Type: deploy.TypeStringList,
+		Help: "A \"host:port\" TLS endpoint serving the resource, or a list of them (at most 32), e.g. [\"web1:443\", \"web2:443\"]: after a deploy each must serve the new certificate (SNI: the resource's Domain)."},
+	{Name: KeyGraceSeconds, Type: deploy.TypeInteger, Min: 1, Max: MaxGraceSeconds, Default: "30",
+		Help: "Seconds a deployment may take to be served before verification fails."},
+	{Name: KeyAutoRollback, Type: deploy.TypeBoolean, Default: "true",
+		Help: "Restore the previous certificate when verification fails."},
+	{Name: KeyAutoRenew, Type: deploy.TypeBoolean,
+		Help: "Deploy an uploaded renewal of the served certificate by itself (default: the server's --auto-renew)."},
+}
 
 // DefaultGrace is the verification grace period when VerifyGraceSeconds is unset.
 const DefaultGrace = 30 * time.Second
@@ -61,47 +75,43 @@ func SplitConfig(config json.RawMessage) (Settings, json.RawMessage, error) {
 	if err := json.Unmarshal(trimmed, &m); err != nil {
 		return s, config, nil
 	}
-	_, a := m[KeyAddress]
-	_, g := m[KeyGraceSeconds]
-	_, r := m[KeyAutoRollback]
-	_, n := m[KeyAutoRenew]
-	if !a && !g && !r && !n {
+	generic := map[string]json.RawMessage{}
+	for _, f := range Fields {
+		if raw, ok := m[f.Name]; ok {
+			generic[f.Name] = raw
+			delete(m, f.Name)
+		}
+	}
+	if len(generic) == 0 {
 		return s, config, nil
 	}
-	if raw, ok := m[KeyAddress]; ok {
-		addrs, err := parseAddresses(raw)
+	in, err := json.Marshal(generic)
+	if err != nil {
+		return s, nil, fmt.Errorf("Config: %w", err)
+	}
+	var g struct {
+		VerifyAddress      []string
+		VerifyGraceSeconds int64
+		AutoRollback       *bool
+		AutoRenew          *bool
+	}
+	if err := deploy.DecodeFields("every product", "Config", Fields, in, &g); err != nil {
+		return s, nil, err
+	}
+	if _, ok := generic[KeyAddress]; ok {
+		addrs, err := checkAddresses(g.VerifyAddress)
 		if err != nil {
 			return s, nil, err
 		}
 		s.Addresses = addrs
-		delete(m, KeyAddress)
 	}
-	if raw, ok := m[KeyGraceSeconds]; ok {
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) {
-			return s, nil, fmt.Errorf("Config: %s must be a number of seconds", KeyGraceSeconds)
-		}
-		v, err := strconv.ParseInt(n.String(), 10, 64)
-		if err != nil || v < 1 || v > MaxGraceSeconds {
-			return s, nil, fmt.Errorf("Config: %s must be a whole number of seconds from 1 to %d", KeyGraceSeconds, MaxGraceSeconds)
-		}
-		s.Grace = time.Duration(v) * time.Second
-		delete(m, KeyGraceSeconds)
+	if g.VerifyGraceSeconds > 0 {
+		s.Grace = time.Duration(g.VerifyGraceSeconds) * time.Second
 	}
-	if raw, ok := m[KeyAutoRollback]; ok {
-		if err := json.Unmarshal(raw, &s.AutoRollback); err != nil {
-			return s, nil, fmt.Errorf("Config: %s must be true or false", KeyAutoRollback)
-		}
-		delete(m, KeyAutoRollback)
+	if g.AutoRollback != nil {
+		s.AutoRollback = *g.AutoRollback
 	}
-	if raw, ok := m[KeyAutoRenew]; ok {
-		var v bool
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return s, nil, fmt.Errorf("Config: %s must be true or false", KeyAutoRenew)
-		}
-		s.AutoRenew = &v
-		delete(m, KeyAutoRenew)
-	}
+	s.AutoRenew = g.AutoRenew
 	rest, err := json.Marshal(m)
 	if err != nil {
 		return s, nil, fmt.Errorf("Config: %w", err)
@@ -109,15 +119,8 @@ func SplitConfig(config json.RawMessage) (Settings, json.RawMessage, error) {
 	return s, rest, nil
 }
 
-// parseAddresses reads VerifyAddress: one "host:port" string or an array of them.
-func parseAddresses(raw json.RawMessage) ([]string, error) {
-	var list []string
-	var one string
-	if err := json.Unmarshal(raw, &one); err == nil {
-		list = []string{one}
-	} else if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf(`Config: %s must be "host:port" or an array of them`, KeyAddress)
-	}
+// checkAddresses checks VerifyAddress's "host:port" values.
+func checkAddresses(list []string) ([]string, error) {
 	if len(list) == 0 {
 		return nil, fmt.Errorf("Config: %s must name at least one address", KeyAddress)
 	}

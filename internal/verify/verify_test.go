@@ -206,7 +206,7 @@ func TestSplitConfig(t *testing.T) {
 		{desc: "number", config: `{"VerifyAddress":443}`, wantError: "VerifyAddress"},
 		{desc: "grace zero", config: `{"VerifyGraceSeconds":0}`, wantError: "VerifyGraceSeconds"},
 		{desc: "grace fraction", config: `{"VerifyGraceSeconds":1.5}`, wantError: "VerifyGraceSeconds"},
-		{desc: "grace string", config: `{"VerifyGraceSeconds":"5"}`, wantError: "VerifyGraceSeconds"},
+		{desc: "grace string", config: `{"VerifyGraceSeconds":"abc"}`, wantError: `Config key "VerifyGraceSeconds" must be a number from 1 to 600 (got "abc")`},
 		{desc: "rollback string", config: `{"AutoRollback":"no"}`, wantError: "AutoRollback"},
 		{desc: "not an object", config: `[1]`, want: Settings{Grace: DefaultGrace, AutoRollback: true}, wantRest: `[1]`},
 	} {

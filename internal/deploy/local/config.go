@@ -14,9 +14,38 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 )
 
-// Config is a local resource's Config (a JSON object; unknown keys are
-// rejected). Every path must be absolute and, once symlinks are resolved, lie
-// inside the server's --local-root.
+// Description is local/FILE's Description: its Config keys, documented once.
+var Description = deploy.Description{
+	CloudName:    "local",
+	CloudProduct: "FILE",
+	Summary:      "PEM files on the certfleet server's own machine, under --local-root, then an allowed reload command.",
+	Config: []deploy.Field{
+		{Name: "CertPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the full chain (leaf, then intermediates), mode 0644; inside --local-root."},
+		{Name: "KeyPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the private key, with KeyMode; inside --local-root."},
+		{Name: "ChainPath", Type: deploy.TypeString, Help: "Absolute path that receives the intermediates alone, mode 0644."},
+		{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal."},
+		{Name: "ReloadCommand", Type: deploy.TypeString, Help: "Run with /bin/sh -c after writing and after a rollback; must equal one of the server's --local-reload-allow values."},
+		{Name: "ReloadTimeoutSeconds", Type: deploy.TypeInteger, Min: 0, Max: 3600, Help: "Seconds ReloadCommand may run; 0 or absent means the server's command timeout (60 s)."},
+	},
+	Access: deploy.AccessSpec{Need: deploy.AccessNone},
+}
+
+// Options are the server's settings for local targets.
+type Options struct {
+	// Root is the directory every local target path must resolve inside
+	// (--local-root). Empty refuses every local target.
+	Root string
+	// ReloadAllow lists the exact ReloadCommand strings local targets may run
+	// (--local-reload-allow).
+	ReloadAllow []string
+	// CommandTimeout bounds reload commands. Defaults to 60s.
+	CommandTimeout time.Duration
+}
+
+// Config is a local resource's Config, decoded through Description (so
+// unknown keys are refused and numbers given as strings accepted). Every
+// path must be absolute and, once symlinks are resolved, lie inside the
+// server's --local-root.
 type Config struct {
 	// CertPath receives the full chain: the leaf, then the intermediates.
 	// Mode 0644. Required.
@@ -63,28 +92,19 @@ type plan struct {
 // plan performs the static checks; every error it returns is permanent.
 func (d *Deployer) plan(config json.RawMessage) (*plan, error) {
 	var c Config
-	if err := deploy.DecodeConfig(config, &c); err != nil {
-		return nil, deploy.Permanentf("local: %w", err)
-	}
-	if c.CertPath == "" {
-		return nil, deploy.Permanentf("local: Config: CertPath is required")
-	}
-	if c.KeyPath == "" {
-		return nil, deploy.Permanentf("local: Config: KeyPath is required")
+	if err := Description.DecodeConfig(config, &c); err != nil {
+		return nil, err
 	}
 	keyMode := defaultKeyMode
 	if c.KeyMode != "" {
 		m, err := strconv.ParseUint(c.KeyMode, 8, 32)
 		if err != nil || m > 0o777 {
-			return nil, deploy.Permanentf("local: Config: KeyMode %q is not an octal permission like \"0600\"", c.KeyMode)
+			return nil, deploy.Permanentf("local/FILE: Config key \"KeyMode\" must be an octal permission like \"0600\" (got %q)", c.KeyMode)
 		}
 		keyMode = fs.FileMode(m)
 	}
-	if c.ReloadTimeoutSeconds < 0 {
-		return nil, deploy.Permanentf("local: Config: ReloadTimeoutSeconds must not be negative, got %d", c.ReloadTimeoutSeconds)
-	}
-	if c.ReloadCommand != "" && !slices.Contains(d.opts.LocalReloadAllow, c.ReloadCommand) {
-		return nil, deploy.Permanentf("local: Config: ReloadCommand %q is not allowed; the server must list it exactly with --local-reload-allow", c.ReloadCommand)
+	if c.ReloadCommand != "" && !slices.Contains(d.opts.ReloadAllow, c.ReloadCommand) {
+		return nil, deploy.Permanentf("local/FILE: Config key \"ReloadCommand\" %q is not allowed; the server must list it exactly with --local-reload-allow", c.ReloadCommand)
 	}
 
 	rootDir, err := d.rootDir()
@@ -98,11 +118,11 @@ func (d *Deployer) plan(config json.RawMessage) (*plan, error) {
 	add := func(key, path string, mode fs.FileMode) error {
 		rel, err := resolve(rootDir, path)
 		if err != nil {
-			return deploy.Permanentf("local: Config: %s: %w", key, err)
+			return deploy.Permanentf("local/FILE: Config key %q: %w", key, err)
 		}
 		for _, f := range p.files {
 			if f.rel == rel {
-				return deploy.Permanentf("local: Config: %s and %s name the same file %s", f.key, key, filepath.Join(rootDir, rel))
+				return deploy.Permanentf("local/FILE: Config keys %s and %s name the same file %s", f.key, key, filepath.Join(rootDir, rel))
 			}
 		}
 		p.files = append(p.files, file{key: key, path: filepath.Clean(path), rel: rel, mode: mode})
@@ -131,16 +151,16 @@ func (d *Deployer) commandTimeout() time.Duration {
 
 // rootDir returns LocalRoot made absolute with its symlinks resolved.
 func (d *Deployer) rootDir() (string, error) {
-	if d.opts.LocalRoot == "" {
+	if d.opts.Root == "" {
 		return "", deploy.Permanentf("local: local targets are disabled; start the server with --local-root DIR")
 	}
-	abs, err := filepath.Abs(d.opts.LocalRoot)
+	abs, err := filepath.Abs(d.opts.Root)
 	if err != nil {
-		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.LocalRoot, err)
+		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.Root, err)
 	}
 	dir, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.LocalRoot, err)
+		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.Root, err)
 	}
 	return dir, nil
 }

@@ -27,11 +27,11 @@ import (
 // Deployer writes a bundle's files under the local root. It is safe for
 // concurrent use; it holds no state besides its Options.
 type Deployer struct {
-	opts deploy.Options
+	opts Options
 }
 
 var (
-	_ deploy.Deployer        = (*Deployer)(nil)
+	_ deploy.Product         = (*Deployer)(nil)
 	_ deploy.Rollbacker      = (*Deployer)(nil)
 	_ deploy.ConfigValidator = (*Deployer)(nil)
 	_ deploy.Hoster          = (*Deployer)(nil)
@@ -39,23 +39,21 @@ var (
 	_ deploy.Snapshotter     = (*Deployer)(nil)
 )
 
-// New returns a Deployer governed by opts.LocalRoot, opts.LocalReloadAllow
-// and opts.CommandTimeout. The root is resolved again on every call, so a
-// root directory replaced on disk is honoured.
-func New(opts deploy.Options) *Deployer {
-	opts.LocalReloadAllow = slices.Clone(opts.LocalReloadAllow)
+// New returns a Deployer governed by opts. The root is resolved again on
+// every call, so a root directory replaced on disk is honoured.
+func New(opts Options) *Deployer {
+	opts.ReloadAllow = slices.Clone(opts.ReloadAllow)
 	return &Deployer{opts: opts}
 }
 
-// ValidateConfig performs the checks that need no bundle: known keys,
-// CertPath and KeyPath present, KeyMode octal, paths absolute and inside the
-// local root, ReloadCommand allowed. Directories that do not exist yet are
-// accepted; Deploy will refuse them until they are created. Local targets
-// take no credential, so hasAccess must be false.
-func (d *Deployer) ValidateConfig(config json.RawMessage, hasAccess bool) error {
-	if hasAccess {
-		return deploy.Permanentf("local: local targets use no credential; remove CloudAccessId")
-	}
+// Describe returns Description.
+func (d *Deployer) Describe() deploy.Description { return Description }
+
+// ValidateConfig performs the checks the Description cannot: KeyMode octal,
+// paths absolute and inside the local root, ReloadCommand allowed.
+// Directories that do not exist yet are accepted; Deploy will refuse them
+// until they are created.
+func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 	_, err := d.plan(config)
 	return err
 }

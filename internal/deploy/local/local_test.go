@@ -57,9 +57,9 @@ func setup(t *testing.T) *env {
 }
 
 func (e *env) deployer(root string) *Deployer {
-	return New(deploy.Options{
-		LocalRoot:        root,
-		LocalReloadAllow: []string{e.reloadCmd, failingCmd, noisyCmd, slowCmd},
+	return New(Options{
+		Root:        root,
+		ReloadAllow: []string{e.reloadCmd, failingCmd, noisyCmd, slowCmd},
 	})
 }
 
@@ -206,7 +206,7 @@ func TestDeployWritesFiles(t *testing.T) {
 			e := setup(t)
 			cfg := tt.prepare(t, e)
 			req := e.req(t, cfg)
-			if err := e.d.ValidateConfig(req.Target.Config, false); err != nil {
+			if err := deploy.Validate(e.d, req.Target.Config, false); err != nil {
 				t.Fatalf("ValidateConfig: %v", err)
 			}
 			if _, err := e.d.Deploy(context.Background(), req); err != nil {
@@ -367,7 +367,7 @@ func TestRefused(t *testing.T) {
 			prepare: func(t *testing.T, e *env) map[string]any {
 				return map[string]any{"CertPath": "a.pem", "KeyPath": e.in("a.key")}
 			},
-			want: `CertPath: "a.pem" is not an absolute path`,
+			want: `Config key "CertPath": "a.pem" is not an absolute path`,
 		},
 		{
 			desc: "a directory as a file",
@@ -396,28 +396,28 @@ func TestRefused(t *testing.T) {
 			prepare: func(t *testing.T, e *env) map[string]any {
 				return map[string]any{"CertPath": e.in("a.pem"), "KeyPath": e.in("a.key"), "Reload": "true"}
 			},
-			want: `unknown field "Reload"`,
+			want: `Config key "Reload" is unknown for local/FILE (did you mean "ReloadCommand"?)`,
 		},
 		{
 			desc: "no KeyPath",
 			prepare: func(t *testing.T, e *env) map[string]any {
 				return map[string]any{"CertPath": e.in("a.pem")}
 			},
-			want: "KeyPath is required",
+			want: `Config key "KeyPath" is required for local/FILE`,
 		},
 		{
 			desc: "a KeyMode that is not octal",
 			prepare: func(t *testing.T, e *env) map[string]any {
 				return map[string]any{"CertPath": e.in("a.pem"), "KeyPath": e.in("a.key"), "KeyMode": "0699"}
 			},
-			want: `KeyMode "0699"`,
+			want: `Config key "KeyMode" must be an octal permission like "0600" (got "0699")`,
 		},
 		{
 			desc: "a negative ReloadTimeoutSeconds",
 			prepare: func(t *testing.T, e *env) map[string]any {
 				return map[string]any{"CertPath": e.in("a.pem"), "KeyPath": e.in("a.key"), "ReloadTimeoutSeconds": -1}
 			},
-			want: "ReloadTimeoutSeconds must not be negative",
+			want: `Config key "ReloadTimeoutSeconds" must be a number from 0 to 3600 (got "-1")`,
 		},
 		{
 			desc: "a server started without --local-root",
@@ -437,9 +437,9 @@ func TestRefused(t *testing.T) {
 			want := strings.ReplaceAll(tt.want, "$OUTSIDE", e.outside)
 			req := e.req(t, tt.prepare(t, e))
 
-			err := e.d.ValidateConfig(req.Target.Config, false)
-			if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "local: ") {
-				t.Errorf("ValidateConfig: got %v, want a permanent error prefixed \"local: \" containing %q", err, want)
+			err := deploy.Validate(e.d, req.Target.Config, false)
+			if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+				t.Errorf("ValidateConfig: got %v, want a permanent error containing %q", err, want)
 			}
 			_, err = e.d.Deploy(context.Background(), req)
 			if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), want) {
@@ -500,14 +500,32 @@ func TestValidateConfig(t *testing.T) {
 		{
 			desc: "a Config that is not an object",
 			cfg:  func(e *env) map[string]any { return nil },
-			want: "CertPath is required",
+			want: "Config of local/FILE must be a JSON object",
+		},
+		{
+			desc: "a misspelt key",
+			cfg: func(e *env) map[string]any {
+				return map[string]any{"CertPth": e.in("a.pem"), "KeyPath": e.in("a.key")}
+			},
+			want: `Config key "CertPth" is unknown for local/FILE (did you mean "CertPath"?); known keys: CertPath, KeyPath,`,
+		},
+		{
+			desc: "a number given as a string",
+			cfg: func(e *env) map[string]any {
+				return map[string]any{"CertPath": e.in("a.pem"), "KeyPath": e.in("a.key"), "ReloadTimeoutSeconds": "30"}
+			},
+		},
+		{
+			desc: "a missing required key",
+			cfg:  func(e *env) map[string]any { return map[string]any{"KeyPath": e.in("a.key")} },
+			want: `Config key "CertPath" is required for local/FILE`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t)
-			err := e.d.ValidateConfig(e.req(t, tt.cfg(e)).Target.Config, tt.hasAccess)
+			err := deploy.Validate(e.d, e.req(t, tt.cfg(e)).Target.Config, tt.hasAccess)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("got %v, want nil", err)
@@ -608,7 +626,7 @@ func TestAlreadyDeployed(t *testing.T) {
 
 func TestHost(t *testing.T) {
 	t.Parallel()
-	if got := New(deploy.Options{}).Host(deploy.Target{}); got != "local" {
+	if got := New(Options{}).Host(deploy.Target{}); got != "local" {
 		t.Errorf("Host = %q, want \"local\"", got)
 	}
 }

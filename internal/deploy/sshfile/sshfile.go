@@ -13,7 +13,19 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
 )
 
-// Config is an ssh/FILE resource's Config (unknown keys are rejected).
+// Description is ssh/FILE's Description: its Config keys, documented once.
+var Description = sshx.Describe("FILE",
+	"Writes PEM files over SFTP to any host, then optionally runs a test and a reload command.",
+	deploy.Field{Name: "CertPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the full chain (leaf, then intermediates), mode 0644."},
+	deploy.Field{Name: "KeyPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the private key, with KeyMode."},
+	deploy.Field{Name: "ChainPath", Type: deploy.TypeString, Help: "Absolute path that receives the intermediates alone, mode 0644."},
+	deploy.Field{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal."},
+	deploy.Field{Name: "Owner", Type: deploy.TypeString, Help: "\"user\" or \"user:group\" given every written file (chown: needs root or Sudo); default the login user."},
+	deploy.Field{Name: "TestCommand", Type: deploy.TypeString, Help: "Runs before ReloadCommand; when it fails the previous files are put back."},
+	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Help: "Runs after the files of every resource on the host are written."},
+)
+
+// Config is an ssh/FILE resource's Config decoded through Description.
 type Config struct {
 	sshx.Remote
 	// CertPath receives the full chain (leaf, then intermediates), mode
@@ -40,7 +52,7 @@ type Config struct {
 type Deployer struct{ *sshx.Deployer }
 
 var (
-	_ deploy.Deployer        = Deployer{}
+	_ deploy.Product         = Deployer{}
 	_ deploy.Rollbacker      = Deployer{}
 	_ deploy.Snapshotter     = Deployer{}
 	_ deploy.ConfigValidator = Deployer{}
@@ -48,15 +60,14 @@ var (
 	_ deploy.Checker         = Deployer{}
 )
 
-// New returns the ssh/FILE deployer; opts.CommandTimeout is the default
-// bound of its commands.
-func New(opts deploy.Options) Deployer {
-	return Deployer{sshx.New("FILE", opts, plan)}
+// New returns the ssh/FILE deployer.
+func New(opts sshx.Options) Deployer {
+	return Deployer{sshx.New(Description, opts, plan)}
 }
 
 func plan(config json.RawMessage) (*sshx.Plan, error) {
 	var c Config
-	if err := deploy.DecodeConfig(config, &c); err != nil {
+	if err := Description.DecodeConfig(config, &c); err != nil {
 		return nil, err
 	}
 	p, err := sshx.CheckRemote(c.Remote)

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/sshx"
 )
 
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()
 	const base = `"Host":"web1","HostKey":"SHA256:ZCFYHwsQn2jcUap9zU4DpUV5kZ1F7+VURBrtQoxxNVI","CertPath":"/tls/a.pem","KeyPath":"/tls/a.key"`
-	d := New(deploy.Options{})
+	d := New(sshx.Options{})
 	for _, tc := range []struct{ desc, config, wantErr string }{
 		{desc: "minimal", config: `{` + base + `}`},
 		{desc: "all keys", config: `{` + base + `,"ChainPath":"/tls/chain.pem","KeyMode":"0640","Owner":"www-data:ssl-cert","TestCommand":"true","ReloadCommand":"true"}`},
@@ -20,7 +21,7 @@ func TestValidateConfig(t *testing.T) {
 		{desc: "chain is cert", config: `{` + base + `,"ChainPath":"/tls/a.pem"}`, wantErr: "same file"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := d.ValidateConfig(json.RawMessage(tc.config), true)
+			err := deploy.Validate(d, json.RawMessage(tc.config), true)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -15,7 +15,15 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
 )
 
-// Config is an ssh/HAPROXY resource's Config (unknown keys are rejected).
+// Description is ssh/HAPROXY's Description: its Config keys, documented once.
+var Description = sshx.Describe("HAPROXY",
+	"Writes one PEM (chain and key) over SFTP to an HAProxy host, tests the configuration and reloads HAProxy once per host.",
+	deploy.Field{Name: "PemPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the leaf, the intermediates and the key in one file, mode 0600 (a \"bind … ssl crt\" file)."},
+	deploy.Field{Name: "TestCommand", Type: deploy.TypeString, Default: "haproxy -c -f /etc/haproxy/haproxy.cfg", Help: "Checks the configuration before the reload; when it fails the previous file is put back."},
+	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Default: "systemctl reload haproxy", Help: "Reloads HAProxy once the files of every resource on the host are written; without systemd, run HAProxy in master-worker mode and use kill -USR2 $(cat /run/haproxy.pid)."},
+)
+
+// Config is an ssh/HAPROXY resource's Config decoded through Description.
 type Config struct {
 	sshx.Remote
 	// PemPath receives the leaf, the intermediates and the private key in
@@ -32,7 +40,7 @@ type Config struct {
 type Deployer struct{ *sshx.Deployer }
 
 var (
-	_ deploy.Deployer        = Deployer{}
+	_ deploy.Product         = Deployer{}
 	_ deploy.Rollbacker      = Deployer{}
 	_ deploy.Snapshotter     = Deployer{}
 	_ deploy.ConfigValidator = Deployer{}
@@ -40,10 +48,9 @@ var (
 	_ deploy.Checker         = Deployer{}
 )
 
-// New returns the ssh/HAPROXY deployer; opts.CommandTimeout is the default
-// bound of its commands.
-func New(opts deploy.Options) Deployer {
-	return Deployer{sshx.New("HAPROXY", opts, plan)}
+// New returns the ssh/HAPROXY deployer.
+func New(opts sshx.Options) Deployer {
+	return Deployer{sshx.New(Description, opts, plan)}
 }
 
 // pem is the combined file: full chain, then the key, each ending in a newline.
@@ -57,7 +64,7 @@ func pem(b deploy.Bundle) string {
 
 func plan(config json.RawMessage) (*sshx.Plan, error) {
 	var c Config
-	if err := deploy.DecodeConfig(config, &c); err != nil {
+	if err := Description.DecodeConfig(config, &c); err != nil {
 		return nil, err
 	}
 	p, err := sshx.CheckRemote(c.Remote)

@@ -14,7 +14,16 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
 )
 
-// Config is an ssh/NGINX resource's Config (unknown keys are rejected).
+// Description is ssh/NGINX's Description: its Config keys, documented once.
+var Description = sshx.Describe("NGINX",
+	"Writes the full chain and key over SFTP to an NGINX host, tests the configuration and reloads NGINX once per host.",
+	deploy.Field{Name: "CertPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the full chain, mode 0644 (nginx's ssl_certificate)."},
+	deploy.Field{Name: "KeyPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the private key, mode 0600 (nginx's ssl_certificate_key)."},
+	deploy.Field{Name: "TestCommand", Type: deploy.TypeString, Default: "nginx -t", Help: "Checks the configuration before the reload; when it fails the previous files are put back."},
+	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Default: "nginx -s reload", Help: "Reloads NGINX once the files of every resource on the host are written."},
+)
+
+// Config is an ssh/NGINX resource's Config decoded through Description.
 type Config struct {
 	sshx.Remote
 	// CertPath receives the full chain (leaf, then intermediates), mode
@@ -34,7 +43,7 @@ type Config struct {
 type Deployer struct{ *sshx.Deployer }
 
 var (
-	_ deploy.Deployer        = Deployer{}
+	_ deploy.Product         = Deployer{}
 	_ deploy.Rollbacker      = Deployer{}
 	_ deploy.Snapshotter     = Deployer{}
 	_ deploy.ConfigValidator = Deployer{}
@@ -42,15 +51,14 @@ var (
 	_ deploy.Checker         = Deployer{}
 )
 
-// New returns the ssh/NGINX deployer; opts.CommandTimeout is the default
-// bound of its commands.
-func New(opts deploy.Options) Deployer {
-	return Deployer{sshx.New("NGINX", opts, plan)}
+// New returns the ssh/NGINX deployer.
+func New(opts sshx.Options) Deployer {
+	return Deployer{sshx.New(Description, opts, plan)}
 }
 
 func plan(config json.RawMessage) (*sshx.Plan, error) {
 	var c Config
-	if err := deploy.DecodeConfig(config, &c); err != nil {
+	if err := Description.DecodeConfig(config, &c); err != nil {
 		return nil, err
 	}
 	p, err := sshx.CheckRemote(c.Remote)

@@ -19,6 +19,47 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 )
 
+// RemoteFields describes Remote's keys; every ssh product's Description
+// starts with them (Product builds the Description).
+var RemoteFields = []deploy.Field{
+	{Name: "Host", Type: deploy.TypeString, Required: true, Help: "The target's host name or IP address."},
+	{Name: "Port", Type: deploy.TypeInteger, Min: 1, Max: 65535, Default: "22", Help: "sshd's TCP port."},
+	{Name: "HostKey", Type: deploy.TypeString, Required: true,
+		Help: "Pins the host's key: its public key as in a .pub file (\"ssh-ed25519 AAAA…\"; cat /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (\"SHA256:…\"; ssh-keygen -lf); a host presenting any other key is refused."},
+	{Name: "Sudo", Type: deploy.TypeBoolean, Default: "false", Help: "Run the commands and file operations as root through \"sudo -n\" (passwordless sudo for sh needed); without it files are written over SFTP as the login user."},
+	{Name: "CommandTimeoutSeconds", Type: deploy.TypeInteger, Min: 0, Max: 3600,
+		Help: "Seconds TestCommand and ReloadCommand may each run; 0 or absent means the server's command timeout (60 s)."},
+}
+
+// Access describes the credential every ssh product takes.
+var Access = deploy.AccessSpec{
+	Need:      deploy.AccessRequired,
+	SecretId:  "the login user",
+	SecretKey: "a private key in PEM (OpenSSH, PKCS#1 or PKCS#8: anything containing -----BEGIN), or else the user's password",
+	Config: []deploy.Field{
+		{Name: "Passphrase", Type: deploy.TypeString, Secret: true, Help: "Decrypts SecretKey when it is an encrypted private key."},
+	},
+}
+
+// Describe builds an ssh product's Description: RemoteFields, then the
+// product's own keys, and Access.
+func Describe(product, summary string, fields ...deploy.Field) deploy.Description {
+	return deploy.Description{
+		CloudName:    "ssh",
+		CloudProduct: product,
+		Summary:      summary,
+		Config:       append(slices.Clone(RemoteFields), fields...),
+		Access:       Access,
+	}
+}
+
+// Options are the server's settings for ssh targets.
+type Options struct {
+	// CommandTimeout bounds test and reload commands when the resource sets
+	// no CommandTimeoutSeconds. Defaults to 60s.
+	CommandTimeout time.Duration
+}
+
 // Remote is the part of every ssh product's Config that says where the host
 // is and how to trust it. Products embed it in their Config.
 type Remote struct {
@@ -62,26 +103,18 @@ var (
 	ownerRE = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*(:[A-Za-z0-9._][A-Za-z0-9._-]*)?$`)
 )
 
-// CheckRemote validates r and starts a Plan from it.
+// CheckRemote validates r (already checked against RemoteFields) and starts
+// a Plan from it.
 func CheckRemote(r Remote) (*Plan, error) {
-	if r.Host == "" {
-		return nil, errors.New("Host is required")
-	}
 	if !hostRE.MatchString(r.Host) {
-		return nil, fmt.Errorf("Host %q is not a host name or IP address", r.Host)
+		return nil, fmt.Errorf("Config key \"Host\" must be a host name or IP address (got %q)", r.Host)
 	}
 	if r.Port == 0 {
 		r.Port = 22
 	}
-	if r.Port < 1 || r.Port > 65535 {
-		return nil, fmt.Errorf("Port %d is not a TCP port", r.Port)
-	}
 	pin, err := ParseHostKey(r.HostKey)
 	if err != nil {
 		return nil, err
-	}
-	if r.CommandTimeoutSeconds < 0 || r.CommandTimeoutSeconds > 3600 {
-		return nil, fmt.Errorf("CommandTimeoutSeconds must be between 1 and 3600, got %d", r.CommandTimeoutSeconds)
 	}
 	return &Plan{Remote: r, Pin: pin}, nil
 }
@@ -90,18 +123,18 @@ func CheckRemote(r Remote) (*Plan, error) {
 // newline, and not named by another key.
 func (p *Plan) AddFile(key, filePath string, mode fs.FileMode, content func(deploy.Bundle) string) error {
 	if filePath == "" {
-		return fmt.Errorf("%s is required", key)
+		return fmt.Errorf("Config key %q is required", key)
 	}
 	if !strings.HasPrefix(filePath, "/") || strings.ContainsAny(filePath, "\x00\n\r") {
-		return fmt.Errorf("%s %q is not an absolute path", key, filePath)
+		return fmt.Errorf("Config key %q must be an absolute path (got %q)", key, filePath)
 	}
 	clean := path.Clean(filePath)
 	if clean == "/" {
-		return fmt.Errorf("%s %q names no file", key, filePath)
+		return fmt.Errorf("Config key %q names no file (got %q)", key, filePath)
 	}
 	for _, f := range p.Files {
 		if f.Path == clean {
-			return fmt.Errorf("%s and %s name the same file %s", f.Key, key, clean)
+			return fmt.Errorf("Config keys %s and %s name the same file %s", f.Key, key, clean)
 		}
 	}
 	p.Files = append(p.Files, File{Key: key, Path: clean, Mode: mode, Content: content})
@@ -111,7 +144,7 @@ func (p *Plan) AddFile(key, filePath string, mode fs.FileMode, content func(depl
 // SetOwner checks and sets the owner of written files: "user" or "user:group".
 func (p *Plan) SetOwner(owner string) error {
 	if owner != "" && !ownerRE.MatchString(owner) {
-		return fmt.Errorf("Owner %q is not \"user\" or \"user:group\"", owner)
+		return fmt.Errorf("Config key \"Owner\" must be \"user\" or \"user:group\" (got %q)", owner)
 	}
 	p.Owner = owner
 	return nil
@@ -124,25 +157,26 @@ func ParseMode(key, s string, def fs.FileMode) (fs.FileMode, error) {
 	}
 	m, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || m > 0o777 {
-		return 0, fmt.Errorf("%s %q is not an octal permission like \"0600\"", key, s)
+		return 0, fmt.Errorf("Config key %q must be an octal permission like \"0600\" (got %q)", key, s)
 	}
 	return fs.FileMode(m), nil
 }
 
 // Deployer is the deployment logic every ssh product shares; a product
-// supplies the function turning its Config into a Plan. It is safe for
-// concurrent use. Connections and reload rounds are shared by every ssh
-// Deployer in the process.
+// supplies its Description and the function turning its Config into a Plan.
+// It is safe for concurrent use. Connections and reload rounds are shared
+// by every ssh Deployer in the process.
 type Deployer struct {
+	desc   deploy.Description
 	name   string // "ssh/NGINX", prefix of Config errors
 	plan   func(config json.RawMessage) (*Plan, error)
-	opts   deploy.Options
+	opts   Options
 	pool   *Pool
 	rounds *rounds
 }
 
 var (
-	_ deploy.Deployer        = (*Deployer)(nil)
+	_ deploy.Product         = (*Deployer)(nil)
 	_ deploy.Rollbacker      = (*Deployer)(nil)
 	_ deploy.Snapshotter     = (*Deployer)(nil)
 	_ deploy.ConfigValidator = (*Deployer)(nil)
@@ -155,16 +189,23 @@ var (
 	sharedRounds = newRounds()
 )
 
-// New returns the Deployer of product (like "NGINX"); plan decodes and checks
-// a Config (its errors name the key and are made permanent here).
-func New(product string, opts deploy.Options, plan func(config json.RawMessage) (*Plan, error)) *Deployer {
-	return &Deployer{name: "ssh/" + product, plan: plan, opts: opts, pool: sharedPool, rounds: sharedRounds}
+// New returns the Deployer of the product desc describes; plan decodes a
+// Config with desc.DecodeConfig and checks what the description cannot (its
+// errors name the key and are made permanent here).
+func New(desc deploy.Description, opts Options, plan func(config json.RawMessage) (*Plan, error)) *Deployer {
+	return &Deployer{desc: desc, name: desc.Name(), plan: plan, opts: opts, pool: sharedPool, rounds: sharedRounds}
 }
+
+// Describe returns the product's Description.
+func (d *Deployer) Describe() deploy.Description { return d.desc }
 
 func (d *Deployer) planOf(config json.RawMessage) (*Plan, error) {
 	p, err := d.plan(config)
+	if deploy.IsPermanent(err) {
+		return nil, err
+	}
 	if err != nil {
-		return nil, deploy.Permanentf("%s: Config: %w", d.name, err)
+		return nil, deploy.Permanentf("%s: %w", d.name, err)
 	}
 	p.commandTimeout = 60 * time.Second
 	if d.opts.CommandTimeout > 0 {
@@ -176,12 +217,8 @@ func (d *Deployer) planOf(config json.RawMessage) (*Plan, error) {
 	return p, nil
 }
 
-// ValidateConfig checks the Config without connecting. An ssh resource
-// needs a credential, so hasAccess must be true.
-func (d *Deployer) ValidateConfig(config json.RawMessage, hasAccess bool) error {
-	if !hasAccess {
-		return deploy.Permanentf("%s: CloudAccessId is required: create an ssh CloudAccess (SecretId: the user; SecretKey: a PEM private key or a password)", d.name)
-	}
+// ValidateConfig checks the Config without connecting.
+func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 	_, err := d.planOf(config)
 	return err
 }

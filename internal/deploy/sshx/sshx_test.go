@@ -44,7 +44,7 @@ func TestParseHostKey(t *testing.T) {
 		{desc: "authorized key with comment", in: authorized + " root@web1\n", wantFP: fp, wantKey: true},
 		{desc: "fingerprint", in: fp, wantFP: fp},
 		{desc: "padded fingerprint", in: fp + "=", wantFP: fp},
-		{desc: "empty", in: "", wantErr: "HostKey is required"},
+		{desc: "empty", in: "", wantErr: `Config key "HostKey" is required`},
 		{desc: "short fingerprint", in: "SHA256:abc", wantErr: "not a SHA256 fingerprint"},
 		{desc: "garbage", in: "hello", wantErr: "neither a public key"},
 	} {

@@ -53,18 +53,18 @@ type HostKeyPin struct {
 func ParseHostKey(s string) (HostKeyPin, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return HostKeyPin{}, errors.New("HostKey is required: the host's public key (cat /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (ssh-keygen -lf …)")
+		return HostKeyPin{}, errors.New("Config key \"HostKey\" is required: the host's public key (cat /etc/ssh/ssh_host_ed25519_key.pub) or its fingerprint (ssh-keygen -lf …)")
 	}
 	if fp, ok := strings.CutPrefix(s, "SHA256:"); ok {
 		fp = strings.TrimRight(fp, "=")
 		if len(fp) != 43 || strings.ContainsAny(fp, " \t\n") {
-			return HostKeyPin{}, fmt.Errorf("HostKey %q is not a SHA256 fingerprint (43 base64 characters after \"SHA256:\")", s)
+			return HostKeyPin{}, fmt.Errorf("Config key \"HostKey\" %q is not a SHA256 fingerprint (43 base64 characters after \"SHA256:\")", s)
 		}
 		return HostKeyPin{Fingerprint: "SHA256:" + fp}, nil
 	}
 	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
 	if err != nil {
-		return HostKeyPin{}, fmt.Errorf("HostKey is neither a public key like \"ssh-ed25519 AAAA…\" nor a \"SHA256:…\" fingerprint: %w", err)
+		return HostKeyPin{}, fmt.Errorf("Config key \"HostKey\" is neither a public key like \"ssh-ed25519 AAAA…\" nor a \"SHA256:…\" fingerprint: %w", err)
 	}
 	return HostKeyPin{Fingerprint: ssh.FingerprintSHA256(k), Key: k}, nil
 }
@@ -105,8 +105,8 @@ func ParseCredential(a *deploy.Access) (Credential, error) {
 		return Credential{}, deploy.Permanentf("ssh: CloudAccess %d: SecretId (the user name) is empty", a.ID)
 	}
 	var ac accessConfig
-	if err := deploy.DecodeConfig(a.Config, &ac); err != nil {
-		return Credential{}, deploy.Permanentf("ssh: CloudAccess %d: %w", a.ID, err)
+	if err := deploy.DecodeFields(fmt.Sprintf("ssh CloudAccess %d", a.ID), "Config", Access.Config, a.Config, &ac); err != nil {
+		return Credential{}, err
 	}
 	sum := sha256.Sum256([]byte(a.SecretKey + "\x00" + ac.Passphrase))
 	c := Credential{User: a.SecretID, identifier: hex.EncodeToString(sum[:8])}

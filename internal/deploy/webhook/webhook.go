@@ -30,8 +30,29 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 )
 
-// Config is a webhook resource's Config (a JSON object; unknown keys are
-// rejected).
+// Description is webhook/WEBHOOK's Description: its Config keys, documented once.
+var Description = deploy.Description{
+	CloudName:    "webhook",
+	CloudProduct: "WEBHOOK",
+	Summary:      "POSTs the certificate and key as one signed JSON document to a receiver you run.",
+	Config: []deploy.Field{
+		{Name: "Url", Type: deploy.TypeString, Required: true, Help: "The https:// (or http://) address the bundle is POSTed to; redirects are not followed."},
+		{Name: "TimeoutSeconds", Type: deploy.TypeInteger, Min: 0, Max: int64(maxTimeout / time.Second), Default: "10",
+			Help: "Seconds one delivery may take: connecting, sending and the receiver's answer."},
+	},
+	Access: deploy.AccessSpec{Need: deploy.AccessOptional, SecretId: "any label",
+		SecretKey: "the shared secret deliveries are signed with (X-Certfleet-Signature)"},
+}
+
+// Options are the server's settings for webhook targets.
+type Options struct {
+	// HTTPClient delivers the bundles; nil means a shared client tuned for
+	// many deliveries to one receiver. Its redirect policy is replaced:
+	// redirects are never followed.
+	HTTPClient *http.Client
+}
+
+// Config is a webhook resource's Config, decoded through Description.
 type Config struct {
 	// Url is the http or https address the bundle is POSTed to. Required.
 	// Redirects are not followed: the key goes only where Url says.
@@ -84,7 +105,7 @@ type Deployer struct {
 }
 
 var (
-	_ deploy.Deployer        = (*Deployer)(nil)
+	_ deploy.Product         = (*Deployer)(nil)
 	_ deploy.Rollbacker      = (*Deployer)(nil)
 	_ deploy.ConfigValidator = (*Deployer)(nil)
 	_ deploy.Hoster          = (*Deployer)(nil)
@@ -113,7 +134,7 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 // New returns a Deployer using opts.HTTPClient, or a shared client tuned for
 // many deliveries to one receiver when it is nil. Redirects are never
 // followed, whichever client is used.
-func New(opts deploy.Options) *Deployer {
+func New(opts Options) *Deployer {
 	c := defaultClient
 	if opts.HTTPClient != nil {
 		cc := *opts.HTTPClient
@@ -123,10 +144,13 @@ func New(opts deploy.Options) *Deployer {
 	return &Deployer{client: c, now: time.Now}
 }
 
-// ValidateConfig checks Url (required, absolute http or https with a host)
-// and TimeoutSeconds (0 to 300). A credential is optional: with one,
-// deliveries are signed with its SecretKey.
-func (d *Deployer) ValidateConfig(config json.RawMessage, hasAccess bool) error {
+// Describe returns Description.
+func (d *Deployer) Describe() deploy.Description { return Description }
+
+// ValidateConfig checks that Url is an absolute http or https address with a
+// host. A credential is optional: with one, deliveries are signed with its
+// SecretKey.
+func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 	_, _, err := parseConfig(config)
 	return err
 }
@@ -267,25 +291,22 @@ func (d *Deployer) post(ctx context.Context, req deploy.Request, action string) 
 // parseConfig decodes and checks a Config; every error is permanent.
 func parseConfig(config json.RawMessage) (Config, *url.URL, error) {
 	var c Config
-	if err := deploy.DecodeConfig(config, &c); err != nil {
-		return c, nil, deploy.Permanentf("webhook: %w", err)
-	}
-	if c.Url == "" {
-		return c, nil, deploy.Permanentf("webhook: Config: Url is required")
+	if err := Description.DecodeConfig(config, &c); err != nil {
+		return c, nil, err
 	}
 	u, err := url.Parse(c.Url)
 	if err != nil {
-		return c, nil, deploy.Permanentf("webhook: Config: Url: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL itself may carry a token
+		}
+		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" is not a URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return c, nil, deploy.Permanentf("webhook: Config: Url %q must start with https:// or http://", display(u))
+		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q must start with https:// or http://", display(u))
 	}
 	if u.Hostname() == "" {
-		return c, nil, deploy.Permanentf("webhook: Config: Url %q has no host", display(u))
-	}
-	if c.TimeoutSeconds < 0 || time.Duration(c.TimeoutSeconds)*time.Second > maxTimeout {
-		return c, nil, deploy.Permanentf("webhook: Config: TimeoutSeconds must be between 1 and %d (0 or absent means 10), got %d",
-			int(maxTimeout/time.Second), c.TimeoutSeconds)
+		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q has no host", display(u))
 	}
 	return c, u, nil
 }

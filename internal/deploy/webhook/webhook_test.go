@@ -298,7 +298,7 @@ func TestDeploy(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, tt.tls, map[bool]string{true: secret}[tt.signed], tt.respond)
-			var opts deploy.Options
+			var opts Options
 			if tt.tls {
 				opts.HTTPClient = rc.srv.Client()
 			}
@@ -345,7 +345,7 @@ func TestDeployConnectionRefused(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	b := deploytest.Bundle(t, "www.example.com")
-	_, err = New(deploy.Options{}).Deploy(context.Background(), request(t, "http://"+addr+"/hook", 0, true, b))
+	_, err = New(Options{}).Deploy(context.Background(), request(t, "http://"+addr+"/hook", 0, true, b))
 	if err == nil || deploy.IsPermanent(err) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("got %v, want a transient connection refused error", err)
 	}
@@ -357,7 +357,7 @@ func TestDeployConnectionRefused(t *testing.T) {
 func TestDeployEmptyBundle(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, false, "", status(200, ""))
-	_, err := New(deploy.Options{}).Deploy(context.Background(), request(t, rc.srv.URL, 0, false, deploy.Bundle{CertID: 4}))
+	_, err := New(Options{}).Deploy(context.Background(), request(t, rc.srv.URL, 0, false, deploy.Bundle{CertID: 4}))
 	if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), "certificate 4 has no certificate or no private key") {
 		t.Errorf("got %v, want a permanent error naming the empty certificate", err)
 	}
@@ -371,7 +371,7 @@ func TestDeployCanceled(t *testing.T) {
 	rc := newReceiver(t, false, "", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := New(deploy.Options{}).Deploy(ctx, request(t, rc.srv.URL, 0, false, deploytest.Bundle(t, "www.example.com")))
+	_, err := New(Options{}).Deploy(ctx, request(t, rc.srv.URL, 0, false, deploytest.Bundle(t, "www.example.com")))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want an error wrapping the context's", err)
 	}
@@ -391,7 +391,7 @@ func TestRollback(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, false, secret, status(200, ""))
 			b := tt.bundle(t)
-			if err := New(deploy.Options{}).Rollback(context.Background(), request(t, rc.srv.URL, 0, true, b), []byte("ignored")); err != nil {
+			if err := New(Options{}).Rollback(context.Background(), request(t, rc.srv.URL, 0, true, b), []byte("ignored")); err != nil {
 				t.Fatalf("Rollback: %v", err)
 			}
 			got := rc.deliveries(t)
@@ -412,32 +412,33 @@ func TestValidateConfig(t *testing.T) {
 	}{
 		{desc: "https with a path", cfg: `{"Url":"https://hooks.example.com/certs"}`},
 		{desc: "http with a port and the longest timeout", cfg: `{"Url":"http://10.0.0.5:8080/","TimeoutSeconds":300}`},
-		{desc: "no Url", cfg: `{}`, want: "Url is required"},
-		{desc: "an empty Config", cfg: ``, want: "Url is required"},
+		{desc: "no Url", cfg: `{}`, want: `Config key "Url" is required for webhook/WEBHOOK`},
+		{desc: "an empty Config", cfg: ``, want: `Config key "Url" is required`},
 		{desc: "another scheme", cfg: `{"Url":"ftp://hooks.example.com/"}`, want: "must start with https:// or http://"},
 		{desc: "a relative Url", cfg: `{"Url":"/hooks"}`, want: "must start with https://"},
 		{desc: "no host", cfg: `{"Url":"https:///hooks"}`, want: "has no host"},
-		{desc: "a Url that does not parse", cfg: `{"Url":"https://exa mple.com/"}`, want: "Url: parse"},
-		{desc: "a Url that is not a string", cfg: `{"Url":7}`, want: "Config: json: cannot unmarshal number"},
-		{desc: "a timeout too long", cfg: `{"Url":"https://h.example/","TimeoutSeconds":301}`, want: "TimeoutSeconds must be between 1 and 300"},
-		{desc: "a negative timeout", cfg: `{"Url":"https://h.example/","TimeoutSeconds":-1}`, want: "TimeoutSeconds must be between 1 and 300"},
-		{desc: "an unknown key", cfg: `{"Url":"https://h.example/","Secret":"x"}`, want: `unknown field "Secret"`},
+		{desc: "a Url that does not parse", cfg: `{"Url":"https://exa mple.com/"}`, want: `Config key "Url" is not a URL: invalid character " " in host name`},
+		{desc: "a Url that is not a string", cfg: `{"Url":true}`, want: `Config key "Url" must be a string (got "true")`},
+		{desc: "a timeout too long", cfg: `{"Url":"https://h.example/","TimeoutSeconds":301}`, want: `Config key "TimeoutSeconds" must be a number from 0 to 300 (got "301")`},
+		{desc: "a timeout given as a string", cfg: `{"Url":"https://h.example/","TimeoutSeconds":"30"}`},
+		{desc: "a negative timeout", cfg: `{"Url":"https://h.example/","TimeoutSeconds":-1}`, want: `Config key "TimeoutSeconds" must be a number from 0 to 300 (got "-1")`},
+		{desc: "an unknown key", cfg: `{"Url":"https://h.example/","Secret":"x"}`, want: `Config key "Secret" is unknown for webhook/WEBHOOK; known keys: Url, TimeoutSeconds`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			err := New(deploy.Options{}).ValidateConfig(json.RawMessage(tt.cfg), false)
+			err := deploy.Validate(New(Options{}), json.RawMessage(tt.cfg), false)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("got %v, want nil", err)
-			case tt.want != "" && (err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "webhook: ")):
+			case tt.want != "" && (err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("got %v, want a permanent webhook error containing %q", err, tt.want)
 			}
 			if tt.want == "" {
 				return
 			}
 			// Deploy refuses it the same way, without a request.
-			_, err = New(deploy.Options{}).Deploy(context.Background(), deploy.Request{Target: deploy.Target{Config: json.RawMessage(tt.cfg)}})
+			_, err = New(Options{}).Deploy(context.Background(), deploy.Request{Target: deploy.Target{Config: json.RawMessage(tt.cfg)}})
 			if err == nil || !deploy.IsPermanent(err) {
 				t.Errorf("Deploy: got %v, want a permanent error", err)
 			}
@@ -461,7 +462,7 @@ func TestHost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			if got := New(deploy.Options{}).Host(deploy.Target{Config: json.RawMessage(tt.cfg)}); got != tt.want {
+			if got := New(Options{}).Host(deploy.Target{Config: json.RawMessage(tt.cfg)}); got != tt.want {
 				t.Errorf("Host = %q, want %q", got, tt.want)
 			}
 		})

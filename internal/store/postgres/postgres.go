@@ -15,7 +15,9 @@ import (
 	"io/fs"
 	neturl "net/url"
 	"strconv"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
@@ -56,7 +58,7 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	db.SetMaxOpenConns(maxConns)
 	// Idle connections are few: several nodes (and tests) share max_connections.
 	db.SetMaxIdleConns(min(maxConns, 8))
-	s := sqlstore.New(db, Dialect())
+	s := sqlstore.New(db, Dialect(url))
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -68,19 +70,48 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	return s, nil
 }
 
-// Dialect is PostgreSQL's sqlstore dialect.
-func Dialect() sqlstore.Dialect {
+// Dialect is PostgreSQL's sqlstore dialect for the database at url (where
+// wake-ups are listened for on a connection of their own).
+func Dialect(url string) sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:       "postgres",
 		Numbered:   true,
 		SkipLocked: "FOR UPDATE SKIP LOCKED",
 		IsUnique:   isUnique,
+		NowMS:      `(extract(epoch from clock_timestamp()) * 1000)::bigint`,
+		Notify:     `SELECT pg_notify(?, ?)`,
+		Listen: func(ctx context.Context, channel string, ready func(), got func(string)) error {
+			return listen(ctx, url, channel, ready, got)
+		},
 		LockMigrations: func(ctx context.Context, conn *sql.Conn) (func(), error) {
 			if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
 				return nil, err
 			}
 			return func() { conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLockID) }, nil
 		},
+	}
+}
+
+// listen runs LISTEN channel on a connection outside the pool (it is held
+// for as long as the node runs) and passes on each notification's payload.
+func listen(ctx context.Context, url, channel string, ready func(), got func(string)) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.Connect(cctx, url)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("postgres: listen: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		return fmt.Errorf("postgres: listen: %w", err)
+	}
+	ready()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("postgres: listen: %w", err)
+		}
+		got(n.Payload)
 	}
 }
 

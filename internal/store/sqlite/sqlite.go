@@ -47,7 +47,8 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// One writer at a time is all SQLite allows; a small pool keeps readers
 	// concurrent without piling up lock waits.
 	db.SetMaxOpenConns(8)
-	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique})
+	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique,
+		NowMS: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`})
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

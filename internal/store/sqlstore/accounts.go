@@ -69,3 +69,48 @@ func (s *DB) NonceUse(ctx context.Context, nonce string, expires time.Time) erro
 func (s *DB) NoncePurge(ctx context.Context, before time.Time) (int64, error) {
 	return s.exec(ctx, s.db, `DELETE FROM nonces WHERE expires_ms < ?`, ms(before))
 }
+
+const accountCols = `id, name, created_ms, egress_allow, local_root`
+
+func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
+	var a store.Account
+	var created int64
+	var egress string
+	if err := row.Scan(&a.ID, &a.Name, &created, &egress, &a.LocalRoot); err != nil {
+		return a, err
+	}
+	a.Created = fromMS(created)
+	a.EgressAllow = fromJSON[[]string](egress)
+	return a, nil
+}
+
+// AccountGet returns an account by ID.
+func (s *DB) AccountGet(ctx context.Context, id int64) (store.Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, s.q(`SELECT `+accountCols+` FROM accounts WHERE id = ?`), id))
+	return a, s.wrap(err)
+}
+
+// AccountGetByName returns an account by name.
+func (s *DB) AccountGetByName(ctx context.Context, name string) (store.Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, s.q(`SELECT `+accountCols+` FROM accounts WHERE name = ?`), name))
+	return a, s.wrap(err)
+}
+
+// AccountSetSettings replaces an account's settings.
+func (s *DB) AccountSetSettings(ctx context.Context, id int64, set store.AccountSettings) error {
+	egress := set.EgressAllow
+	if egress == nil {
+		egress = []string{}
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE accounts SET egress_allow = ?, local_root = ? WHERE id = ?`),
+		jsonText(egress), set.LocalRoot, id)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.wrap(err)
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}

@@ -194,13 +194,13 @@ func (s *DB) JobSetStatus(ctx context.Context, p store.JobSetStatusParams) error
 			}
 			return store.ErrConflict
 		}
-		var from []string
+		var from []store.WorkerStatus
 		to := store.WorkerPending
 		switch p.To {
 		case store.JobPending, store.JobScheduling:
-			from = []string{store.WorkerEditing}
+			from = []store.WorkerStatus{store.WorkerEditing}
 		case store.JobEditing:
-			from = []string{store.WorkerPending, store.WorkerScheduling}
+			from = []store.WorkerStatus{store.WorkerPending, store.WorkerScheduling}
 			to = store.WorkerEditing
 		}
 		_, err = s.exec(ctx, tx, `UPDATE workers SET status = ?, modified_ms = ? WHERE job_id = ? AND status IN `+inList(len(from)),
@@ -271,7 +271,7 @@ func (s *DB) lockOf(alias string) string {
 
 // JobFinishIfDone ends a processing job once no worker of it is left to run:
 // error if any worker failed, success otherwise. It returns the job's status.
-func (s *DB) JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (string, error) {
+func (s *DB) JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (store.JobStatus, error) {
 	_, err := s.exec(ctx, s.db, `UPDATE jobs SET
 		status = CASE WHEN EXISTS (SELECT 1 FROM workers WHERE job_id = ? AND status = 'error') THEN 'error' ELSE 'success' END,
 		end_ms = ?, modified_ms = ?
@@ -281,7 +281,7 @@ func (s *DB) JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (s
 	if err != nil {
 		return "", err
 	}
-	var status string
+	var status store.JobStatus
 	err = s.db.QueryRowContext(ctx, s.q(`SELECT status FROM jobs WHERE id = ?`), jobID).Scan(&status)
 	return status, s.wrap(err)
 }
@@ -298,7 +298,8 @@ func (s *DB) JobStatusCounts(ctx context.Context, accountID, jobID int64) (store
 	byProduct := map[[2]string]int64{}
 	var order [][2]string
 	for rows.Next() {
-		var status, name, product string
+		var status store.WorkerStatus
+		var name, product string
 		var n int64
 		if err := rows.Scan(&status, &name, &product, &n); err != nil {
 			return c, s.wrap(err)
@@ -348,7 +349,7 @@ func (s *DB) JobUnfinishedIDs(ctx context.Context) ([]int64, error) {
 	return ids, s.wrap(rows.Err())
 }
 
-func stringArgs(v []string) []any {
+func stringArgs[S ~string](v []S) []any {
 	out := make([]any, len(v))
 	for i, s := range v {
 		out[i] = s

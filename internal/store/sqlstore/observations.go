@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -13,11 +12,14 @@ func (s *DB) ResourceScan(ctx context.Context, p store.ResourceScanParams) ([]st
 	where := ` WHERE id > ?`
 	args := []any{p.AfterID}
 	if p.ConfigContains != "" {
-		where += ` AND config LIKE ? ESCAPE '\'`
-		// like() lower-cases its keyword for case-insensitive searches; a
-		// Config key is matched as written.
-		r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-		args = append(args, "%"+r.Replace(p.ConfigContains)+"%")
+		// A Config key is matched as written: SQLite's LIKE ignores ASCII
+		// case, so the substring is found by position on both engines.
+		if s.d.Name == "postgres" {
+			where += ` AND strpos(config, ?) > 0`
+		} else {
+			where += ` AND instr(config, ?) > 0`
+		}
+		args = append(args, p.ConfigContains)
 	}
 	limit := p.Limit
 	if limit <= 0 {

@@ -80,7 +80,7 @@ func (s *DB) AccessKeyCreate(ctx context.Context, k store.AccessKey, max int) er
 }
 
 // AccessKeySetStatus sets a user's key Active or Inactive.
-func (s *DB) AccessKeySetStatus(ctx context.Context, accountID, userID int64, id, status string) error {
+func (s *DB) AccessKeySetStatus(ctx context.Context, accountID, userID int64, id string, status store.AccessKeyStatus) error {
 	n, err := s.exec(ctx, s.db, `UPDATE access_keys SET status = ? WHERE account_id = ? AND user_id = ? AND id = ?`, status, accountID, userID, id)
 	if err == nil && n == 0 {
 		return store.ErrNotFound
@@ -371,6 +371,10 @@ func (s *DB) lockPolicy(ctx context.Context, tx *sql.Tx, accountID, policyID int
 	return next, def, s.wrap(err)
 }
 
+// versionOrder orders versions created in the same millisecond by number
+// ("v9" before "v10"), as text alone would not.
+const versionOrder = `LENGTH(version_id), version_id`
+
 // RAMPolicyVersionCreate adds a policy's next version.
 func (s *DB) RAMPolicyVersionCreate(ctx context.Context, accountID, policyID int64, document string, setDefault, rotate bool, max int) (store.RAMPolicyVersion, error) {
 	now := time.Now()
@@ -390,7 +394,7 @@ func (s *DB) RAMPolicyVersionCreate(ctx context.Context, accountID, policyID int
 			}
 			var oldest string
 			if err := tx.QueryRowContext(ctx, s.q(`SELECT version_id FROM ram_policy_versions WHERE policy_id = ? AND version_id <> ?
-				ORDER BY created_ms, version_id LIMIT 1`), policyID, def).Scan(&oldest); err != nil {
+				ORDER BY created_ms, `+versionOrder+` LIMIT 1`), policyID, def).Scan(&oldest); err != nil {
 				return s.wrap(err)
 			}
 			if _, err := s.exec(ctx, tx, `DELETE FROM ram_policy_versions WHERE policy_id = ? AND version_id = ?`, policyID, oldest); err != nil {
@@ -429,7 +433,7 @@ func (s *DB) RAMPolicySetDefault(ctx context.Context, accountID, policyID int64,
 // RAMPolicyVersions lists a custom policy's versions, oldest first.
 func (s *DB) RAMPolicyVersions(ctx context.Context, accountID, policyID int64) ([]store.RAMPolicyVersion, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT v.version_id, v.document, v.version_id = p.default_version, v.created_ms
-		FROM ram_policy_versions v JOIN ram_policies p ON p.id = v.policy_id WHERE p.account_id = ? AND p.id = ? ORDER BY v.created_ms, v.version_id`), accountID, policyID)
+		FROM ram_policy_versions v JOIN ram_policies p ON p.id = v.policy_id WHERE p.account_id = ? AND p.id = ? ORDER BY v.created_ms, `+versionOrder), accountID, policyID)
 	if err != nil {
 		return nil, s.wrap(err)
 	}

@@ -34,6 +34,16 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// LockMigrations serialises migrations across processes; may be nil.
 	LockMigrations func(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+	// NowMS is an SQL expression for the database's clock in epoch
+	// milliseconds (leadership leases are timed by it).
+	NowMS string
+	// Notify is the statement sending a wake-up, with placeholders for the
+	// channel and the payload, and Listen receives them on a dedicated
+	// connection until ctx ends or the connection fails, calling ready once
+	// listening and got with each payload. Without them (one node, SQLite)
+	// wake-ups are delivered in-process, to the listeners of one DB.
+	Notify string
+	Listen func(ctx context.Context, channel string, ready func(), got func(payload string)) error
 }
 
 // DB implements store.Store.
@@ -42,6 +52,7 @@ type DB struct {
 	d  Dialect
 	// queries caches rebound SQL text.
 	rebind map[string]string
+	wake   hub // in-process wake-ups when the dialect has no Listen
 }
 
 var _ store.Store = (*DB)(nil)
@@ -51,7 +62,10 @@ func New(db *sql.DB, d Dialect) *DB {
 	return &DB{db: db, d: d}
 }
 
-// SQL returns the underlying database (for tests and engine-specific code).
+// SQL returns the underlying database, for tests that must reach past the
+// contract (a competing transaction, a row as a crashed node leaves it).
+// Code outside package store and its engines must not use it: what it needs
+// from the database belongs in store.Store.
 func (s *DB) SQL() *sql.DB { return s.db }
 
 // Ping checks the database answers.

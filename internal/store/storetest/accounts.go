@@ -21,23 +21,49 @@ func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
 		}
 	})
 
+	t.Run("AccountSettings", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		a, err := b.s.AccountGet(b.ctx, b.acct)
+		ok(t, err, "AccountGet")
+		equal(t, "new account's settings", a.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		equal(t, "name", a.Name, "acme")
+		set := store.AccountSettings{EgressAllow: []string{"10.1.0.0/16", "hooks.internal.example"}, LocalRoot: "acme"}
+		ok(t, b.s.AccountSetSettings(b.ctx, b.acct, set), "AccountSetSettings")
+		a, err = b.s.AccountGetByName(b.ctx, "acme")
+		ok(t, err, "AccountGetByName")
+		equal(t, "settings", a.AccountSettings, set)
+		other, err := b.s.AccountGet(b.ctx, b.other)
+		ok(t, err, "AccountGet(other)")
+		equal(t, "the other account's settings", other.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		ok(t, b.s.AccountSetSettings(b.ctx, b.acct, store.AccountSettings{}), "AccountSetSettings (clear)")
+		a, err = b.s.AccountGet(b.ctx, b.acct)
+		ok(t, err, "AccountGet")
+		equal(t, "cleared settings", a.AccountSettings, store.AccountSettings{EgressAllow: []string{}})
+		_, err = b.s.AccountGet(b.ctx, 999999)
+		isErr(t, err, store.ErrNotFound, "AccountGet(unknown)")
+		_, err = b.s.AccountGetByName(b.ctx, "nobody")
+		isErr(t, err, store.ErrNotFound, "AccountGetByName(unknown)")
+		isErr(t, b.s.AccountSetSettings(b.ctx, 999999, set), store.ErrNotFound, "AccountSetSettings(unknown)")
+	})
+
 	t.Run("AccessKeyRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		k := store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active", Created: b.now.Add(-time.Hour)}
+		k := store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: store.AccessKeyActive, Created: b.now.Add(-time.Hour)}
 		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert")
 		got, err := b.s.AccessKeyGet(b.ctx, "AK1")
 		ok(t, err, "AccessKeyGet")
-		equal(t, "AccessKeyGet", got, store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: "Active",
+		equal(t, "AccessKeyGet", got, store.AccessKey{ID: "AK1", AccountID: b.acct, SecretEnc: []byte("sealed-1"), Status: store.AccessKeyActive,
 			Created: msTime(k.Created)})
 
 		// Upsert of the same ID replaces the key.
-		k.SecretEnc, k.Status = []byte("sealed-2"), "Inactive"
+		k.SecretEnc, k.Status = []byte("sealed-2"), store.AccessKeyInactive
 		ok(t, b.s.AccessKeyUpsert(b.ctx, k), "AccessKeyUpsert (replace)")
 		got, err = b.s.AccessKeyGet(b.ctx, "AK1")
 		ok(t, err, "AccessKeyGet")
 		equal(t, "SecretEnc after replace", got.SecretEnc, []byte("sealed-2"))
-		equal(t, "Status after replace", got.Status, "Inactive")
+		equal(t, "Status after replace", got.Status, store.AccessKeyInactive)
 	})
 
 	t.Run("AccessKeyGetUnknown", func(t *testing.T) {

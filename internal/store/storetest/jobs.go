@@ -168,27 +168,27 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		t.Parallel()
 		b := setup(t)
 		j, ws := b.simpleJob(t, 2)
-		workerStatuses := func() []string {
-			var out []string
+		workerStatuses := func() []store.WorkerStatus {
+			var out []store.WorkerStatus
 			for _, w := range b.workers(t, b.acct, j.ID) {
 				out = append(out, w.Status)
 			}
 			return out
 		}
 		at := b.now.Add(time.Hour)
-		ok(t, b.s.JobSetStatus(b.ctx, store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID, From: []string{store.JobEditing},
+		ok(t, b.s.JobSetStatus(b.ctx, store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID, From: []store.JobStatus{store.JobEditing},
 			To: store.JobPending, ScheduleTime: at, Now: b.now}), "JobSetStatus(editing → pending)")
 		got := b.getJob(t, j.ID)
 		equal(t, "job status", got.Status, store.JobPending)
 		sameMS(t, "ScheduleTime", got.ScheduleTime, at)
-		equal(t, "worker statuses", workerStatuses(), []string{store.WorkerPending, store.WorkerPending})
+		equal(t, "worker statuses", workerStatuses(), []store.WorkerStatus{store.WorkerPending, store.WorkerPending})
 
 		ok(t, b.s.JobSetStatus(b.ctx, store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID,
-			From: []string{store.JobPending, store.JobScheduling}, To: store.JobEditing, Now: b.now}), "JobSetStatus(pending → editing)")
+			From: []store.JobStatus{store.JobPending, store.JobScheduling}, To: store.JobEditing, Now: b.now}), "JobSetStatus(pending → editing)")
 		got = b.getJob(t, j.ID)
 		equal(t, "job status", got.Status, store.JobEditing)
 		sameMS(t, "ScheduleTime kept", got.ScheduleTime, at)
-		equal(t, "worker statuses", workerStatuses(), []string{store.WorkerEditing, store.WorkerEditing})
+		equal(t, "worker statuses", workerStatuses(), []store.WorkerStatus{store.WorkerEditing, store.WorkerEditing})
 
 		cases := []struct {
 			desc string
@@ -196,11 +196,11 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 			want error
 		}{
 			{desc: "from a status the job is not in", p: store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID,
-				From: []string{store.JobPending}, To: store.JobEditing}, want: store.ErrConflict},
+				From: []store.JobStatus{store.JobPending}, To: store.JobEditing}, want: store.ErrConflict},
 			{desc: "unknown job", p: store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID + 1000,
-				From: []string{store.JobEditing}, To: store.JobPending}, want: store.ErrNotFound},
+				From: []store.JobStatus{store.JobEditing}, To: store.JobPending}, want: store.ErrNotFound},
 			{desc: "another account's job", p: store.JobSetStatusParams{AccountID: b.other, JobID: j.ID,
-				From: []string{store.JobEditing}, To: store.JobPending}, want: store.ErrNotFound},
+				From: []store.JobStatus{store.JobEditing}, To: store.JobPending}, want: store.ErrNotFound},
 		}
 		for _, tc := range cases {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -214,7 +214,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		// Once running, a job can no longer go back to editing.
 		b.start(t, j.ID)
 		isErr(t, b.s.JobSetStatus(b.ctx, store.JobSetStatusParams{AccountID: b.acct, JobID: j.ID,
-			From: []string{store.JobPending, store.JobScheduling}, To: store.JobEditing, Now: b.now}), store.ErrConflict,
+			From: []store.JobStatus{store.JobPending, store.JobScheduling}, To: store.JobEditing, Now: b.now}), store.ErrConflict,
 			"JobSetStatus(processing → editing)")
 		equal(t, "worker status of a started job", b.worker(t, ws[0].ID).Status, store.WorkerScheduling)
 	})
@@ -301,7 +301,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		t.Parallel()
 		cases := []struct {
 			desc   string
-			status string // the job's single worker is driven there (and the job finished when it is final)
+			status store.WorkerStatus // the job's single worker is driven there (and the job finished when it is final)
 			acct   func(b *bundle) int64
 			want   error
 		}{
@@ -350,7 +350,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 			// outcomes drives one worker each: success, error, claimed (still
 			// processing), retry (processing, due later) or waiting (never claimed).
 			outcomes []string
-			want     string
+			want     store.JobStatus
 		}{
 			{desc: "all succeeded", outcomes: []string{"success", "success"}, want: store.JobSuccess},
 			{desc: "one failed", outcomes: []string{"success", "error"}, want: store.JobError},
@@ -372,7 +372,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 					w := b.claimOne(t, "owner", b.now, ws[i].ID)
 					switch out {
 					case "success", "error":
-						b.finish(t, w, out)
+						b.finish(t, w, store.WorkerStatus(out))
 					case "retry":
 						ok(t, b.s.WorkerFinish(b.ctx, store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken,
 							Status: store.WorkerProcessing, Attempts: 1, NextRunAt: b.now.Add(time.Hour), Now: b.now}), "WorkerFinish(retry)")
@@ -428,7 +428,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		}
 		// a, b: success; c: error; d: rollback requested; e: rolled back;
 		// f: rollback failed; g: still processing.
-		for i, status := range []string{store.WorkerSuccess, store.WorkerSuccess, store.WorkerError, store.WorkerSuccess, store.WorkerError, store.WorkerSuccess} {
+		for i, status := range []store.WorkerStatus{store.WorkerSuccess, store.WorkerSuccess, store.WorkerError, store.WorkerSuccess, store.WorkerError, store.WorkerSuccess} {
 			b.finish(t, claimed[ws[i].ID], status)
 		}
 		for _, i := range []int{3, 4, 5} {

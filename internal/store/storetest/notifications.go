@@ -103,3 +103,29 @@ func testNotifications(t *testing.T, setup func(t *testing.T) *bundle) {
 		ok(t, b.s.NotificationEmit(b.ctx, p), "NotificationEmit(1)")
 	})
 }
+
+func testDeployedBy(t *testing.T, setup func(t *testing.T) *bundle) {
+	t.Run("CertificateDeployedBy lists the account's jobs that deployed the certificate", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c := b.cert(t, b.acct, "deployed", nil)
+		other := b.cert(t, b.acct, "other", nil)
+		rs := b.resources(t, b.acct, "r", 3)
+		done, _ := b.job(t, b.acct, c.ID, rs[0], rs[1])
+		if got := b.run(t, done.ID, store.WorkerSuccess); got != store.JobSuccess {
+			t.Fatalf("job ended %s", got)
+		}
+		failed, _ := b.job(t, b.acct, c.ID, rs[2])
+		b.run(t, failed.ID, store.WorkerError)
+		elsewhere, _ := b.job(t, b.acct, other.ID, rs[2])
+		b.run(t, elsewhere.ID, store.WorkerSuccess)
+		b.job(t, b.acct, c.ID, rs[2]) // editing: never ran
+
+		jobs, err := b.s.CertificateDeployedBy(b.ctx, b.acct, c.ID)
+		ok(t, err, "CertificateDeployedBy")
+		equal(t, "jobs that deployed it", idsOf(jobs, jobID), []int64{done.ID})
+		jobs, err = b.s.CertificateDeployedBy(b.ctx, b.other, c.ID)
+		ok(t, err, "CertificateDeployedBy(other account)")
+		equal(t, "another account's view", len(jobs), 0)
+	})
+}

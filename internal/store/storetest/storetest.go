@@ -38,6 +38,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrency", testConcurrency},
 		{"Notifications", testNotifications},
 		{"Waves", testWaves},
+		{"RAM", testRAM},
+		{"Audit", testAudit},
+		{"Observations", testObservations},
+		{"DeployedBy", testDeployedBy},
+		{"Cluster", testCluster},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -267,7 +272,7 @@ func (b *bundle) getJob(t *testing.T, id int64) store.Job {
 func (b *bundle) schedule(t *testing.T, jobID int64, at time.Time) {
 	t.Helper()
 	ok(t, b.s.JobSetStatus(b.ctx, store.JobSetStatusParams{AccountID: b.acct, JobID: jobID,
-		From: []string{store.JobEditing}, To: store.JobPending, ScheduleTime: at, Now: b.now}), "JobSetStatus(%d → pending)", jobID)
+		From: []store.JobStatus{store.JobEditing}, To: store.JobPending, ScheduleTime: at, Now: b.now}), "JobSetStatus(%d → pending)", jobID)
 }
 
 // start schedules an editing job at b.now and starts it.
@@ -298,7 +303,7 @@ func (b *bundle) claimOne(t *testing.T, owner string, at time.Time, id int64) st
 	return ws[0]
 }
 
-func (b *bundle) finish(t *testing.T, w store.Worker, status string) {
+func (b *bundle) finish(t *testing.T, w store.Worker, status store.WorkerStatus) {
 	t.Helper()
 	ok(t, b.s.WorkerFinish(b.ctx, store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Status: status,
 		Attempts: w.Attempts + 1, Now: b.now}), "WorkerFinish(%d, %s)", w.ID, status)
@@ -306,7 +311,7 @@ func (b *bundle) finish(t *testing.T, w store.Worker, status string) {
 
 // run starts an editing job, finishes every worker with status and returns
 // what JobFinishIfDone reports.
-func (b *bundle) run(t *testing.T, jobID int64, status string) string {
+func (b *bundle) run(t *testing.T, jobID int64, status store.WorkerStatus) store.JobStatus {
 	t.Helper()
 	b.start(t, jobID)
 	for range 100 {
@@ -324,7 +329,7 @@ func (b *bundle) run(t *testing.T, jobID int64, status string) string {
 }
 
 // workerIn makes a one-worker job of b.acct and drives its worker to status.
-func (b *bundle) workerIn(t *testing.T, status string) (store.Job, store.Worker) {
+func (b *bundle) workerIn(t *testing.T, status store.WorkerStatus) (store.Job, store.Worker) {
 	t.Helper()
 	j, ws := b.simpleJob(t, 1)
 	w := ws[0]

@@ -259,7 +259,7 @@ func testWorkers(t *testing.T, setup func(t *testing.T) *bundle) {
 		t.Parallel()
 		cases := []struct {
 			desc   string
-			status string
+			status store.WorkerStatus
 			want   error
 		}{
 			{desc: "editing", status: store.WorkerEditing, want: store.ErrConflict},
@@ -399,7 +399,7 @@ func testWorkers(t *testing.T, setup func(t *testing.T) *bundle) {
 		t.Parallel()
 		cases := []struct {
 			desc   string
-			status string
+			status store.WorkerStatus
 			want   error
 		}{
 			{desc: "editing job", status: store.WorkerEditing},

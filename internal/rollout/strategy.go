@@ -1,4 +1,4 @@
-package engine
+package rollout
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Strategy is a job's staged rollout: its workers run wave by wave, and
@@ -147,6 +148,19 @@ func ParseStrategy(raw string) (Strategy, error) {
 func (s Strategy) String() string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// Halts reports whether a wave after which failed of the finished workers
+// (all waves so far) failed halts the job: their share is above
+// MaxFailPercent.
+func (s Strategy) Halts(failed, finished int64) bool {
+	return float64(failed)*100 > s.MaxFailPercent*float64(finished)
+}
+
+// BakeUntil is when the next wave may start after a wave whose last worker
+// finished at lastFinished.
+func (s Strategy) BakeUntil(lastFinished time.Time) time.Time {
+	return lastFinished.Add(time.Duration(s.BakeSeconds) * time.Second)
 }
 
 // Assign gives each of n workers (in worker ID order) its wave, 0-based,

@@ -1,4 +1,4 @@
-package engine
+package rollout
 
 import (
 	"fmt"
@@ -20,8 +20,8 @@ func (e *MatchError) Error() string {
 	return fmt.Sprintf("resource %d (domain %s) is not covered by any certificate of the job", e.ResourceID, e.Domain)
 }
 
-// Match pairs each resource with the job certificate that serves it
-// (reference §5): the one whose SANs cover the resource's Domain, exactly or
+// Match pairs each resource with the job certificate that serves it, by the
+// rule of the CAS 2020-04-07 API reference certfleet follows: the one whose SANs cover the resource's Domain, exactly or
 // by a one-label wildcard; among several, the one that expires last. A
 // resource without a Domain takes the job's only certificate. It returns one
 // worker per resource, in resource order, or a *MatchError.

@@ -1,0 +1,24 @@
+package api
+
+import (
+	"net/http"
+
+	"golang.org/x/time/rate"
+)
+
+// withRateLimit applies the per-AccessKey token bucket.
+func (a *API) withRateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := callFrom(r.Context())
+		if a.opts.RateLimit > 0 {
+			v, _ := a.limiters.LoadOrStore(c.accessKeyID, rate.NewLimiter(rate.Limit(a.opts.RateLimit), a.opts.RateBurst))
+			if !v.(*rate.Limiter).Allow() {
+				w.Header().Set("x-ratelimit-user-api", "Limit:"+itoa(int64(a.opts.RateLimit))+",TimeLeft:1000")
+				a.writeError(w, c, &Error{Code: "Throttling.User", Status: http.StatusBadRequest,
+					Message: "Request was denied due to user flow control; slow down or raise --rate-limit."})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
