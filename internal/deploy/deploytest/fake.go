@@ -15,8 +15,9 @@ import (
 // stall, without a target to run. It implements every optional ability but
 // Hoster, passes Run, and is safe for concurrent use.
 //
-// Its Config is a JSON object with one optional key, Label (a string);
-// anything else is refused permanently.
+// It is the product fake/FAKE (Describe): its Config is a JSON object with
+// one optional key, Label (a string); anything else is refused permanently.
+// A credential is optional and unused.
 type Fake struct {
 	mu         sync.Mutex
 	serving    map[int64]deploy.Bundle
@@ -47,7 +48,7 @@ type hold struct {
 }
 
 var (
-	_ deploy.Deployer        = (*Fake)(nil)
+	_ deploy.Product         = (*Fake)(nil)
 	_ deploy.Rollbacker      = (*Fake)(nil)
 	_ deploy.Snapshotter     = (*Fake)(nil)
 	_ deploy.Checker         = (*Fake)(nil)
@@ -104,13 +105,25 @@ func (f *Fake) Serving(resourceID int64) (deploy.Bundle, bool) {
 	return b, ok
 }
 
+// FakeDescription describes the Fake's product.
+var FakeDescription = deploy.Description{
+	CloudName:    "fake",
+	CloudProduct: "FAKE",
+	Summary:      "Keeps certificates in memory, for tests.",
+	Config:       []deploy.Field{{Name: "Label", Type: deploy.TypeString, Help: "A note; it changes nothing."}},
+	Access:       deploy.AccessSpec{Need: deploy.AccessOptional},
+}
+
+// Describe returns FakeDescription.
+func (f *Fake) Describe() deploy.Description { return FakeDescription }
+
 type fakeConfig struct{ Label string }
 
 // ValidateConfig accepts an empty Config or {"Label": "…"}.
-func (f *Fake) ValidateConfig(config json.RawMessage, hasAccess bool) error {
+func (f *Fake) ValidateConfig(config json.RawMessage) error {
 	var c fakeConfig
-	if err := deploy.DecodeConfig(config, &c); err != nil {
-		return deploy.Permanentf("fake: %w", err)
+	if err := FakeDescription.DecodeConfig(config, &c); err != nil {
+		return deploy.Permanent(err)
 	}
 	return nil
 }
@@ -200,7 +213,7 @@ func (f *Fake) start(ctx context.Context, req deploy.Request) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fake: resource %d: %w", req.Target.ResourceID, err)
 	}
-	return f.ValidateConfig(req.Target.Config, req.Target.Access != nil)
+	return f.ValidateConfig(req.Target.Config)
 }
 
 // deliver records a delivery, applies any failure or hold set for its

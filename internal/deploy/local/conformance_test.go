@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 	stallCmd := "echo reached > '" + stallFIFO + "'; sleep 30"
 	leakKey := e.in("leaky", "a.key")
 	leakCmd := "cat '" + leakKey + "'; exit 1"
-	d := New(deploy.Options{LocalRoot: e.root, LocalReloadAllow: []string{e.reloadCmd, stallCmd, leakCmd}})
+	d := New(Options{Root: e.root, ReloadAllow: []string{e.reloadCmd, stallCmd, leakCmd}})
 	mkdir(t, e.in("leaky"))
 
 	var n atomic.Int64

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx/sshxtest"
@@ -36,7 +35,7 @@ func TestConformance(t *testing.T) {
 				return strings.Count(string(b), "reload\n")
 			}
 			deploytest.Run(t, sshxtest.Harness(t, sshxtest.Product{
-				Deployer: New(deploy.Options{}),
+				Deployer: New(sshx.Options{}),
 				Name:     "FILE",
 				Files: func(dir string) map[string]any {
 					return map[string]any{"CertPath": filepath.Join(dir, "a.pem"), "ChainPath": filepath.Join(dir, "chain.pem"),

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
+	"github.com/certfleet/certfleet/internal/deploy/sshx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx/sshxtest"
 	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
@@ -15,7 +15,7 @@ import (
 func TestConformance(t *testing.T) {
 	h := hosts.StartHAProxy(t, "www.example.com")
 	deploytest.Run(t, sshxtest.Harness(t, sshxtest.Product{
-		Deployer: New(deploy.Options{}),
+		Deployer: New(sshx.Options{}),
 		Name:     "HAPROXY",
 		Files: func(dir string) map[string]any {
 			return map[string]any{"PemPath": filepath.Join(dir, "site.pem")}

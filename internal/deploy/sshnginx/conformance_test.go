@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
+	"github.com/certfleet/certfleet/internal/deploy/sshx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx/sshxtest"
 	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
@@ -16,7 +16,7 @@ import (
 func TestConformance(t *testing.T) {
 	n := hosts.StartNginx(t, "www.example.com")
 	deploytest.Run(t, sshxtest.Harness(t, sshxtest.Product{
-		Deployer: New(deploy.Options{}),
+		Deployer: New(sshx.Options{}),
 		Name:     "NGINX",
 		Files: func(dir string) map[string]any {
 			return map[string]any{"CertPath": filepath.Join(dir, "a.pem"), "KeyPath": filepath.Join(dir, "a.key")}

@@ -85,7 +85,7 @@ func TestConformance(t *testing.T) {
 			Config: cfg, Access: &deploy.Access{ID: 5, CloudName: "webhook", SecretKey: secret}}
 	}
 	deploytest.Run(t, deploytest.Harness{
-		Deployer: New(deploy.Options{}),
+		Deployer: New(Options{}),
 		Target:   func(*testing.T) deploy.Target { return target("/") },
 		Served: func(_ *testing.T, tgt deploy.Target) []byte {
 			in.mu.Lock()
