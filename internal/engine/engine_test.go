@@ -17,6 +17,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -91,6 +92,8 @@ type rig struct {
 	arrived chan string // domain of each delivery, as it arrives
 	release chan struct{}
 	unblock func() // releases every held delivery, now and later
+	// catalog, when set, replaces the real registry.
+	catalog deploy.Catalog
 }
 
 func setup(t *testing.T) *rig {
@@ -174,7 +177,11 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 func (r *rig) run(cfg Config) (e *Engine, stop func()) {
 	r.t.Helper()
 	cfg.Owner = "test-node"
-	e = New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	var products deploy.Catalog = registry.New(registry.Options{})
+	if r.catalog != nil {
+		products = r.catalog
+	}
+	e = New(r.st, r.box, products, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	go func() {
