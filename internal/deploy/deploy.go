@@ -86,8 +86,9 @@ type Request struct {
 // Errors wrapped with Permanent are not retried: a Config the deployer
 // refuses, a missing key, a rejected credential or host key, a target that
 // refuses the certificate. Any other error is transient (timeout, refused
-// connection, 5xx) and is retried with backoff. ValidateConfig, Deploy and
-// the optional methods refuse a bad Config with the same permanent error.
+// connection, 5xx) and is retried with backoff. Deploy and the optional
+// methods refuse a Config that Validate refuses, with the same permanent
+// error.
 // No error carries the bundle's private key or the credential's secret, even
 // when it quotes what the target answered.
 //
