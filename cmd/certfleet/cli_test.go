@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,10 +24,13 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	var err error
-	if binary, err = proc.Binary(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	flag.Parse()
+	if !testing.Short() { // under -short every test that needs it skips
+		var err error
+		if binary, err = proc.Binary(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	os.Exit(m.Run())
 }
@@ -65,6 +69,9 @@ func setup(t *testing.T) *node {
 // node's --local-root.
 func setupWith(t *testing.T, extra ...string) *node {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs certfleet serve; skipped under -short")
+	}
 	n := &node{t: t, dataDir: t.TempDir(), localRoot: t.TempDir(), home: t.TempDir()}
 	args := []string{"--data-dir", n.dataDir, "--local-root", n.localRoot, "--retry-attempts", "1", "--retry-base", "100ms"}
 	for _, a := range extra {
