@@ -155,14 +155,14 @@ func (n *node) configure() {
 		k, v, _ := strings.Cut(f, "=")
 		vals[k] = strings.Trim(v, "'")
 	}
-	if vals["CERTFLEET_ENDPOINT"] != "http://"+n.addr || vals["ALIBABA_CLOUD_ACCESS_KEY_ID"] == "" || vals["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] == "" {
+	if vals["CERTFLEET_ENDPOINT"] != "http://"+n.addr || vals["CERTFLEET_ACCESS_KEY_ID"] == "" || vals["CERTFLEET_ACCESS_KEY_SECRET"] == "" {
 		n.t.Fatalf("certfleet env printed %q", line)
 	}
-	if strings.Contains(n.Logs(), vals["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]) {
+	if strings.Contains(n.Logs(), vals["CERTFLEET_ACCESS_KEY_SECRET"]) {
 		n.t.Fatal("the server printed the root secret")
 	}
-	n.ok("configure", "--endpoint", n.addr, "--access-key-id", vals["ALIBABA_CLOUD_ACCESS_KEY_ID"],
-		"--access-key-secret", vals["ALIBABA_CLOUD_ACCESS_KEY_SECRET"])
+	n.ok("configure", "--endpoint", n.addr, "--access-key-id", vals["CERTFLEET_ACCESS_KEY_ID"],
+		"--access-key-secret", vals["CERTFLEET_ACCESS_KEY_SECRET"])
 	st, err := os.Stat(filepath.Join(n.home, "config.json"))
 	if err != nil {
 		n.t.Fatal(err)

@@ -104,14 +104,20 @@ With every value given as a flag, nothing is prompted.`,
 
 func newEnvCmd() *cobra.Command {
 	var dataDir, endpoint string
+	var alibabaNames bool
 	cmd := &cobra.Command{
 		Use:   "env",
 		Short: "Print shell exports for the local node's root credentials",
-		Long: `Print one shell line exporting CERTFLEET_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID
-and ALIBABA_CLOUD_ACCESS_KEY_SECRET from <data-dir>/root-credentials.json, for
+		Long: `Print one shell line exporting CERTFLEET_ENDPOINT, CERTFLEET_ACCESS_KEY_ID
+and CERTFLEET_ACCESS_KEY_SECRET from <data-dir>/root-credentials.json, for
 use on the server's own machine:
 
   eval "$(certfleet env --data-dir ./certfleet-data --endpoint 127.0.0.1:8080)"
+
+certfleet reads its own variables before ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET,
+so the shell's real Alibaba Cloud credentials stay as they are. With
+--alibaba-names the line sets ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead, for
+other Alibaba Cloud SDK clients pointed at certfleet.
 
 The line contains the secret: it goes only to standard output.`,
 		Args: exactArgs(),
@@ -132,13 +138,18 @@ The line contains the secret: it goes only to standard output.`,
 			if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyId == "" || c.AccessKeySecret == "" {
 				return fmt.Errorf("root credentials: %s is not valid", path)
 			}
+			idVar, secretVar := envKeyID, envSecret
+			if alibabaNames {
+				idVar, secretVar = envAlibabaKeyID, envAlibabaSecret
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "export %s=%s %s=%s %s=%s\n", envEndpoint, shellQuote(scheme+"://"+host),
-				envKeyID, shellQuote(c.AccessKeyId), envSecret, shellQuote(c.AccessKeySecret))
+				idVar, shellQuote(c.AccessKeyId), secretVar, shellQuote(c.AccessKeySecret))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./certfleet-data", "the node's data directory (env CERTFLEET_DATA_DIR)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "127.0.0.1:8080", "the node's address (env CERTFLEET_ENDPOINT)")
+	cmd.Flags().BoolVar(&alibabaNames, "alibaba-names", false, "export ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead of certfleet's own names")
 	return cmd
 }
 
