@@ -132,7 +132,7 @@ func newAccessListCmd(conn *connFlags) *cobra.Command {
 }
 
 func newAccessDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "access", "Delete a stored credential (refused while a resource uses it)", ownDelete("DeleteCloudAccess", "AccessId"))
+	return deleteCmd(conn, nounAccess, "Delete a stored credential (refused while a resource uses it)", ownDelete("DeleteCloudAccess", "AccessId"))
 }
 
 // ownDelete deletes through one of certfleet's own operations, which take the ID as param.
@@ -141,24 +141,28 @@ func ownDelete(action, param string) func(c *client, id int64) error {
 }
 
 // deleteCmd is "<noun> delete ID": del deletes the object with that ID.
-func deleteCmd(conn *connFlags, noun, short string, del func(c *client, id int64) error) *cobra.Command {
+func deleteCmd(conn *connFlags, n noun, short string, del func(c *client, id int64) error) *cobra.Command {
+	use := "delete ID|NAME"
+	if n.named == nil {
+		use = "delete ID"
+	}
 	return &cobra.Command{
-		Use:   "delete ID",
+		Use:   use,
 		Short: short,
-		Args:  exactArgs("ID"),
+		Args:  exactArgs(strings.TrimPrefix(use, "delete ")),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(noun+" ID", args[0])
+			c, err := conn.dial()
 			if err != nil {
 				return err
 			}
-			c, err := conn.dial()
+			id, err := c.resolve(n, args[0])
 			if err != nil {
 				return err
 			}
 			if err := del(c, id); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %d.\n", noun, id)
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %d.\n", n.what, id)
 			return nil
 		},
 	}

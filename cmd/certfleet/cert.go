@@ -93,19 +93,19 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 	var withKey bool
 	var out string
 	cmd := &cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID|NAME",
 		Short: "Show a certificate: names, validity, fingerprints",
 		Long:  "Show a certificate. The private key is fetched and printed only with --with-key.",
-		Args:  exactArgs("ID"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			id, err := parseID("certificate ID", args[0])
+			c, err := conn.dial()
 			if err != nil {
 				return err
 			}
-			c, err := conn.dial()
+			id, err := c.resolve(nounCert, args[0])
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 }
 
 func newCertDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "certificate", "Delete a certificate (refused while an unfinished job uses it)", func(c *client, id int64) error {
+	return deleteCmd(conn, nounCert, "Delete a certificate (refused while an unfinished job uses it)", func(c *client, id int64) error {
 		_, err := c.cas.DeleteUserCertificate(&cas.DeleteUserCertificateRequest{CertId: tea.Int64(id)})
 		return err
 	})

@@ -53,7 +53,7 @@ func (f *connFlags) register(fs *pflag.FlagSet) {
 // ("--endpoint", "CERTFLEET_ENDPOINT", `profile "default" in …`), for
 // error messages.
 type settings struct {
-	Endpoint, AccessKeyID, AccessKeySecret, CAFile         string
+	Endpoint, AccessKeyID, AccessKeySecret, CAFile        string
 	EndpointFrom, AccessKeyIDFrom, SecretFrom, CAFileFrom string
 }
 

@@ -14,7 +14,7 @@ func newContactCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("contact", "Manage who is told about deployment jobs", conn)
 	cmd.AddCommand(newContactAddCmd(conn), newContactListCmd(conn),
-		deleteCmd(conn, "contact", "Delete a contact (refused while an unfinished job uses it)", ownDelete("DeleteContact", "ContactId")))
+		deleteCmd(conn, nounContact, "Delete a contact (refused while an unfinished job uses it)", ownDelete("DeleteContact", "ContactId")))
 	return cmd
 }
 
