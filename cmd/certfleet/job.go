@@ -282,9 +282,15 @@ func newJobShowCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw)})
+			// Warnings (certfleet's addition, not in the SDK's struct): contacts no message would reach.
+			var extra struct{ Warnings []string }
+			if err := c.call("DescribeDeploymentJob", map[string]string{"JobId": i64(id)}, &extra); err != nil {
+				return err
 			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw), "Warnings": nonNil(extra.Warnings)})
+			}
+			printWarnings(cmd, extra.Warnings)
 			j, s := d.Body, st.Body
 			w := cmd.OutOrStdout()
 			var contacts []string

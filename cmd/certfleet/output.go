@@ -88,3 +88,11 @@ func truncate(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// printWarnings writes the server's warnings to standard error, one line
+// each, so that they reach a person even when standard output is piped.
+func printWarnings(cmd *cobra.Command, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "certfleet: warning:", oneLine(w))
+	}
+}
