@@ -78,6 +78,10 @@ func newCertListCmd(conn *connFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if out == "json" {
+			// One name per concept: a certificate's ID is CertId everywhere (README, "JSON output").
+			return printJSON(cmd.OutOrStdout(), renameKey(nonNil(items), "CertificateId", "CertId"))
+		}
 		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "DOMAINS", "STATUS", "EXPIRES"},
 			func(it *cas.ListUserCertificateOrderResponseBodyCertificateOrderList) []string {
 				return []string{i64(tea.Int64Value(it.CertificateId)), tea.StringValue(it.Name), truncate(tea.StringValue(it.Sans), 60),
@@ -115,7 +119,7 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 			}
 			b := r.Body
 			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), b)
+				return printJSON(cmd.OutOrStdout(), renameKey(b, "Id", "CertId"))
 			}
 			w := cmd.OutOrStdout()
 			expiry := tea.StringValue(b.EndDate)

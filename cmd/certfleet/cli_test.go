@@ -232,7 +232,7 @@ func TestCLIFlow(t *testing.T) {
 	}
 
 	// Every list parses as JSON and shows what was made.
-	var certs []struct{ CertificateId int64 }
+	var certs []struct{ CertId int64 }
 	n.okJSON(&certs, "cert", "list")
 	var resources []struct{ Id, CertId int64 }
 	n.okJSON(&resources, "resource", "list")
@@ -245,7 +245,7 @@ func TestCLIFlow(t *testing.T) {
 	n.okJSON(&jobs, "job", "list")
 	var access []map[string]any
 	n.okJSON(&access, "access", "list")
-	if len(certs) != 1 || certs[0].CertificateId != certID || len(resources) != 1 || resources[0].CertId != certID ||
+	if len(certs) != 1 || certs[0].CertId != certID || len(resources) != 1 || resources[0].CertId != certID ||
 		len(contacts) != 1 || len(jobs) != 1 || jobs[0].Status != "success" || len(access) != 0 {
 		t.Errorf("lists: certs %v, resources %v, contacts %v, jobs %v, access %v", certs, resources, contacts, jobs, access)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,6 +75,16 @@ func explain(err error) string {
 	case "InvalidAccessKeyId.NotFound", "InvalidAccessKeyId":
 		return fmt.Sprintf("%s: %s has no AccessKeyId %s (from %s); check it, or run: certfleet configure%s", code, at, s.AccessKeyID, s.AccessKeyIDFrom, requestSuffix(line))
 	case "InvalidTimeStamp.Expired":
+		// certfleet's message carries the request's timestamp and the
+		// server's time: their difference is exact. Other servers: the Date
+		// header of the response.
+		if m := skewMessage.FindStringSubmatch(line); m != nil {
+			req, err1 := time.Parse(time.RFC3339, m[1])
+			srv, err2 := time.Parse(time.RFC3339, m[2])
+			if err1 == nil && err2 == nil {
+				skew, hasSkew = srv.Sub(req), true
+			}
+		}
 		if hasSkew {
 			dir := "behind"
 			if skew < 0 {
@@ -86,6 +97,9 @@ func explain(err error) string {
 	}
 	return line
 }
+
+// skewMessage finds the two times in certfleet's InvalidTimeStamp.Expired message.
+var skewMessage = regexp.MustCompile(`request timestamp (\S+) is more than .* server time ([0-9TZ:-]+)`)
 
 // requestSuffix is errorLine's " (request …)" ending of line, if any.
 func requestSuffix(line string) string {

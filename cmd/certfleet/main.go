@@ -18,9 +18,14 @@ func main() {
 	// The first Ctrl-C (or SIGTERM) cancels the commands' context; a second
 	// one kills the process the default way.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// seen keeps the signal for the check below even when a command's own
+	// handler (job watch's) returned before ctx was cancelled.
+	seen := make(chan os.Signal, 1)
+	signal.Notify(seen, os.Interrupt, syscall.SIGTERM)
 	root := newRootCmd()
 	cmd, err := root.ExecuteContextC(ctx)
-	interrupted := ctx.Err() != nil && (cmd == nil || cmd.Name() != "serve")
+	interrupted := ctx.Err() != nil || len(seen) > 0
+	interrupted = interrupted && (cmd == nil || cmd.Name() != "serve")
 	stop()
 	switch {
 	case interrupted:

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,6 +122,7 @@ func (c *client) resolve(n noun, s string) (int64, error) {
 			ids = append(ids, o.ID)
 		}
 	}
+	slices.Sort(ids)
 	switch len(ids) {
 	case 0:
 		return 0, fmt.Errorf("no %s is named %q; see %s", n.what, s, n.list)
