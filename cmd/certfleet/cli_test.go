@@ -291,7 +291,7 @@ func TestCLIFlow(t *testing.T) {
 		!strings.Contains(r.stderr, "(request ") || strings.Contains(r.stderr, "code: 404") {
 		t.Errorf("unknown cert: exit %d, stderr %q", r.code, r.stderr)
 	}
-	for _, args := range [][]string{{"cert", "show", "abc"}, {"cert", "upload"}, {"job", "bogus"}, {"cert", "list", "--nope"}, {"cert", "list", "-o", "yaml"}} {
+	for _, args := range [][]string{{"job", "show", "abc"}, {"cert", "upload"}, {"job", "bogus"}, {"cert", "list", "--nope"}, {"cert", "list", "-o", "yaml"}} {
 		if r := n.run(nil, "", args...); r.code != exitUsage {
 			t.Errorf("certfleet %v: exit %d, want 2 (%s)", args, r.code, r.stderr)
 		}
