@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/server"
+	"github.com/certfleet/certfleet/internal/testutil"
 	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
 
@@ -397,5 +398,60 @@ func TestCLISSHKeyscanAndPassword(t *testing.T) {
 		"--host-key", sshd.HostKey, "--cert-path", "/tmp/s.pem", "--key-path", "/tmp/s.key")
 	if res.Id == 0 {
 		t.Error("resource add with --access NAME")
+	}
+}
+
+// TestCLITerminal runs, on a pseudo-terminal (tmux), Ctrl-C in "job watch"
+// (exit 130) and "access add-ssh --password-stdin" (prompted, not echoed).
+func TestCLITerminal(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		testutil.Missing(t, "tmux", "apt-get install tmux")
+	}
+	t.Parallel()
+	n := setup(t)
+	n.configure()
+	certID, _ := n.upload("tty", "tty.example.test")
+	resID := n.fileResource("tty.example.test", n.localRoot)
+	var job struct{ JobId int64 }
+	n.okJSON(&job, "job", "create", "--name", "tty", "--cert", fmt.Sprint(certID), "--resource", fmt.Sprint(resID), "--contact", fmt.Sprint(n.contact()),
+		"--start", "--at", time.Now().Add(24*time.Hour).Format(time.RFC3339))
+
+	sock := fmt.Sprintf("certfleet-term-%d", os.Getpid())
+	cf := "CERTFLEET_CONFIG=" + shellQuote(filepath.Join(n.home, "config.json")) + " " + shellQuote(binary)
+	script := fmt.Sprintf("%s job watch %d; echo WATCH=$?; %s access add-ssh --name tty --user u --password-stdin; echo ADD=$?; %s -L %s wait-for -S done; sleep 60",
+		cf, job.JobId, cf, shellQuote(tmux), sock)
+	start := exec.Command(tmux, "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", script)
+	start.Env = cleanEnv(n.home)
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(tmux, "-L", sock, "kill-server").Run() })
+	screen := func() string {
+		out, _ := exec.Command(tmux, "-L", sock, "capture-pane", "-p").Output()
+		return string(out)
+	}
+	waitScreen := func(want string) {
+		t.Helper()
+		testutil.WaitFor(t, 20*time.Second, want+" on the tmux screen", func() (bool, error) { return strings.Contains(screen(), want), nil })
+	}
+	waitScreen(fmt.Sprintf("job %d", job.JobId))
+	exec.Command(tmux, "-L", sock, "send-keys", "C-c").Run()
+	waitScreen("SSH password:")
+	exec.Command(tmux, "-L", sock, "send-keys", "s3cret-pw", "Enter").Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, tmux, "-L", sock, "wait-for", "done").CombinedOutput(); err != nil {
+		t.Fatalf("the script did not finish in tmux: %v %s\n%s", err, out, screen())
+	}
+	waitScreen("ADD=")
+	s := screen()
+	for _, want := range []string{"WATCH=130", "Created access", "ADD=0"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "s3cret-pw") {
+		t.Errorf("the password was echoed:\n%s", s)
 	}
 }

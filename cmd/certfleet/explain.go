@@ -36,7 +36,7 @@ var _ dara.HttpClient = (*conn)(nil)
 // Call implements dara.HttpClient with the transport the SDK built (its
 // timeouts, proxies and TLS settings, including --ca-file).
 func (c *conn) Call(req *http.Request, transport *http.Transport) (*http.Response, error) {
-	hc := &http.Client{Transport: transport, Timeout: 60 * time.Second}
+	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second} // the ReadTimeout dial gives the SDK
 	resp, err := hc.Do(req)
 	now := time.Now()
 	c.mu.Lock()
