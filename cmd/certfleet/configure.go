@@ -24,7 +24,8 @@ func newConfigureCmd() *cobra.Command {
 
 Values not given as flags are prompted for (on standard error; the secret is
 not echoed on a terminal); an empty answer keeps the profile's current value.
-With every value given as a flag, nothing is prompted.`,
+With every value given as a flag, nothing is prompted. --ca-file (never
+prompted) names the CA certificate for an https endpoint a private CA signed.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
@@ -80,6 +81,21 @@ With every value given as a flag, nothing is prompted.`,
 			if np.AccessKeySecret, err = ask("access-key-secret", p.AccessKeySecret, "AccessKey secret", cur.AccessKeySecret, true); err != nil {
 				return err
 			}
+			// The CA file is never prompted for: --ca-file sets it ("" clears it).
+			np.CAFile = cur.CAFile
+			if cmd.Flags().Changed("ca-file") {
+				np.CAFile = ""
+				if p.CAFile != "" {
+					abs, err := filepath.Abs(p.CAFile)
+					if err != nil {
+						return err
+					}
+					if _, err := os.ReadFile(abs); err != nil {
+						return &exitError{code: exitUsage, err: fmt.Errorf("--ca-file: %w", err)}
+					}
+					np.CAFile = abs
+				}
+			}
 			if np.Endpoint == "" || np.AccessKeyID == "" || np.AccessKeySecret == "" {
 				return usageErrorf("a profile needs an endpoint, an AccessKey ID and its secret")
 			}
@@ -99,6 +115,7 @@ With every value given as a flag, nothing is prompted.`,
 	f.StringVar(&p.Endpoint, "endpoint", "", "server address, host:port or http(s)://host:port")
 	f.StringVar(&p.AccessKeyID, "access-key-id", "", "AccessKey ID")
 	f.StringVar(&p.AccessKeySecret, "access-key-secret", "", "AccessKey secret (visible to other local users in the process list; prefer the prompt)")
+	f.StringVar(&p.CAFile, "ca-file", "", "PEM file of the private CA that signed the endpoint's certificate (stored as an absolute path; \"\" clears it)")
 	return cmd
 }
 

@@ -102,6 +102,15 @@ func TestCLIClientErrors(t *testing.T) {
 	if r := n.run([]string{"CERTFLEET_CA_FILE=" + ca, "CERTFLEET_ENDPOINT=" + ts.URL}, "", "cert", "list"); r.code != 0 {
 		t.Errorf("CERTFLEET_CA_FILE: exit %d %s", r.code, r.stderr)
 	}
+	// The profile's CAFile, written by configure --ca-file.
+	id := strings.Trim(strings.SplitN(strings.SplitN(n.ok("env", "--data-dir", n.dataDir), "CERTFLEET_ACCESS_KEY_ID=", 2)[1], " ", 2)[0], "'")
+	sec := strings.Trim(strings.TrimSpace(strings.SplitN(n.ok("env", "--data-dir", n.dataDir), "CERTFLEET_ACCESS_KEY_SECRET=", 2)[1]), "'")
+	n.ok("configure", "--profile", "tls", "--endpoint", ts.URL, "--access-key-id", id, "--access-key-secret", sec, "--ca-file", ca)
+	if r := n.run(nil, "", "cert", "list", "--profile", "tls"); r.code != 0 {
+		t.Errorf("profile CAFile: exit %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(ca, []byte("not a certificate"), 0o600)
+	oneLineErr(t, "bad CA file", n.run(nil, "", "cert", "list", "--profile", "tls"), exitFailure, `(from profile "tls" in `, "holds no PEM certificate")
 	// http:// to a TLS port, and https:// to a plain one.
 	oneLineErr(t, "https to http", n.run(nil, "", "cert", "list", "--endpoint", "https://"+n.addr), exitFailure, "cannot reach certfleet at https://"+n.addr)
 }
