@@ -48,10 +48,10 @@ func parseAt(s string, now time.Time) (time.Time, error) {
 
 func newJobCreateCmd(conn *connFlags) *cobra.Command {
 	var name, jobType, at, out, strategy string
-	var certs, resources, contacts []int64
+	var certNames, resourceNames, contactNames []string // IDs or names
 	var start bool
 	cmd := &cobra.Command{
-		Use:   "create --name N --cert ID[,ID] --resource ID[,ID] --contact ID [--start] [--at TIME]",
+		Use:   "create --name N --cert ID|NAME[,…] --resource ID|NAME[,…] --contact ID|NAME [--start] [--at TIME]",
 		Short: "Create a deployment job (in editing; --start queues it)",
 		Long: `Create a deployment job: each resource gets the certificate whose names cover
 its domain. The job starts in "editing"; --start moves it to "pending", so it
@@ -62,8 +62,7 @@ or "15:04" (the next 15:04).`,
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			req := &cas.CreateDeploymentJobRequest{Name: tea.String(name), JobType: tea.String(jobType), CertIds: tea.String(joinInt64(certs)),
-				ResourceIds: tea.String(joinInt64(resources)), ContactIds: tea.String(joinInt64(contacts))}
+			req := &cas.CreateDeploymentJobRequest{Name: tea.String(name), JobType: tea.String(jobType)}
 			var when time.Time
 			if at != "" {
 				t, err := parseAt(at, time.Now())
@@ -77,6 +76,19 @@ or "15:04" (the next 15:04).`,
 			if err != nil {
 				return err
 			}
+			certs, err := c.resolveAll(nounCert, certNames)
+			if err != nil {
+				return err
+			}
+			resources, err := c.resolveAll(nounResource, resourceNames)
+			if err != nil {
+				return err
+			}
+			contacts, err := c.resolveAll(nounContact, contactNames)
+			if err != nil {
+				return err
+			}
+			req.CertIds, req.ResourceIds, req.ContactIds = tea.String(joinInt64(certs)), tea.String(joinInt64(resources)), tea.String(joinInt64(contacts))
 			var id int64
 			if strategy != "" {
 				// The SDK's request has no Strategy (a certfleet addition).
@@ -121,9 +133,9 @@ or "15:04" (the next 15:04).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "job name")
-	f.Int64SliceVar(&certs, "cert", nil, "certificate IDs (comma-separated or repeated)")
-	f.Int64SliceVar(&resources, "resource", nil, "resource IDs (comma-separated or repeated)")
-	f.Int64SliceVar(&contacts, "contact", nil, "contact IDs (comma-separated or repeated)")
+	f.StringSliceVar(&certNames, "cert", nil, "certificate IDs or names (comma-separated or repeated)")
+	f.StringSliceVar(&resourceNames, "resource", nil, "resource IDs or names (comma-separated or repeated)")
+	f.StringSliceVar(&contactNames, "contact", nil, "contact IDs or names (comma-separated or repeated)")
 	f.StringVar(&jobType, "type", "user", "job type: user (resources certfleet reaches itself) or cloud")
 	f.BoolVar(&start, "start", false, "start the job (pending) right after creating it")
 	f.StringVar(&at, "at", "", "when the job runs once started (default: now)")
@@ -270,9 +282,15 @@ func newJobShowCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw)})
+			// Warnings (certfleet's addition, not in the SDK's struct): contacts no message would reach.
+			var extra struct{ Warnings []string }
+			if err := c.call("DescribeDeploymentJob", map[string]string{"JobId": i64(id)}, &extra); err != nil {
+				return err
 			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw), "Warnings": nonNil(extra.Warnings)})
+			}
+			printWarnings(cmd, extra.Warnings)
 			j, s := d.Body, st.Body
 			w := cmd.OutOrStdout()
 			var contacts []string
@@ -358,7 +376,7 @@ the workers.`,
 }
 
 func newJobDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "job", "Delete a job (not while it is processing)", func(c *client, id int64) error {
+	return deleteCmd(conn, nounJob, "Delete a job (not while it is processing)", func(c *client, id int64) error {
 		_, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)})
 		return err
 	})

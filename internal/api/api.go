@@ -47,6 +47,9 @@ type Options struct {
 	AutoRenew bool
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
+	// EmailEnabled says the node sends email (an SMTP server is configured);
+	// without it, a contact reachable only by email draws a warning.
+	EmailEnabled bool
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.

@@ -235,13 +235,17 @@ func (a *API) describeDeploymentJob(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	cc := make([]contact, 0, len(contacts))
+	var warnings []string
 	for _, ct := range contacts {
 		cc = append(cc, contact{ct.Email, itoa(ct.ID), ct.Mobile, ct.Name})
+		warnings = append(warnings, a.contactWarnings(ct)...)
 	}
+	// Warnings is certfleet's addition: contacts no message would reach.
 	return struct {
 		jobItem
 		CasContacts []contact
-	}{item, cc}, nil
+		Warnings    []string `json:",omitempty"`
+	}{item, cc, warnings}, nil
 }
 
 func (a *API) listDeploymentJob(ctx context.Context, c *call) (any, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -516,7 +517,24 @@ func (a *API) createContact(ctx context.Context, c *call) (any, error) {
 	if err := a.store.ContactCreate(ctx, &ct); err != nil {
 		return nil, err
 	}
-	return struct{ ContactId int64 }{ct.ID}, nil
+	// Warnings is certfleet's addition: what makes the contact unreachable.
+	return struct {
+		ContactId int64
+		Warnings  []string `json:",omitempty"`
+	}{ct.ID, a.contactWarnings(ct)}, nil
+}
+
+// contactWarnings says why ct would receive no message from this node: an
+// email address without an SMTP server, or no channel at all. (Mobile
+// numbers are stored for compatibility; certfleet sends no SMS.)
+func (a *API) contactWarnings(ct store.Contact) []string {
+	if len(ct.Webhooks) > 0 || (ct.Email != "" && a.opts.EmailEnabled) {
+		return nil
+	}
+	if ct.Email != "" {
+		return []string{fmt.Sprintf("contact %d (%s) cannot be reached: it has only an email address and this server sends no email (start it with --smtp-addr), and no webhook", ct.ID, ct.Name)}
+	}
+	return []string{fmt.Sprintf("contact %d (%s) cannot be reached: it has no webhook and no email address", ct.ID, ct.Name)}
 }
 
 func (a *API) updateContact(ctx context.Context, c *call) (any, error) {

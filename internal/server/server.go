@@ -107,7 +107,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
-	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, cfg.API)
+	apiOpts := cfg.API
+	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
+	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
