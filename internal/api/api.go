@@ -47,6 +47,9 @@ type Options struct {
 	AutoRenew bool
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
+	// AllowRSA1024 lets uploads carry RSA keys of 1024 bits (and more) for
+	// legacy devices; by default RSA keys need 2048 bits.
+	AllowRSA1024 bool
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.
