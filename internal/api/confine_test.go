@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,4 +203,25 @@ func idOf(t *testing.T, body map[string]any) int64 {
 		t.Fatalf("answer %v has no Id", body)
 	}
 	return id
+}
+
+// TestUploadRSA1024: refused by default, accepted with AllowRSA1024.
+func TestUploadRSA1024(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := certstest.New(t, certstest.Options{Key: key})
+	req := &cas.UploadUserCertificateRequest{Name: tea.String("legacy"), Cert: tea.String(chain.CertPEM), Key: tea.String(chain.KeyPEM)}
+
+	f := setup(t, Options{})
+	_, err = f.sdk(t, f.keyID, f.secret, false, nil).UploadUserCertificate(req)
+	if code, _ := sdkCode(t, err); code != "InvalidParameter" || !strings.Contains(err.Error(), "1024 bits") {
+		t.Errorf("default: %v, want InvalidParameter about 1024 bits", err)
+	}
+	f = setup(t, Options{AllowRSA1024: true})
+	if _, err := f.sdk(t, f.keyID, f.secret, false, nil).UploadUserCertificate(req); err != nil {
+		t.Errorf("with AllowRSA1024: %v", err)
+	}
 }
