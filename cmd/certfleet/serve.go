@@ -69,6 +69,7 @@ Secrets from the environment only:
 	f.StringVar(&cfg.DataDir, "data-dir", "./certfleet-data", "directory of the SQLite database, master key and root credentials")
 	f.StringVar(&cfg.Database, "database", "", "empty for SQLite in --data-dir, or a postgres:// URL")
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's name in worker leases; unique among live nodes (default host:data-dir)")
+	f.BoolVar(&cfg.API.AllowRSA1024, "allow-rsa-1024", false, "accept uploaded certificates with 1024-bit RSA keys, for legacy devices (default: 2048 bits at least)")
 	f.BoolVar(&cfg.API.AutoStart, "auto-start", false, "move new deployment jobs to pending at creation")
 	f.Float64Var(&cfg.API.RateLimit, "rate-limit", 500, "API requests per second per AccessKey (negative: unlimited)")
 	f.IntVar(&cfg.API.RateBurst, "rate-burst", 0, "API request burst per AccessKey (default 2×rate-limit)")

@@ -50,6 +50,9 @@ type Options struct {
 	// EmailEnabled says the node sends email (an SMTP server is configured);
 	// without it, a contact reachable only by email draws a warning.
 	EmailEnabled bool
+	// AllowRSA1024 lets uploads carry RSA keys of 1024 bits (and more) for
+	// legacy devices; by default RSA keys need 2048 bits.
+	AllowRSA1024 bool
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.

@@ -31,7 +31,7 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := certs.Parse(certPEM, keyPEM)
+	parsed, err := certs.Policy{AllowRSA1024: a.opts.AllowRSA1024}.Parse(certPEM, keyPEM)
 	if err != nil {
 		var ce *certs.Error
 		if errors.As(err, &ce) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -205,10 +206,31 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
-	if err := deploy.Validate(d, productConfig, r.CloudAccessID != 0); err != nil {
+	acct, err := a.store.AccountGet(ctx, c.accountID)
+	if err != nil {
+		return err
+	}
+	t := deploy.Target{ResourceID: r.ID, AccountID: c.accountID, CloudName: r.CloudName, CloudProduct: r.CloudProduct,
+		Domain: r.Domain, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
+	claims, err := deploy.Check(d, t, r.CloudAccessID != 0)
+	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
+	r.Claims = claims
 	return nil
+}
+
+// claimErr turns a claim another resource holds into InUse. The message
+// names the path the caller asked for, never the other resource or its
+// account.
+func claimErr(err error) error {
+	if !errors.Is(err, store.ErrClaimed) {
+		return err
+	}
+	claim := strings.TrimPrefix(err.Error(), store.ErrClaimed.Error()+": ")
+	claim = strings.TrimPrefix(claim, "local:")
+	return &Error{Code: "InUse", Status: http.StatusBadRequest,
+		Message: "Config: " + claim + " is already written by another resource; each file belongs to one resource."}
 }
 
 // accessCloud is the CloudName of the CloudAccess a product's resources use.
@@ -250,7 +272,7 @@ func (a *API) createCloudResource(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if err := a.store.ResourceCreate(ctx, &r); err != nil {
-		return nil, err
+		return nil, claimErr(err)
 	}
 	return struct{ Id int64 }{r.ID}, nil
 }
@@ -271,7 +293,7 @@ func (a *API) updateCloudResource(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if err := a.store.ResourceUpdate(ctx, &r); err != nil {
-		return nil, deleteErr(err, "CloudResource", id)
+		return nil, deleteErr(claimErr(err), "CloudResource", id)
 	}
 	return nil, nil
 }

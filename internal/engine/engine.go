@@ -765,8 +765,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 	if err != nil {
 		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
-	t := deploy.Target{ResourceID: res.ID, CloudName: res.CloudName, CloudProduct: res.CloudProduct, Domain: res.Domain,
-		Config: config}
+	acct, err := e.store.AccountGet(ctx, w.AccountID)
+	if err != nil {
+		return deploy.Request{}, vs, 0, fmt.Errorf("engine: account %d of resource %d: %w", w.AccountID, res.ID, err)
+	}
+	t := deploy.Target{ResourceID: res.ID, AccountID: w.AccountID, CloudName: res.CloudName, CloudProduct: res.CloudProduct,
+		Domain: res.Domain, Config: config, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
 	if res.CloudAccessID != 0 {
 		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
 		if err != nil {

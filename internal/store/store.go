@@ -23,6 +23,10 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrInUse is returned by deletes of rows an unfinished job references.
 	ErrInUse = errors.New("store: in use")
+	// ErrClaimed is returned (wrapped, with the claim) by ResourceCreate and
+	// ResourceUpdate when another resource, of any account, holds one of
+	// Resource.Claims.
+	ErrClaimed = errors.New("store: claimed by another resource")
 )
 
 // Store is the whole persistence contract. Implementations are safe for

@@ -128,6 +128,13 @@ type Resource struct {
 	CurrentCertID int64
 	Created       time.Time
 	Modified      time.Time
+	// Claims are what the resource owns exclusively across every account
+	// (deploy.Claimer), such as the files of a local target. ResourceCreate
+	// and ResourceUpdate write them (replacing the previous ones) in the same
+	// transaction as the resource, and fail with an error wrapping ErrClaimed
+	// when another resource holds one; deleting the resource releases them.
+	// Reads leave it nil.
+	Claims []string
 }
 
 // ResourceListParams filters ResourceList.
