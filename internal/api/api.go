@@ -21,6 +21,7 @@ import (
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
+	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
@@ -109,6 +110,14 @@ type call struct {
 	userID      int64  // the RAM user calling; 0 for the account's root
 	principal   string // audit name of the caller: "root" or the RAM user's name
 	code        string // the error code answered, set by writeError
+
+	// Set by withAuthorize for a RAM user: its policies and the request
+	// facts they are evaluated against (allowed).
+	docs    []*policy.Document
+	authReq policy.Request
+	// keyRead is the ID of the certificate whose private key the answer
+	// carries; withAudit records such a call whatever its verb.
+	keyRead int64
 }
 
 type ctxKey struct{}

@@ -229,11 +229,16 @@ func (a *API) getUserCertificateDetail(ctx context.Context, c *call) (any, error
 		Sha2: cert.Sha2, StartDate: cert.NotBefore.UTC().Format(time.DateOnly),
 	}
 	if !filter {
-		key, err := a.box.Open(cert.KeyEnc, secret.PurposeCertKey)
-		if err != nil {
-			return nil, err
+		resp.Cert = cert.CertPEM
+		// The key only for callers also allowed ActionReadPrivateKey; the
+		// call is then audited (withAudit) whatever its verb.
+		if c.allowed(ActionReadPrivateKey) {
+			key, err := a.box.Open(cert.KeyEnc, secret.PurposeCertKey)
+			if err != nil {
+				return nil, err
+			}
+			resp.Key, c.keyRead = string(key), cert.ID
 		}
-		resp.Cert, resp.Key = cert.CertPEM, string(key)
 	}
 	return resp, nil
 }
