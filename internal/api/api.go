@@ -72,6 +72,7 @@ type API struct {
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
 	authz      *authorizer        // authorize.go
 	audit      bool
+	secretKeys []string // Config keys some product marks Secret: redacted in audit rows
 }
 
 // New returns the API. rootAccount is the account SkipSignature calls act as.
@@ -95,6 +96,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	a.ramActions = a.ramRoutes()
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
+	a.secretKeys = secretKeys(products)
 	return a
 }
 

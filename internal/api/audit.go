@@ -47,7 +47,7 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 			action = ActionReadPrivateKey
 		}
 		e := &store.AuditEvent{Time: time.Now(), AccountID: c.accountID, Principal: principal, AccessKeyID: c.accessKeyID,
-			SourceIP: sourceIP(r).String(), Action: action, Params: audit.Redact(params), Code: code, RequestID: c.requestID}
+			SourceIP: sourceIP(r).String(), Action: action, Params: audit.Redact(params, a.secretKeys...), Code: code, RequestID: c.requestID}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
 		if err := a.store.AuditAppend(ctx, e, audit.Seal); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -69,6 +70,38 @@ func TestRAMPrivateKeyRead(t *testing.T) {
 			if p := readers[who]; !strings.Contains(p, `"CertId":"`+itoaTest(certID)+`"`) {
 				t.Errorf("%s's key read: parameters %q do not name certificate %d", who, p, certID)
 			}
+		}
+	})
+}
+
+// TestNotifyWebhookTokenRedacted: a contact webhook whose URL carries an
+// access_token (DingTalk's robot URLs) is delivered to as given, but the token
+// is redacted in ListNotification's Target, in the audit trail and in logs.
+func TestNotifyWebhookTokenRedacted(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		r := newJobRig(t, engine)
+		chat := newChatReceiver(t)
+		const token = "dt-token-5c1e9a77"
+		r.contact = r.contactWith("", chat.URL+"/robot/send?access_token="+token)
+		rcv := newCountingReceiver(t)
+		cert, _ := r.upload("tokened", certstest.Options{DNSNames: []string{"token.notify.test"}})
+		job := r.createJob(jobSpec{name: "tokened", certs: []int64{cert}, resources: []int64{r.webhook(rcv.URL, "token.notify.test")}})
+		r.run(job, "success")
+		ns := r.allSent(job, 1)
+		chat.wait(t, 1)
+		for _, n := range ns {
+			if strings.Contains(n.Target, token) || !strings.Contains(n.Target, "access_token=***") {
+				t.Errorf("ListNotification Target = %q, want the access_token redacted", n.Target)
+			}
+		}
+		audit := r.own("LookupAuditEvents", map[string]string{"EventAction": "yundun-cert:CreateContact"})
+		b, _ := json.Marshal(audit)
+		if !strings.Contains(string(b), "robot/send") || strings.Contains(string(b), token) {
+			t.Errorf("audit of CreateContact lacks the webhook or shows its token: %s", b)
+		}
+		if strings.Contains(r.srv.Logs(), token) {
+			t.Error("the server log holds the webhook's access_token")
 		}
 	})
 }

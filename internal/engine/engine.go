@@ -761,7 +761,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 	if err != nil {
 		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
-	vs, config, err := verify.SplitConfig(json.RawMessage(res.Config))
+	// Secret Config values are stored sealed (secret.SealConfig); the deployer gets them opened.
+	resConfig, err := e.box.OpenConfig(res.Config)
+	if err != nil {
+		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
+	}
+	vs, config, err := verify.SplitConfig(json.RawMessage(resConfig))
 	if err != nil {
 		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
@@ -776,8 +781,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
+		acConfig, err := e.box.OpenConfig(ac.Config)
+		if err != nil {
+			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
+		}
 		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
-			Config: json.RawMessage(ac.Config)}
+			Config: json.RawMessage(acConfig)}
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {
