@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -25,6 +26,12 @@ import (
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
+
+// RenewalNotifier tells contacts that an uploaded renewal c was not
+// deployed by itself to resourceIDs, and why (reason, one line).
+type RenewalNotifier interface {
+	RenewalRefused(ctx context.Context, c store.Certificate, contactIDs, resourceIDs []int64, reason string) error
+}
 
 // Version is the API version this front answers.
 const Version = "2020-04-07"
@@ -46,6 +53,12 @@ type Options struct {
 	// uploaded renewal is deployed by itself (a trustee job) to resources
 	// serving the certificate it renews. Defaults to false.
 	AutoRenew bool
+	// RenewTrust, when not nil, are roots an uploaded renewal may chain to
+	// besides the CAs of the certificate it renews (--renew-trust-store).
+	RenewTrust *x509.CertPool
+	// Renewals, when not nil, is told about renewals refused a trustee job
+	// (the notify dispatcher).
+	Renewals RenewalNotifier
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
 }

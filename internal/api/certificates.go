@@ -56,7 +56,9 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 	}
 	// A renewal redeploys itself; a failure to create that job does not
 	// undo the upload.
-	if jobID, err := a.renew(ctx, rec); err != nil {
+	if jobID, err := a.renew(ctx, c, rec); errors.Is(err, errRenewalRefused) {
+		// logged and told by renew
+	} else if err != nil {
 		a.log.Warn("renewal job not created", "request_id", c.requestID, "cert_id", rec.ID, "error", err)
 	} else if jobID != 0 {
 		a.log.Info("renewal job created", "request_id", c.requestID, "cert_id", rec.ID, "job_id", jobID)

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
+	ram "github.com/alibabacloud-go/ram-20150501/v2/client"
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
@@ -102,6 +104,76 @@ func TestNotifyWebhookTokenRedacted(t *testing.T) {
 		}
 		if strings.Contains(r.srv.Logs(), token) {
 			t.Error("the server log holds the webhook's access_token")
+		}
+	})
+}
+
+// TestRenewUntrustedRefused: a renewal from another CA, or uploaded by a
+// user not allowed to deploy, creates no trustee job and tells the contacts
+// why (renewal_refused); one from the same CA by the root still does.
+func TestRenewUntrustedRefused(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		chat := newChatReceiver(t)
+		srv := startServer(t, engine, serverOpts{args: []string{"--notify-retry-base", "200ms"}})
+		r := &jobRig{t: t, srv: srv, c: srv.client(false)}
+		r.contact = r.contactWith("", chat.URL)
+		rcv := newCountingReceiver(t)
+		res := idOf(t, r.own("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK", "Domain": "a.trust.test",
+			"Name": "a.trust.test", "Config": jsonConfig(map[string]any{"Url": rcv.URL, "TimeoutSeconds": 5, "AutoRenew": true})}), "Id")
+		certA, chA := r.upload("trust-a", certstest.Options{DNSNames: []string{"*.trust.test"}})
+		r.run(r.createJob(jobSpec{name: "first", certs: []int64{certA}, resources: []int64{res}}), "success")
+		chat.wait(t, 1)
+		trustees := func() int {
+			t.Helper()
+			l, err := r.c.ListDeploymentJob(&cas.ListDeploymentJobRequest{JobType: tea.String("trustee")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(l.Body.Data)
+		}
+		later := func(days int) time.Time { return time.Now().Add(time.Duration(days) * 24 * time.Hour) }
+
+		// The same names from another CA: uploaded, not deployed, told.
+		r.upload("trust-other-ca", certstest.Options{DNSNames: []string{"*.trust.test"}, NotAfter: later(200)})
+		if n := trustees(); n != 0 {
+			t.Fatalf("an untrusted renewal created %d trustee jobs", n)
+		}
+		if texts := chat.wait(t, 2); !strings.Contains(texts[1], "not deployed") || !strings.Contains(texts[1], "does not chain") {
+			t.Errorf("refusal message: %s", texts[1])
+		}
+
+		// The same CA, uploaded by a user allowed to upload but not to deploy.
+		rc := srv.ramClient(srv.keyID, srv.secret)
+		doc := `{"Version":"1","Statement":[{"Effect":"Allow","Action":"yundun-cert:UploadUserCertificate","Resource":"*"}]}`
+		if _, err := rc.CreatePolicy(&ram.CreatePolicyRequest{PolicyName: tea.String("UploadOnly"), PolicyDocument: tea.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+		kid, ksec := ramUser(t, rc, "uploader", "Custom:UploadOnly")
+		chB := certstest.New(t, certstest.Options{DNSNames: []string{"*.trust.test"}, NotAfter: later(210), From: &chA})
+		if err := upload(srv.clientWith(kid, ksec, false, nil), "trust-by-uploader", chB); err != nil {
+			t.Fatal(err)
+		}
+		if n := trustees(); n != 0 {
+			t.Fatalf("a renewal by a user not allowed to deploy created %d trustee jobs", n)
+		}
+		if texts := chat.wait(t, 3); !strings.Contains(texts[2], "not allowed yundun-cert:CreateDeploymentJob") {
+			t.Errorf("refusal message: %s", texts[2])
+		}
+		refused := 0
+		for _, n := range r.notifications(0) {
+			if n.Event == "renewal_refused" {
+				refused++
+			}
+		}
+		if refused != 2 {
+			t.Errorf("%d renewal_refused notifications, want 2", refused)
+		}
+
+		// The same CA by the root: the trustee job.
+		r.upload("trust-same-ca", certstest.Options{DNSNames: []string{"*.trust.test"}, NotAfter: later(220), From: &chA})
+		if n := trustees(); n != 1 {
+			t.Errorf("a trusted renewal created %d trustee jobs, want 1", n)
 		}
 	})
 }
