@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -193,7 +194,7 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 	case errors.As(err, &ae):
 		e = &Error{Code: ae.Code, Status: ae.Status, Message: ae.Message}
 	default:
-		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
+		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", audit.RedactURLs(err.Error()))
 		e = errInternal
 	}
 	c.code = e.Code

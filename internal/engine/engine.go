@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -541,7 +542,7 @@ func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.De
 	if !vs.AutoRollback {
 		return deploy.Permanent(vf)
 	}
-	log.Warn("verification failed; rolling back", "error", err)
+	log.Warn("verification failed; rolling back", "error", audit.RedactURLs(err.Error()))
 	vf.rollbackTried = true
 	restored, rerr := e.rollback(ctx, d, w, req)
 	switch {
@@ -725,9 +726,9 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	case err == nil:
 		log.Info("worker finished", "status", p.Status)
 	case p.Status == store.WorkerProcessing || p.Status == store.WorkerRollback:
-		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", p.LastError)
+		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", audit.RedactURLs(p.LastError))
 	default:
-		log.Warn("worker failed", "status", p.Status, "error", p.LastError)
+		log.Warn("worker failed", "status", p.Status, "error", audit.RedactURLs(p.LastError))
 	}
 }
 

@@ -16,7 +16,9 @@ func TestTrustedSuccessor(t *testing.T) {
 	other := certstest.New(t, certstest.Options{DNSNames: []string{"www.example.test"}})
 	otherRoot := x509.NewCertPool()
 	otherRoot.AppendCertsFromPEM([]byte(other.RootPEM))
-	rec := func(id int64, ch certstest.Chain) store.Certificate { return store.Certificate{ID: id, CertPEM: ch.CertPEM} }
+	rec := func(id int64, ch certstest.Chain) store.Certificate {
+		return store.Certificate{ID: id, CertPEM: ch.CertPEM}
+	}
 	for _, tc := range []struct {
 		desc  string
 		c     certstest.Chain
