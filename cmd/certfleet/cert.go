@@ -137,6 +137,9 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 			}
 			if withKey {
 				fmt.Fprintf(w, "\n%s\n%s", strings.TrimSpace(tea.StringValue(b.Cert)), tea.StringValue(b.Key))
+				if tea.StringValue(b.Key) == "" {
+					return fmt.Errorf("the private key was not returned: the caller is not allowed yundun-cert:GetUserCertificatePrivateKey (attach AliyunYundunCertFullAccess or a policy allowing it)")
+				}
 			}
 			return nil
 		},

@@ -97,6 +97,7 @@ Secrets from the environment only:
 	f.DurationVar(&cfg.Notify.Timeout, "notify-timeout", 30*time.Second, "bound on one delivery of a message")
 	f.DurationVar(&cfg.ExpiryScanInterval, "expiry-scan-interval", 24*time.Hour, "how often contacts are told of certificates 30/7/1 days from expiry (0: never)")
 	f.BoolVar(&cfg.API.AutoRenew, "auto-renew", false, "default of the resource Config key AutoRenew: redeploy an uploaded renewal by itself")
+	f.StringVar(&cfg.RenewTrustStore, "renew-trust-store", "", "PEM bundle of roots an uploaded renewal may chain to, besides the CAs of the certificate it renews")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -18,12 +19,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
+	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 )
+
+// RenewalNotifier tells contacts that an uploaded renewal c was not
+// deployed by itself to resourceIDs, and why (reason, one line).
+type RenewalNotifier interface {
+	RenewalRefused(ctx context.Context, c store.Certificate, contactIDs, resourceIDs []int64, reason string) error
+}
 
 // Version is the API version this front answers.
 const Version = "2020-04-07"
@@ -45,6 +54,12 @@ type Options struct {
 	// uploaded renewal is deployed by itself (a trustee job) to resources
 	// serving the certificate it renews. Defaults to false.
 	AutoRenew bool
+	// RenewTrust, when not nil, are roots an uploaded renewal may chain to
+	// besides the CAs of the certificate it renews (--renew-trust-store).
+	RenewTrust *x509.CertPool
+	// Renewals, when not nil, is told about renewals refused a trustee job
+	// (the notify dispatcher).
+	Renewals RenewalNotifier
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
 	// EmailEnabled says the node sends email (an SMTP server is configured);
@@ -77,6 +92,7 @@ type API struct {
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
 	authz      *authorizer        // authorize.go
 	audit      bool
+	secretKeys []string // Config keys some product marks Secret: redacted in audit rows
 }
 
 // New returns the API. rootAccount is the account SkipSignature calls act as.
@@ -100,6 +116,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	a.ramActions = a.ramRoutes()
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
+	a.secretKeys = secretKeys(products)
 	return a
 }
 
@@ -115,6 +132,14 @@ type call struct {
 	userID      int64  // the RAM user calling; 0 for the account's root
 	principal   string // audit name of the caller: "root" or the RAM user's name
 	code        string // the error code answered, set by writeError
+
+	// Set by withAuthorize for a RAM user: its policies and the request
+	// facts they are evaluated against (allowed).
+	docs    []*policy.Document
+	authReq policy.Request
+	// keyRead is the ID of the certificate whose private key the answer
+	// carries; withAudit records such a call whatever its verb.
+	keyRead int64
 }
 
 type ctxKey struct{}
@@ -175,7 +200,7 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 	case errors.As(err, &ae):
 		e = &Error{Code: ae.Code, Status: ae.Status, Message: ae.Message}
 	default:
-		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
+		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", audit.RedactURLs(err.Error()))
 		e = errInternal
 	}
 	c.code = e.Code

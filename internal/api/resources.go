@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/deploy"
@@ -45,6 +46,9 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 	config, err := c.params.jsonObject("Config")
 	if err != nil {
 		return nil, err
+	}
+	if config, err = a.box.SealConfig(config, a.accessSecret(cloud)); err != nil {
+		return nil, errInvalid("Config", "%v", err)
 	}
 	rec := store.CloudAccess{AccountID: c.accountID, CloudName: cloud, Name: name, SecretID: secretID,
 		SecretKeyEnc: a.box.Seal([]byte(secretKey), secret.PurposeAccessSecret), Config: config}
@@ -109,6 +113,38 @@ func (a *API) knownCloud(name string) bool {
 		}
 	}
 	return false
+}
+
+// accessSecret reports which keys of a CloudAccess Config of cloud are
+// secret: those any product using such an access marks Secret in its
+// Access.Config description.
+func (a *API) accessSecret(cloud string) func(string) bool {
+	keys := map[string]bool{}
+	for _, d := range a.products.Products() {
+		if accessCloud(d) != cloud {
+			continue
+		}
+		for _, f := range d.Access.Config {
+			if f.Secret {
+				keys[f.Name] = true
+			}
+		}
+	}
+	return func(k string) bool { return keys[k] }
+}
+
+// secretKeys lists every Config key (resource or CloudAccess) some product
+// marks Secret: the audit trail redacts them in request parameters.
+func secretKeys(products deploy.Catalog) []string {
+	var out []string
+	for _, d := range products.Products() {
+		for _, f := range append(slices.Clip(d.Config), d.Access.Config...) {
+			if f.Secret && !slices.Contains(out, f.Name) {
+				out = append(out, f.Name)
+			}
+		}
+	}
+	return out
 }
 
 func (a *API) clouds() []string {
@@ -178,7 +214,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		if err != nil {
 			return err
 		}
-		r.Config = cfg
+		r.Config = secret.KeepSealed(r.Config, cfg) // a secret sent back as shown ("******") stays
 	}
 	d, ok := a.products.Lookup(r.CloudName, r.CloudProduct)
 	if !ok {
@@ -202,7 +238,11 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	}
 	// VerifyAddress, VerifyGraceSeconds, AutoRollback and AutoRenew are valid for every
 	// product: they are checked here and the product sees the rest.
-	_, productConfig, err := verify.SplitConfig(json.RawMessage(r.Config))
+	plain, err := a.box.OpenConfig(r.Config)
+	if err != nil {
+		return errInvalid("Config", "%v", err)
+	}
+	_, productConfig, err := verify.SplitConfig(json.RawMessage(plain))
 	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
@@ -217,6 +257,12 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		return errInvalid("Config", "%v", err)
 	}
 	r.Claims = claims
+	// Secret keys (the description's Secret fields) are stored sealed.
+	desc := d.Describe()
+	r.Config, err = a.box.SealConfig(r.Config, func(k string) bool { f, ok := desc.Field(k); return ok && f.Secret })
+	if err != nil {
+		return errInvalid("Config", "%v", err)
+	}
 	return nil
 }
 
@@ -395,7 +441,7 @@ func stale(o store.ResourceObservation, cert *store.Certificate) bool {
 }
 
 func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource, obs map[int64]store.ResourceObservation) (resourceItem, error) {
-	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: r.Config,
+	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: secret.MaskConfig(r.Config),
 		Domain: r.Domain, EnableHttps: 1, GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
 		InstanceId: r.InstanceID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID, Status: "online",
 		UseSsl: 1, UserId: r.AccountID}

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -541,7 +542,7 @@ func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.De
 	if !vs.AutoRollback {
 		return deploy.Permanent(vf)
 	}
-	log.Warn("verification failed; rolling back", "error", err)
+	log.Warn("verification failed; rolling back", "error", audit.RedactURLs(err.Error()))
 	vf.rollbackTried = true
 	restored, rerr := e.rollback(ctx, d, w, req)
 	switch {
@@ -725,9 +726,9 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	case err == nil:
 		log.Info("worker finished", "status", p.Status)
 	case p.Status == store.WorkerProcessing || p.Status == store.WorkerRollback:
-		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", p.LastError)
+		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", audit.RedactURLs(p.LastError))
 	default:
-		log.Warn("worker failed", "status", p.Status, "error", p.LastError)
+		log.Warn("worker failed", "status", p.Status, "error", audit.RedactURLs(p.LastError))
 	}
 }
 
@@ -761,7 +762,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 	if err != nil {
 		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
-	vs, config, err := verify.SplitConfig(json.RawMessage(res.Config))
+	// Secret Config values are stored sealed (secret.SealConfig); the deployer gets them opened.
+	resConfig, err := e.box.OpenConfig(res.Config)
+	if err != nil {
+		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
+	}
+	vs, config, err := verify.SplitConfig(json.RawMessage(resConfig))
 	if err != nil {
 		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
@@ -780,8 +786,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
+		acConfig, err := e.box.OpenConfig(ac.Config)
+		if err != nil {
+			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
+		}
 		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
-			Config: json.RawMessage(ac.Config)}
+			Config: json.RawMessage(acConfig)}
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {

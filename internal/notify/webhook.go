@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/certfleet/certfleet/internal/audit"
 )
 
 // Webhook formats, chosen by the URL's host.
@@ -86,13 +88,13 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 func postWebhook(ctx context.Context, hc *http.Client, target string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return permanent(fmt.Errorf("webhook: %w", err))
+		return permanent(fmt.Errorf("webhook: %w", redacted{err}))
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "certfleet-notify")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %s: %w", redactURL(target), err)
+		return fmt.Errorf("webhook: %s: %w", redactURL(target), redacted{err})
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
@@ -119,13 +121,14 @@ func postWebhook(ctx context.Context, hc *http.Client, target string, body []byt
 	return nil
 }
 
-// redactURL drops the query (chat-bot URLs carry their access token there)
-// and the user info of a URL, for logs and errors.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(bad URL)"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
-}
+// redactURL redacts the credentials inside a webhook URL (chat-bot URLs
+// carry their access token in the query) with the one redaction
+// audit.RedactURLs.
+func redactURL(raw string) string { return audit.RedactURLs(raw) }
+
+// redacted is an error whose text (net/http's names the whole URL) has the
+// credentials of its URLs redacted; errors.Is and As still see the cause.
+type redacted struct{ err error }
+
+func (e redacted) Error() string { return audit.RedactURLs(e.err.Error()) }
+func (e redacted) Unwrap() error { return e.err }

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,9 @@ type Config struct {
 	RootSecret      string
 	NodeID          string
 	API             api.Options
+	// RenewTrustStore is a PEM bundle of roots an uploaded renewal may
+	// chain to besides the CAs of the certificate it renews (empty: none).
+	RenewTrustStore string
 	Engine          engine.Config
 	Deploy          registry.Options
 	// ProbeInterval is how often resources with a VerifyAddress are probed
@@ -109,6 +113,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
 	apiOpts := cfg.API
 	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
+	apiOpts.Renewals = notifier
+	if cfg.RenewTrustStore != "" {
+		pem, err := os.ReadFile(cfg.RenewTrustStore)
+		if err != nil {
+			return fmt.Errorf("renew trust store: %w", err)
+		}
+		apiOpts.RenewTrust = x509.NewCertPool()
+		if !apiOpts.RenewTrust.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("renew trust store %s: no PEM certificate in it", cfg.RenewTrustStore)
+		}
+	}
 	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
 
 	mux := http.NewServeMux()
