@@ -31,7 +31,12 @@ func (a *API) cancelDeploymentJob(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.engine.Wake() // the job may have ended: the engine tells the dispatcher
+	// The job may have ended: the engine checks it and wakes the dispatcher.
+	if w, ok := a.engine.(interface{ WakeJob(jobID int64) }); ok {
+		w.WakeJob(j.ID)
+	} else {
+		a.engine.Wake()
+	}
 	cur, err := a.store.JobGet(ctx, c.accountID, j.ID)
 	if err != nil {
 		return nil, err
