@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -167,5 +169,59 @@ func TestCLIJobControl(t *testing.T) {
 	}
 	if r := n.run(nil, "", "job", "cancel", job); r.code == 0 || !strings.Contains(r.stderr, "only a pending, scheduling or processing job") {
 		t.Errorf("job cancel of an ended job: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestCLIWatchTerminalRetrying runs `job watch` on a pseudo-terminal (tmux)
+// while workers wait for a retry: the screen lists them with their attempt,
+// the time left before the next try and the last error; after `job cancel`
+// the watch ends with exit 3.
+func TestCLIWatchTerminalRetrying(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		testutil.Missing(t, "tmux", "apt-get install tmux")
+	}
+	n := setupWith(t, "--retry-attempts", "5", "--retry-base", "1h")
+	n.configure()
+	hold := newHoldTarget(t, "a.tty-retry.test")
+	certID, _ := n.upload("ttyr", "*.tty-retry.test")
+	var ids []string
+	for _, d := range []string{"a", "b"} {
+		var r struct{ Id int64 }
+		n.okJSON(&r, "resource", "add", "webhook", "--domain", d+".tty-retry.test", "--url", hold.URL)
+		ids = append(ids, fmt.Sprint(r.Id))
+	}
+	var created struct{ JobId int64 }
+	n.okJSON(&created, "job", "create", "--name", "ttyr", "--cert", fmt.Sprint(certID), "--resource", strings.Join(ids, ","),
+		"--contact", fmt.Sprint(n.contact()), "--start")
+	job := fmt.Sprint(created.JobId)
+
+	sock := fmt.Sprintf("certfleet-test-retry-%d", os.Getpid())
+	script := fmt.Sprintf("CERTFLEET_CONFIG=%s %s job watch %s; echo EXIT=$?; sleep 60",
+		shellQuote(filepath.Join(n.home, "config.json")), shellQuote(binary), job)
+	start := exec.Command(tmux, "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "30", script)
+	start.Env = cleanEnv(n.home)
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(tmux, "-L", sock, "kill-server").Run() })
+	var screen string
+	look := func(what string, cond func(string) bool) {
+		t.Helper()
+		testutil.WaitFor(t, 30*time.Second, what, func() (bool, error) {
+			out, err := exec.Command(tmux, "-L", sock, "capture-pane", "-p").Output()
+			screen = string(out)
+			return cond(screen), err
+		})
+	}
+	look("a retrying worker on the screen", func(s string) bool { return strings.Contains(s, "retrying worker") })
+	if !strings.Contains(screen, "attempt 2 in ") || !strings.Contains(screen, "503") || !strings.Contains(screen, "b.tty-retry.test") {
+		t.Errorf("retry line on the terminal:\n%s", screen)
+	}
+	n.ok("job", "cancel", job)
+	hold.free()
+	look("EXIT= on the screen", func(s string) bool { return strings.Contains(s, "EXIT=") })
+	if !strings.Contains(screen, fmt.Sprintf("EXIT=%d", exitJobError)) || !strings.Contains(screen, "cancelled") {
+		t.Errorf("screen after the cancel:\n%s", screen)
 	}
 }
