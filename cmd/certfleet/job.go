@@ -15,9 +15,10 @@ import (
 
 func newJobCmd() *cobra.Command {
 	conn := &connFlags{}
-	cmd := nounCmd("job", "Create, start, watch and roll back deployment jobs", conn)
+	cmd := nounCmd("job", "Create, start, watch, cancel, retry and roll back deployment jobs", conn)
 	cmd.AddCommand(newJobCreateCmd(conn), newJobStartCmd(conn), newJobListCmd(conn), newJobShowCmd(conn),
-		newJobWatchCmd(conn), newJobRollbackCmd(conn), newJobDeleteCmd(conn))
+		newJobWatchCmd(conn), newJobPreviewCmd(conn), newJobCancelCmd(conn), newJobRetryCmd(conn), newJobRollbackCmd(conn),
+		newJobDeleteCmd(conn))
 	return cmd
 }
 
@@ -204,8 +205,9 @@ func newJobListCmd(conn *connFlags) *cobra.Command {
 	return cmd
 }
 
-// worker is one ListWorkerResource item, with certfleet's ErrorMessage and
-// Attempts (the SDK struct lacks them, so workers are read with the generic client).
+// worker is one ListWorkerResource item, with certfleet's ErrorMessage,
+// Attempts, NextRunAt and Running (the SDK struct lacks them, so workers are
+// read with the generic client).
 type worker struct {
 	Id             int64
 	JobId          int64
@@ -219,6 +221,8 @@ type worker struct {
 	Status         string
 	ErrorMessage   string
 	Attempts       int
+	NextRunAt      int64 // epoch ms; 0 = not waiting for a retry
+	Running        bool
 	GmtModified    string
 }
 
@@ -297,9 +301,17 @@ func newJobShowCmd(conn *connFlags) *cobra.Command {
 			for _, ct := range j.CasContacts {
 				contacts = append(contacts, strings.TrimSpace(tea.StringValue(ct.Name)+" "+angle(tea.StringValue(ct.Email))))
 			}
+			var own struct{ Cancelled int32 } // certfleet's own field
+			if err := c.call("DescribeDeploymentJob", map[string]string{"JobId": i64(id)}, &own); err != nil {
+				return err
+			}
 			rolled := ""
-			if tea.Int32Value(j.Rollback) == 1 {
-				rolled = " (rolled back in part)"
+			if tea.Int32Value(j.Rollback) == 1 || tea.Int32Value(s.RollbackCount) > 0 {
+				rolled = " (" + rollbackSummary(int64(tea.Int32Value(s.RollbackCount)), int64(tea.Int32Value(s.RollbackSuccessCount)),
+					int64(tea.Int32Value(s.RollbackFailedCount))) + ")"
+			}
+			if own.Cancelled == 1 {
+				rolled = " (cancelled)" + rolled
 			}
 			for _, r := range [][2]string{
 				{"Job", fmt.Sprintf("%d %s", tea.Int64Value(j.Id), tea.StringValue(j.Name))},
@@ -346,18 +358,22 @@ func angle(email string) string {
 
 func newJobRollbackCmd(conn *connFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rollback JOBID WORKERID",
-		Short: "Roll one worker back: its resource gets what it served before",
-		Long: `Roll one worker of a job back: its resource gets back what it served before
-the job (a success or error worker only). "certfleet job show JOBID" lists
-the workers.`,
-		Args: exactArgs("JOBID", "WORKERID"),
+		Use:   "rollback JOBID [WORKERID]",
+		Short: "Roll a job back (every worker that changed something), or one worker",
+		Long: `Roll a job back: every success worker that changed its resource (not
+those that found their certificate already in place) gets back what the
+resource served before (RollbackDeploymentJob, one request, told to the
+contacts once). With WORKERID, roll back that one worker (a success or
+error worker). "certfleet job show JOBID" lists the workers; "certfleet job
+watch JOBID" follows the rollback.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return nil
+			}
+			return exactArgs("JOBID", "WORKERID")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			jobID, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			workerID, err := parseID("worker ID", args[1])
 			if err != nil {
 				return err
 			}
@@ -365,11 +381,23 @@ the workers.`,
 			if err != nil {
 				return err
 			}
+			if len(args) == 1 {
+				var r struct{ WorkerCount int64 }
+				if err := c.call("RollbackDeploymentJob", map[string]string{"JobId": i64(jobID)}, &r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Rolling back %d worker(s) of job %d. Follow it with: certfleet job watch %d\n", r.WorkerCount, jobID, jobID)
+				return nil
+			}
+			workerID, err := parseID("worker ID", args[1])
+			if err != nil {
+				return err
+			}
 			if _, err := c.cas.UpdateWorkerResourceStatus(&cas.UpdateWorkerResourceStatusRequest{JobId: tea.Int64(jobID),
 				WorkerId: tea.Int64(workerID), Status: tea.String(string(store.WorkerRollback))}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job show %d\n", workerID, jobID, jobID)
+			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job watch %d\n", workerID, jobID, jobID)
 			return nil
 		},
 	}
@@ -380,4 +408,18 @@ func newJobDeleteCmd(conn *connFlags) *cobra.Command {
 		_, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)})
 		return err
 	})
+}
+
+// rollbackSummary says how a job's rollbacks went: "rolled back: 3 of 3
+// workers restored", or "rolling back: 1 of 3 workers restored" while some run.
+func rollbackSummary(asked, restored, failed int64) string {
+	verb := "rolled back"
+	if restored+failed < asked {
+		verb = "rolling back"
+	}
+	s := fmt.Sprintf("%s: %d of %d workers restored", verb, restored, asked)
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed to roll back", failed)
+	}
+	return s
 }

@@ -140,6 +140,14 @@ func (e *Engine) Wake() {
 	}
 }
 
+// WakeJob tells the engine that job jobID changed outside it (a cancel
+// may have ended it): the engine checks whether it ended and reports it to
+// OnJobChange, so its end is told without waiting for a poll. It never blocks.
+func (e *Engine) WakeJob(jobID int64) {
+	e.markFinishing(jobID)
+	e.Wake()
+}
+
 // Run schedules and runs work until ctx is cancelled, then waits for running
 // deployments to stop and hands their leases back. It returns ctx.Err().
 func (e *Engine) Run(ctx context.Context) error {
