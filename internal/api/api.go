@@ -20,6 +20,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -47,6 +48,10 @@ type Options struct {
 	AutoRenew bool
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
+	// Egress makes the probes of CheckCloudResource and
+	// PreviewDeploymentJob under the caller's account's egress policy. nil:
+	// the default policy with every account treated as root.
+	Egress *egress.Dialer
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.

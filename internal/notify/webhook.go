@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // Webhook formats, chosen by the URL's host.
@@ -92,10 +95,21 @@ func postWebhook(ctx context.Context, hc *http.Client, target string, body []byt
 	req.Header.Set("User-Agent", "certfleet-notify")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %s: %w", redactURL(target), err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the URL, token included
+		}
+		err = fmt.Errorf("webhook: %s: %w", redactURL(target), err)
+		if egress.IsRefused(err) {
+			return permanent(err)
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	if resp.StatusCode/100 == 3 {
+		return permanent(fmt.Errorf("webhook: %s answered %s: redirects are not followed; set the contact's webhook to the final address", redactURL(target), resp.Status))
+	}
 	if resp.StatusCode/100 != 2 {
 		err := fmt.Errorf("webhook: %s answered %s: %s", redactURL(target), resp.Status, clip(string(data), 200))
 		if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {

@@ -94,7 +94,7 @@ func TestProbe(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "https://")
 
-	o := Probe(context.Background(), addr, "www.example.test")
+	o := Probe(context.Background(), nil, addr, "www.example.test")
 	if o.Err != nil {
 		t.Fatal(o.Err)
 	}
@@ -102,7 +102,7 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("observation %+v; want SHA-256 %s, subject with www.example.test, NotAfter %v", o, sha(ch), ch.Leaf.NotAfter)
 	}
 
-	refused := Probe(context.Background(), closedAddr(t), "www.example.test")
+	refused := Probe(context.Background(), nil, closedAddr(t), "www.example.test")
 	if refused.Err == nil || refused.Sha2 != "" {
 		t.Fatalf("probe of a closed port: %+v, want an error", refused)
 	}
@@ -111,7 +111,7 @@ func TestProbe(t *testing.T) {
 func TestProbeSendsSNI(t *testing.T) {
 	t.Parallel()
 	s := listen(t, certstest.New(t, certstest.Options{}))
-	if o := Probe(context.Background(), s.addr, "api.example.test"); o.Err != nil {
+	if o := Probe(context.Background(), nil, s.addr, "api.example.test"); o.Err != nil {
 		t.Fatal(o.Err)
 	}
 	if got, _ := s.sni.Load().(string); got != "api.example.test" {
@@ -144,7 +144,7 @@ func TestWait(t *testing.T) {
 				time.AfterFunc(tc.switchAfter, func() { a.serve(t, newCh); b.serve(t, newCh) })
 			}
 			start := time.Now()
-			obs, err := Wait(context.Background(), []string{a.addr, b.addr}, "www.example.test", sha(newCh), tc.grace, 100*time.Millisecond)
+			obs, err := Wait(context.Background(), nil, []string{a.addr, b.addr}, "www.example.test", sha(newCh), tc.grace, 100*time.Millisecond)
 			if len(obs) != 2 {
 				t.Fatalf("%d observations, want 2", len(obs))
 			}
@@ -178,7 +178,7 @@ func TestWait(t *testing.T) {
 
 func TestWaitUnreachable(t *testing.T) {
 	t.Parallel()
-	_, err := Wait(context.Background(), []string{closedAddr(t)}, "x.example.test", "AB", 600*time.Millisecond, 100*time.Millisecond)
+	_, err := Wait(context.Background(), nil, []string{closedAddr(t)}, "x.example.test", "AB", 600*time.Millisecond, 100*time.Millisecond)
 	var me *MismatchError
 	if !errors.As(err, &me) || me.Served[0].Err == nil {
 		t.Fatalf("error %v, want a MismatchError carrying the connection error", err)
