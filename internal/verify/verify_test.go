@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 func sha(c certstest.Chain) string {
@@ -249,5 +250,31 @@ func TestSummarize(t *testing.T) {
 		if got := Summarize(tc.obs, "AA"); got.Address != tc.want {
 			t.Errorf("%s: summary %+v, want address %q", tc.desc, got, tc.want)
 		}
+	}
+}
+
+// TestProbeRefusedHidesPorts: an address the egress policy refuses is never
+// connected to, so an open and a closed port give the same answer.
+func TestProbeRefusedHidesPorts(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	tenant := egress.New(egress.Policy{}, func(context.Context, int64) (egress.Scope, error) { return egress.Scope{}, nil }, nil).For(7)
+	open := Probe(t.Context(), tenant, ln.Addr().String(), "example.com")
+	shut := Probe(t.Context(), tenant, closedAddr, "example.com")
+	strip := func(o Observation) string {
+		return strings.ReplaceAll(o.Err.Error(), o.Address, "ADDR")
+	}
+	if open.Err == nil || shut.Err == nil || strip(open) != strip(shut) || !strings.Contains(strip(open), "refused by the egress policy") {
+		t.Fatalf("open port: %v\nclosed port: %v\nwant the same refusal", open.Err, shut.Err)
 	}
 }
