@@ -101,6 +101,21 @@ func TestEgressPolicy(t *testing.T) {
 		t.Fatalf("a refused connection reached loopback: %d deliveries, %d chat messages", rcv.total, len(chat.texts()))
 	}
 
+	// CheckCloudResource cannot tell an open loopback port from a closed one.
+	closed := freeAddr(t)
+	var seen []string
+	for _, addr := range []string{strings.TrimPrefix(rcv.URL, "http://"), closed} {
+		id := idOf(t, tenant.own("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",
+			"Domain": "probe.egress.test", "Name": addr, "Config": jsonConfig(map[string]any{"Url": "https://example.com/hook", "VerifyAddress": []string{addr}})}), "Id")
+		body := tenant.own("CheckCloudResource", map[string]string{"Id": strconv.FormatInt(id, 10)})
+		data, _ := body["Data"].(map[string]any)
+		e, _ := data["ObservedError"].(string)
+		seen = append(seen, e)
+	}
+	if seen[0] != seen[1] || !strings.Contains(seen[0], "refused by the egress policy") {
+		t.Errorf("CheckCloudResource of an open and a closed loopback port: %q and %q; want the same egress refusal", seen[0], seen[1])
+	}
+
 	root := s.as(s.keyID, s.secret)
 	if status, w, ns := root.deployOnce("root.egress.test", rcv.URL, chat.URL); status != "success" || ns[0].Status != "sent" {
 		t.Errorf("root's deployment to loopback: job %s (%q), notification %s %q; want success and sent", status, w.ErrorMessage, ns[0].Status, ns[0].LastError)
