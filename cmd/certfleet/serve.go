@@ -83,6 +83,8 @@ Secrets from the environment only:
 	f.DurationVar(&cfg.LeaderLease, "leader-lease", 5*time.Second, "PostgreSQL: lease of the leadership of periodic duties (probes, expiry scans, notifications, nonce purge); renewed every third of it")
 	f.DurationVar(&cfg.Engine.AttemptTimeout, "deploy-timeout", 5*time.Minute, "bound on one deployment attempt")
 	f.StringVar(&cfg.Deploy.Local.Root, "local-root", "", "allow local FILE targets, with every path inside this directory")
+	f.StringArrayVar(&cfg.EgressAllow, "egress-allow", nil, "CIDR, address or host name every account may connect to, metadata and private addresses included (repeatable; comma-separated in CERTFLEET_EGRESS_ALLOW)")
+	f.StringArrayVar(&cfg.EgressDeny, "egress-deny", nil, "CIDR, address or host name no account may connect to, root included; wins over every allow (repeatable; comma-separated in CERTFLEET_EGRESS_DENY)")
 	f.StringArrayVar(&cfg.Deploy.Local.ReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
 	f.DurationVar(&cfg.Deploy.Local.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands (local and ssh targets)")
 	f.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Hour, "how often resources with a VerifyAddress are probed for what they serve (0: never)")

@@ -22,6 +22,7 @@ import (
 	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -68,6 +69,10 @@ type Options struct {
 	// AllowRSA1024 lets uploads carry RSA keys of 1024 bits (and more) for
 	// legacy devices; by default RSA keys need 2048 bits.
 	AllowRSA1024 bool
+	// Egress makes the probes of CheckCloudResource and
+	// PreviewDeploymentJob under the caller's account's egress policy. nil:
+	// the default policy with every account treated as root.
+	Egress *egress.Dialer
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.

@@ -20,9 +20,10 @@ import (
 // Target is the resource a certificate goes to, with its decoded Config and,
 // when the resource names one, its credential (secret already unsealed).
 type Target struct {
-	ResourceID int64
-	// AccountID is the account that owns the resource.
+	// AccountID is the account owning the resource: the egress policy of
+	// its connections depends on it.
 	AccountID    int64
+	ResourceID   int64
 	CloudName    string
 	CloudProduct string
 	Domain       string

@@ -27,6 +27,7 @@ import (
 	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -36,6 +37,9 @@ import (
 
 // Config tunes the engine. Zero values take the defaults given.
 type Config struct {
+	// Egress makes the probes' connections under each account's egress
+	// policy. nil: the default policy with every account treated as root.
+	Egress *egress.Dialer
 	// Owner names this node in leases. It must be unique among live nodes.
 	// Required.
 	Owner string
@@ -356,7 +360,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			// What the target served before this worker first touched it,
 			// for verifying an automatic rollback to a certificate certfleet
 			// did not deploy.
-			served = verify.ProbeAll(attemptCtx, vs.Addresses, req.Target.Domain)
+			served = verify.ProbeAll(attemptCtx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain)
 		}
 		err = e.deploy(attemptCtx, d, &w, req, currentCert)
 		if err == nil && vs.Enabled() {
@@ -541,7 +545,7 @@ func (v *verificationFailure) Unwrap() error { return v.cause }
 // target (else nil).
 func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.Deployer, w store.Worker, req deploy.Request,
 	vs verify.Settings, served []verify.Observation) error {
-	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, req.Bundle.Sha2, vs.Grace, 0)
+	obs, err := verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, req.Bundle.Sha2, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, req.Bundle.Sha2)
 	if err == nil || ctx.Err() != nil {
 		return err
@@ -582,7 +586,7 @@ func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.De
 		vf.after = "rolled back"
 		return deploy.Permanent(vf)
 	}
-	obs, err = verify.Wait(ctx, vs.Addresses, req.Target.Domain, want, vs.Grace, 0)
+	obs, err = verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, want, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, want)
 	if err != nil {
 		vf.after = "rolled back, but the previous certificate is not served either: " + err.Error()
@@ -603,7 +607,7 @@ func (e *Engine) verifyRollback(ctx context.Context, w store.Worker, req deploy.
 		return err
 	}
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
-	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, b.Sha2, vs.Grace, 0)
+	obs, err := verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, b.Sha2, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, b.Sha2)
 	if err != nil && ctx.Err() == nil {
 		return deploy.Permanent(fmt.Errorf("verification after rollback failed: %w", err))
@@ -668,7 +672,7 @@ func (e *Engine) probeAll(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if _, _, err := rollout.Observe(ctx, e.store, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
+				if _, _, err := rollout.Observe(ctx, e.store, e.cfg.Egress, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
 					e.log.Warn("prober: observe resource", "resource_id", r.ID, "error", err)
 				}
 			}()

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/audit"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // Webhook formats, chosen by the URL's host.
@@ -94,10 +95,17 @@ func postWebhook(ctx context.Context, hc *http.Client, target string, body []byt
 	req.Header.Set("User-Agent", "certfleet-notify")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %s: %w", redactURL(target), redacted{err})
+		err = fmt.Errorf("webhook: %s: %w", redactURL(target), redacted{err})
+		if egress.IsRefused(err) {
+			return permanent(err)
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	if resp.StatusCode/100 == 3 {
+		return permanent(fmt.Errorf("webhook: %s answered %s: redirects are not followed; set the contact's webhook to the final address", redactURL(target), resp.Status))
+	}
 	if resp.StatusCode/100 != 2 {
 		err := fmt.Errorf("webhook: %s answered %s: %s", redactURL(target), resp.Status, clip(string(data), 200))
 		if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
