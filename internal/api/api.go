@@ -75,11 +75,11 @@ type API struct {
 
 	rootAccount int64
 
-	keys     sync.Map // AccessKeyID → cachedKey: signature.go
+	keys     sync.Map      // AccessKeyID → cachedKey: signature.go
 	unknown  unknownKeys   // negative cache of AccessKeyIds: stranger.go
 	sources  *sourceLimits // per source address, for strangers: stranger.go; nil: off
 	bodies   *inflight     // bytes of unauthenticated bodies being read: stranger.go; nil: off
-	limiters sync.Map // AccessKeyID → *rate.Limiter: ratelimit.go
+	limiters sync.Map      // AccessKeyID → *rate.Limiter: ratelimit.go
 
 	actions    map[string]handler
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
