@@ -57,7 +57,7 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 			defer a.bodies.release(n)
 		}
 		hash := sha256.New()
-		body, err := io.ReadAll(io.TeeReader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes), hash))
+		body, err := readBody(io.TeeReader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes), hash), r.ContentLength)
 		if err == nil && c.key != nil {
 			err = auth.CheckBody(r, c.signed, hash.Sum(nil))
 		}
@@ -179,4 +179,23 @@ func (a *API) stranger(c *call, err error) error {
 func errTooLarge(limit int64) *Error {
 	return &Error{Code: "InvalidParameter", Status: http.StatusRequestEntityTooLarge,
 		Message: "The request body exceeds the limit of " + itoa(limit) + " bytes."}
+}
+
+// readBody reads a body of length n (-1: unknown) into a buffer of its size
+// when n is known, so a large body does not leave the garbage of a growing one.
+func readBody(rd io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(rd)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rd, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("the body is shorter than its Content-Length")
+		}
+		return nil, err
+	}
+	return b, nil
 }
