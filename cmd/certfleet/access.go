@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func newAccessCmd() *cobra.Command {
@@ -39,25 +41,50 @@ func createAccess(cmd *cobra.Command, conn *connFlags, out string, q map[string]
 
 func newAccessAddSSHCmd(conn *connFlags) *cobra.Command {
 	var name, user, keyFile, out string
+	var passwordStdin bool
 	cmd := &cobra.Command{
-		Use:   "add-ssh --name NAME --user USER --key-file FILE",
-		Short: "Store an SSH login (user and private key) for ssh resources",
-		Args:  exactArgs(),
+		Use:   "add-ssh --name NAME --user USER (--key-file FILE | --password-stdin)",
+		Short: "Store an SSH login (user and private key or password) for ssh resources",
+		Long: `Store an SSH login for ssh resources: the user and either a private key
+(--key-file) or a password read from standard input (--password-stdin: the
+first line, without its newline; on a terminal it is not echoed):
+
+  printf '%s\n' "$SSH_PASSWORD" | certfleet access add-ssh --name web --user deploy --password-stdin`,
+		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := os.ReadFile(keyFile)
-			if err != nil {
-				return fmt.Errorf("--key-file: %w", err)
+			var secret string
+			if passwordStdin {
+				pw, err := readPassword(cmd)
+				if err != nil {
+					return err
+				}
+				if strings.Contains(pw, "-----BEGIN") {
+					return usageErrorf("standard input holds a private key; use --key-file")
+				}
+				secret = pw
+			} else {
+				key, err := os.ReadFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("--key-file: %w", err)
+				}
+				if !strings.Contains(string(key), "-----BEGIN") {
+					return usageErrorf("--key-file %s is not a PEM or OpenSSH private key", keyFile)
+				}
+				secret = string(key)
 			}
-			return createAccess(cmd, conn, out, map[string]string{"CloudName": "ssh", "Name": name, "SecretId": user, "SecretKey": string(key)})
+			return createAccess(cmd, conn, out, map[string]string{"CloudName": "ssh", "Name": name, "SecretId": user, "SecretKey": secret})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "a name for this credential")
 	cmd.Flags().StringVar(&user, "user", "", "the SSH user")
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "the SSH private key file (PEM or OpenSSH)")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the SSH password from standard input")
 	outputFlag(cmd, &out, "text")
-	for _, f := range []string{"name", "user", "key-file"} {
+	for _, f := range []string{"name", "user"} {
 		cmd.MarkFlagRequired(f)
 	}
+	cmd.MarkFlagsOneRequired("key-file", "password-stdin")
+	cmd.MarkFlagsMutuallyExclusive("key-file", "password-stdin")
 	return cmd
 }
 
@@ -96,6 +123,29 @@ func newAccessAddWebhookCmd(conn *connFlags) *cobra.Command {
 	return cmd
 }
 
+// readPassword reads one line from standard input: without echo on a
+// terminal (prompting on standard error), else the first line of the pipe.
+func readPassword(cmd *cobra.Command) (string, error) {
+	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "SSH password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 64<<10)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageErrorf("no password on standard input")
+	}
+	return pw, nil
+}
+
 // accessItem is one ListCloudAccess item with certfleet's Name and GmtCreate,
 // which the SDK struct lacks.
 type accessItem struct {
@@ -132,7 +182,7 @@ func newAccessListCmd(conn *connFlags) *cobra.Command {
 }
 
 func newAccessDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "access", "Delete a stored credential (refused while a resource uses it)", ownDelete("DeleteCloudAccess", "AccessId"))
+	return deleteCmd(conn, nounAccess, "Delete a stored credential (refused while a resource uses it)", ownDelete("DeleteCloudAccess", "AccessId"))
 }
 
 // ownDelete deletes through one of certfleet's own operations, which take the ID as param.
@@ -141,24 +191,28 @@ func ownDelete(action, param string) func(c *client, id int64) error {
 }
 
 // deleteCmd is "<noun> delete ID": del deletes the object with that ID.
-func deleteCmd(conn *connFlags, noun, short string, del func(c *client, id int64) error) *cobra.Command {
+func deleteCmd(conn *connFlags, n noun, short string, del func(c *client, id int64) error) *cobra.Command {
+	use := "delete ID|NAME"
+	if n.named == nil {
+		use = "delete ID"
+	}
 	return &cobra.Command{
-		Use:   "delete ID",
+		Use:   use,
 		Short: short,
-		Args:  exactArgs("ID"),
+		Args:  exactArgs(strings.TrimPrefix(use, "delete ")),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(noun+" ID", args[0])
+			c, err := conn.dial()
 			if err != nil {
 				return err
 			}
-			c, err := conn.dial()
+			id, err := c.resolve(n, args[0])
 			if err != nil {
 				return err
 			}
 			if err := del(c, id); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %d.\n", noun, id)
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %d.\n", n.what, id)
 			return nil
 		},
 	}

@@ -159,18 +159,11 @@ func newAccountUpdateCmd(h *hostFlags) *cobra.Command {
 		Short: "Change what an account's targets may reach and where its local targets may write",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := h.open(cmd)
+			st, a, err := h.openAccount(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := st.AccountGetByName(cmd.Context(), args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("account %q does not exist", args[0])
-			}
-			if err != nil {
-				return err
-			}
 			set, err := settings.get(a.AccountSettings)
 			if err != nil {
 				return err
@@ -192,21 +185,32 @@ func newAccountShowCmd(h *hostFlags) *cobra.Command {
 		Short: "Show an account's settings, as JSON",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := h.open(cmd)
+			st, a, err := h.openAccount(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := st.AccountGetByName(cmd.Context(), args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("account %q does not exist", args[0])
-			}
-			if err != nil {
-				return err
-			}
 			return printAccount(cmd, a)
 		},
 	}
+}
+
+// openAccount opens the node's store and reads the account named name; the
+// caller closes the store.
+func (h *hostFlags) openAccount(cmd *cobra.Command, name string) (store.Store, store.Account, error) {
+	st, _, err := h.open(cmd)
+	if err != nil {
+		return nil, store.Account{}, err
+	}
+	a, err := st.AccountGetByName(cmd.Context(), name)
+	if err != nil {
+		st.Close()
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, a, fmt.Errorf("account %q does not exist", name)
+		}
+		return nil, a, err
+	}
+	return st, a, nil
 }
 
 func printAccount(cmd *cobra.Command, a store.Account) error {

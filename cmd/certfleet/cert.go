@@ -78,6 +78,10 @@ func newCertListCmd(conn *connFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if out == "json" {
+			// One name per concept: a certificate's ID is CertId everywhere (README, "JSON output").
+			return printJSON(cmd.OutOrStdout(), renameKey(nonNil(items), "CertificateId", "CertId"))
+		}
 		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "DOMAINS", "STATUS", "EXPIRES"},
 			func(it *cas.ListUserCertificateOrderResponseBodyCertificateOrderList) []string {
 				return []string{i64(tea.Int64Value(it.CertificateId)), tea.StringValue(it.Name), truncate(tea.StringValue(it.Sans), 60),
@@ -93,19 +97,19 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 	var withKey bool
 	var out string
 	cmd := &cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID|NAME",
 		Short: "Show a certificate: names, validity, fingerprints",
 		Long:  "Show a certificate. The private key is fetched and printed only with --with-key.",
-		Args:  exactArgs("ID"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			id, err := parseID("certificate ID", args[0])
+			c, err := conn.dial()
 			if err != nil {
 				return err
 			}
-			c, err := conn.dial()
+			id, err := c.resolve(nounCert, args[0])
 			if err != nil {
 				return err
 			}
@@ -115,7 +119,7 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 			}
 			b := r.Body
 			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), b)
+				return printJSON(cmd.OutOrStdout(), renameKey(b, "Id", "CertId"))
 			}
 			w := cmd.OutOrStdout()
 			expiry := tea.StringValue(b.EndDate)
@@ -133,6 +137,9 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 			}
 			if withKey {
 				fmt.Fprintf(w, "\n%s\n%s", strings.TrimSpace(tea.StringValue(b.Cert)), tea.StringValue(b.Key))
+				if tea.StringValue(b.Key) == "" {
+					return fmt.Errorf("the private key was not returned: the caller is not allowed yundun-cert:GetUserCertificatePrivateKey (attach AliyunYundunCertFullAccess or a policy allowing it)")
+				}
 			}
 			return nil
 		},
@@ -143,7 +150,7 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 }
 
 func newCertDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "certificate", "Delete a certificate (refused while an unfinished job uses it)", func(c *client, id int64) error {
+	return deleteCmd(conn, nounCert, "Delete a certificate (refused while an unfinished job uses it)", func(c *client, id int64) error {
 		_, err := c.cas.DeleteUserCertificate(&cas.DeleteUserCertificateRequest{CertId: tea.Int64(id)})
 		return err
 	})

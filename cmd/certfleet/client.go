@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,29 +21,40 @@ import (
 )
 
 // Environment variables the client commands read.
+//
+// certfleet's own AccessKey variables come first; the Alibaba Cloud SDK's
+// standard ones are read when they are unset, so a shell that holds real
+// Alibaba Cloud credentials keeps them apart from certfleet's.
 const (
-	envEndpoint = "CERTFLEET_ENDPOINT"
-	envKeyID    = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-	envSecret   = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-	envProfile  = "CERTFLEET_PROFILE"
-	envConfig   = "CERTFLEET_CONFIG"
+	envEndpoint      = "CERTFLEET_ENDPOINT"
+	envKeyID         = "CERTFLEET_ACCESS_KEY_ID"
+	envSecret        = "CERTFLEET_ACCESS_KEY_SECRET"
+	envAlibabaKeyID  = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	envAlibabaSecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	envCAFile        = "CERTFLEET_CA_FILE"
+	envProfile       = "CERTFLEET_PROFILE"
+	envConfig        = "CERTFLEET_CONFIG"
 )
 
 // connFlags are the connection flags every client command takes.
 type connFlags struct {
-	endpoint, keyID, secret, profile string
+	endpoint, keyID, secret, profile, caFile string
 }
 
 func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.endpoint, "endpoint", "", "server address, host:port or http(s)://host:port (env "+envEndpoint+")")
-	fs.StringVar(&f.keyID, "access-key-id", "", "AccessKey ID (env "+envKeyID+")")
-	fs.StringVar(&f.secret, "access-key-secret", "", "AccessKey secret (env "+envSecret+"); prefer the environment or a profile")
+	fs.StringVar(&f.keyID, "access-key-id", "", "AccessKey ID (env "+envKeyID+", then "+envAlibabaKeyID+")")
+	fs.StringVar(&f.secret, "access-key-secret", "", "AccessKey secret (env "+envSecret+", then "+envAlibabaSecret+"); prefer the environment or a profile")
 	fs.StringVar(&f.profile, "profile", "", "named profile of the config file (env "+envProfile+", default \"default\")")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed an https endpoint's certificate, for a private CA (env "+envCAFile+")")
 }
 
-// settings are resolved connection settings.
+// settings are resolved connection settings, with where each came from
+// ("--endpoint", "CERTFLEET_ENDPOINT", `profile "default" in …`), for
+// error messages.
 type settings struct {
-	Endpoint, AccessKeyID, AccessKeySecret string
+	Endpoint, AccessKeyID, AccessKeySecret, CAFile        string
+	EndpointFrom, AccessKeyIDFrom, SecretFrom, CAFileFrom string
 }
 
 // resolve applies the precedence flags > environment > profile.
@@ -62,20 +74,28 @@ func (f *connFlags) resolve() (settings, error) {
 	if !ok && explicit {
 		return settings{}, fmt.Errorf("profile %q is not in %s; create it with: certfleet configure --profile %s", name, path, name)
 	}
-	pick := func(flag, env string, prof string) string {
+	fromProfile := fmt.Sprintf("profile %q in %s", name, path)
+	// pick returns the first set of the flag, the environment variables and
+	// the profile's value, and where it came from.
+	pick := func(flagName, flag string, envs []string, prof string) (string, string) {
 		if flag != "" {
-			return flag
+			return flag, "--" + flagName
 		}
-		if v := os.Getenv(env); v != "" {
-			return v
+		for _, env := range envs {
+			if v := os.Getenv(env); v != "" {
+				return v, env
+			}
 		}
-		return prof
+		if prof != "" {
+			return prof, fromProfile
+		}
+		return "", ""
 	}
-	s := settings{
-		Endpoint:        pick(f.endpoint, envEndpoint, p.Endpoint),
-		AccessKeyID:     pick(f.keyID, envKeyID, p.AccessKeyID),
-		AccessKeySecret: pick(f.secret, envSecret, p.AccessKeySecret),
-	}
+	var s settings
+	s.Endpoint, s.EndpointFrom = pick("endpoint", f.endpoint, []string{envEndpoint}, p.Endpoint)
+	s.AccessKeyID, s.AccessKeyIDFrom = pick("access-key-id", f.keyID, []string{envKeyID, envAlibabaKeyID}, p.AccessKeyID)
+	s.AccessKeySecret, s.SecretFrom = pick("access-key-secret", f.secret, []string{envSecret, envAlibabaSecret}, p.AccessKeySecret)
+	s.CAFile, s.CAFileFrom = pick("ca-file", f.caFile, []string{envCAFile}, p.CAFile)
 	var missing []string
 	if s.Endpoint == "" {
 		missing = append(missing, "endpoint (--endpoint or "+envEndpoint+")")
@@ -84,7 +104,7 @@ func (f *connFlags) resolve() (settings, error) {
 		missing = append(missing, "access key ID (--access-key-id or "+envKeyID+")")
 	}
 	if s.AccessKeySecret == "" {
-		missing = append(missing, "access key secret ("+envSecret+")")
+		missing = append(missing, "access key secret ("+envSecret+" or --access-key-secret)")
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("no %s; set them, or run: certfleet configure", strings.Join(missing, ", "))
@@ -129,6 +149,11 @@ type client struct {
 	cas *cas.Client
 }
 
+// session is the connection the running command dialled, kept so that main
+// can explain a failure (which endpoint, from where, what the transport saw).
+// A CLI process runs one command, so one is enough.
+var session *conn
+
 func (f *connFlags) dial() (*client, error) {
 	s, err := f.resolve()
 	if err != nil {
@@ -138,14 +163,28 @@ func (f *connFlags) dial() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cas.NewClient(&openapi.Config{
+	cfg := &openapi.Config{
 		AccessKeyId: tea.String(s.AccessKeyID), AccessKeySecret: tea.String(s.AccessKeySecret),
 		Endpoint: tea.String(host), Protocol: tea.String(scheme),
 		ConnectTimeout: tea.Int(5000), ReadTimeout: tea.Int(30000),
-	})
+	}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file (from %s): %w", s.CAFileFrom, err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s (from %s) holds no PEM certificate", s.CAFile, s.CAFileFrom)
+		}
+		cfg.Ca = tea.String(string(pem))
+	}
+	cn := &conn{settings: s, url: scheme + "://" + host}
+	cfg.HttpClient = cn
+	c, err := cas.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	session = cn
 	return &client{cas: c}, nil
 }
 
@@ -184,6 +223,7 @@ type profile struct {
 	Endpoint        string `json:"Endpoint,omitempty"`
 	AccessKeyID     string `json:"AccessKeyId,omitempty"`
 	AccessKeySecret string `json:"AccessKeySecret,omitempty"`
+	CAFile          string `json:"CAFile,omitempty"`
 }
 
 type configFile struct {

@@ -24,7 +24,8 @@ func newConfigureCmd() *cobra.Command {
 
 Values not given as flags are prompted for (on standard error; the secret is
 not echoed on a terminal); an empty answer keeps the profile's current value.
-With every value given as a flag, nothing is prompted.`,
+With every value given as a flag, nothing is prompted. --ca-file (never
+prompted) names the CA certificate for an https endpoint a private CA signed.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
@@ -80,6 +81,21 @@ With every value given as a flag, nothing is prompted.`,
 			if np.AccessKeySecret, err = ask("access-key-secret", p.AccessKeySecret, "AccessKey secret", cur.AccessKeySecret, true); err != nil {
 				return err
 			}
+			// The CA file is never prompted for: --ca-file sets it ("" clears it).
+			np.CAFile = cur.CAFile
+			if cmd.Flags().Changed("ca-file") {
+				np.CAFile = ""
+				if p.CAFile != "" {
+					abs, err := filepath.Abs(p.CAFile)
+					if err != nil {
+						return err
+					}
+					if _, err := os.ReadFile(abs); err != nil {
+						return &exitError{code: exitUsage, err: fmt.Errorf("--ca-file: %w", err)}
+					}
+					np.CAFile = abs
+				}
+			}
 			if np.Endpoint == "" || np.AccessKeyID == "" || np.AccessKeySecret == "" {
 				return usageErrorf("a profile needs an endpoint, an AccessKey ID and its secret")
 			}
@@ -99,19 +115,26 @@ With every value given as a flag, nothing is prompted.`,
 	f.StringVar(&p.Endpoint, "endpoint", "", "server address, host:port or http(s)://host:port")
 	f.StringVar(&p.AccessKeyID, "access-key-id", "", "AccessKey ID")
 	f.StringVar(&p.AccessKeySecret, "access-key-secret", "", "AccessKey secret (visible to other local users in the process list; prefer the prompt)")
+	f.StringVar(&p.CAFile, "ca-file", "", "PEM file of the private CA that signed the endpoint's certificate (stored as an absolute path; \"\" clears it)")
 	return cmd
 }
 
 func newEnvCmd() *cobra.Command {
 	var dataDir, endpoint string
+	var alibabaNames bool
 	cmd := &cobra.Command{
 		Use:   "env",
 		Short: "Print shell exports for the local node's root credentials",
-		Long: `Print one shell line exporting CERTFLEET_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID
-and ALIBABA_CLOUD_ACCESS_KEY_SECRET from <data-dir>/root-credentials.json, for
+		Long: `Print one shell line exporting CERTFLEET_ENDPOINT, CERTFLEET_ACCESS_KEY_ID
+and CERTFLEET_ACCESS_KEY_SECRET from <data-dir>/root-credentials.json, for
 use on the server's own machine:
 
   eval "$(certfleet env --data-dir ./certfleet-data --endpoint 127.0.0.1:8080)"
+
+certfleet reads its own variables before ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET,
+so the shell's real Alibaba Cloud credentials stay as they are. With
+--alibaba-names the line sets ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead, for
+other Alibaba Cloud SDK clients pointed at certfleet.
 
 The line contains the secret: it goes only to standard output.`,
 		Args: exactArgs(),
@@ -132,13 +155,18 @@ The line contains the secret: it goes only to standard output.`,
 			if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyId == "" || c.AccessKeySecret == "" {
 				return fmt.Errorf("root credentials: %s is not valid", path)
 			}
+			idVar, secretVar := envKeyID, envSecret
+			if alibabaNames {
+				idVar, secretVar = envAlibabaKeyID, envAlibabaSecret
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "export %s=%s %s=%s %s=%s\n", envEndpoint, shellQuote(scheme+"://"+host),
-				envKeyID, shellQuote(c.AccessKeyId), envSecret, shellQuote(c.AccessKeySecret))
+				idVar, shellQuote(c.AccessKeyId), secretVar, shellQuote(c.AccessKeySecret))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./certfleet-data", "the node's data directory (env CERTFLEET_DATA_DIR)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "127.0.0.1:8080", "the node's address (env CERTFLEET_ENDPOINT)")
+	cmd.Flags().BoolVar(&alibabaNames, "alibaba-names", false, "export ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead of certfleet's own names")
 	return cmd
 }
 

@@ -14,7 +14,7 @@ func newContactCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("contact", "Manage who is told about deployment jobs", conn)
 	cmd.AddCommand(newContactAddCmd(conn), newContactListCmd(conn),
-		deleteCmd(conn, "contact", "Delete a contact (refused while an unfinished job uses it)", ownDelete("DeleteContact", "ContactId")))
+		deleteCmd(conn, nounContact, "Delete a contact (refused while an unfinished job uses it)", ownDelete("DeleteContact", "ContactId")))
 	return cmd
 }
 
@@ -38,11 +38,16 @@ func newContactAddCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r struct{ ContactId int64 }
+			var r struct {
+				ContactId int64
+				Warnings  []string
+			}
 			if err := c.call("CreateContact", q, &r); err != nil {
 				return err
 			}
+			printWarnings(cmd, r.Warnings)
 			if out == "json" {
+				r.Warnings = nonNil(r.Warnings)
 				return printJSON(cmd.OutOrStdout(), r)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created contact %d (%s).\n", r.ContactId, name)

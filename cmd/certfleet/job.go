@@ -15,9 +15,10 @@ import (
 
 func newJobCmd() *cobra.Command {
 	conn := &connFlags{}
-	cmd := nounCmd("job", "Create, start, watch and roll back deployment jobs", conn)
+	cmd := nounCmd("job", "Create, start, watch, cancel, retry and roll back deployment jobs", conn)
 	cmd.AddCommand(newJobCreateCmd(conn), newJobStartCmd(conn), newJobListCmd(conn), newJobShowCmd(conn),
-		newJobWatchCmd(conn), newJobRollbackCmd(conn), newJobDeleteCmd(conn))
+		newJobWatchCmd(conn), newJobPreviewCmd(conn), newJobCancelCmd(conn), newJobRetryCmd(conn), newJobRollbackCmd(conn),
+		newJobDeleteCmd(conn))
 	return cmd
 }
 
@@ -48,10 +49,10 @@ func parseAt(s string, now time.Time) (time.Time, error) {
 
 func newJobCreateCmd(conn *connFlags) *cobra.Command {
 	var name, jobType, at, out, strategy string
-	var certs, resources, contacts []int64
+	var certNames, resourceNames, contactNames []string // IDs or names
 	var start bool
 	cmd := &cobra.Command{
-		Use:   "create --name N --cert ID[,ID] --resource ID[,ID] --contact ID [--start] [--at TIME]",
+		Use:   "create --name N --cert ID|NAME[,…] --resource ID|NAME[,…] --contact ID|NAME [--start] [--at TIME]",
 		Short: "Create a deployment job (in editing; --start queues it)",
 		Long: `Create a deployment job: each resource gets the certificate whose names cover
 its domain. The job starts in "editing"; --start moves it to "pending", so it
@@ -62,8 +63,7 @@ or "15:04" (the next 15:04).`,
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			req := &cas.CreateDeploymentJobRequest{Name: tea.String(name), JobType: tea.String(jobType), CertIds: tea.String(joinInt64(certs)),
-				ResourceIds: tea.String(joinInt64(resources)), ContactIds: tea.String(joinInt64(contacts))}
+			req := &cas.CreateDeploymentJobRequest{Name: tea.String(name), JobType: tea.String(jobType)}
 			var when time.Time
 			if at != "" {
 				t, err := parseAt(at, time.Now())
@@ -77,6 +77,19 @@ or "15:04" (the next 15:04).`,
 			if err != nil {
 				return err
 			}
+			certs, err := c.resolveAll(nounCert, certNames)
+			if err != nil {
+				return err
+			}
+			resources, err := c.resolveAll(nounResource, resourceNames)
+			if err != nil {
+				return err
+			}
+			contacts, err := c.resolveAll(nounContact, contactNames)
+			if err != nil {
+				return err
+			}
+			req.CertIds, req.ResourceIds, req.ContactIds = tea.String(joinInt64(certs)), tea.String(joinInt64(resources)), tea.String(joinInt64(contacts))
 			var id int64
 			if strategy != "" {
 				// The SDK's request has no Strategy (a certfleet addition).
@@ -121,9 +134,9 @@ or "15:04" (the next 15:04).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "job name")
-	f.Int64SliceVar(&certs, "cert", nil, "certificate IDs (comma-separated or repeated)")
-	f.Int64SliceVar(&resources, "resource", nil, "resource IDs (comma-separated or repeated)")
-	f.Int64SliceVar(&contacts, "contact", nil, "contact IDs (comma-separated or repeated)")
+	f.StringSliceVar(&certNames, "cert", nil, "certificate IDs or names (comma-separated or repeated)")
+	f.StringSliceVar(&resourceNames, "resource", nil, "resource IDs or names (comma-separated or repeated)")
+	f.StringSliceVar(&contactNames, "contact", nil, "contact IDs or names (comma-separated or repeated)")
 	f.StringVar(&jobType, "type", "user", "job type: user (resources certfleet reaches itself) or cloud")
 	f.BoolVar(&start, "start", false, "start the job (pending) right after creating it")
 	f.StringVar(&at, "at", "", "when the job runs once started (default: now)")
@@ -192,8 +205,9 @@ func newJobListCmd(conn *connFlags) *cobra.Command {
 	return cmd
 }
 
-// worker is one ListWorkerResource item, with certfleet's ErrorMessage and
-// Attempts (the SDK struct lacks them, so workers are read with the generic client).
+// worker is one ListWorkerResource item, with certfleet's ErrorMessage,
+// Attempts, NextRunAt and Running (the SDK struct lacks them, so workers are
+// read with the generic client).
 type worker struct {
 	Id             int64
 	JobId          int64
@@ -207,6 +221,8 @@ type worker struct {
 	Status         string
 	ErrorMessage   string
 	Attempts       int
+	NextRunAt      int64 // epoch ms; 0 = not waiting for a retry
+	Running        bool
 	GmtModified    string
 }
 
@@ -270,18 +286,32 @@ func newJobShowCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw)})
+			// Warnings (certfleet's addition, not in the SDK's struct): contacts no message would reach.
+			var extra struct{ Warnings []string }
+			if err := c.call("DescribeDeploymentJob", map[string]string{"JobId": i64(id)}, &extra); err != nil {
+				return err
 			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"Job": d.Body, "Counts": st.Body, "Workers": nonNil(raw), "Warnings": nonNil(extra.Warnings)})
+			}
+			printWarnings(cmd, extra.Warnings)
 			j, s := d.Body, st.Body
 			w := cmd.OutOrStdout()
 			var contacts []string
 			for _, ct := range j.CasContacts {
 				contacts = append(contacts, strings.TrimSpace(tea.StringValue(ct.Name)+" "+angle(tea.StringValue(ct.Email))))
 			}
+			var own struct{ Cancelled int32 } // certfleet's own field
+			if err := c.call("DescribeDeploymentJob", map[string]string{"JobId": i64(id)}, &own); err != nil {
+				return err
+			}
 			rolled := ""
-			if tea.Int32Value(j.Rollback) == 1 {
-				rolled = " (rolled back in part)"
+			if tea.Int32Value(j.Rollback) == 1 || tea.Int32Value(s.RollbackCount) > 0 {
+				rolled = " (" + rollbackSummary(int64(tea.Int32Value(s.RollbackCount)), int64(tea.Int32Value(s.RollbackSuccessCount)),
+					int64(tea.Int32Value(s.RollbackFailedCount))) + ")"
+			}
+			if own.Cancelled == 1 {
+				rolled = " (cancelled)" + rolled
 			}
 			for _, r := range [][2]string{
 				{"Job", fmt.Sprintf("%d %s", tea.Int64Value(j.Id), tea.StringValue(j.Name))},
@@ -328,18 +358,22 @@ func angle(email string) string {
 
 func newJobRollbackCmd(conn *connFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rollback JOBID WORKERID",
-		Short: "Roll one worker back: its resource gets what it served before",
-		Long: `Roll one worker of a job back: its resource gets back what it served before
-the job (a success or error worker only). "certfleet job show JOBID" lists
-the workers.`,
-		Args: exactArgs("JOBID", "WORKERID"),
+		Use:   "rollback JOBID [WORKERID]",
+		Short: "Roll a job back (every worker that changed something), or one worker",
+		Long: `Roll a job back: every success worker that changed its resource (not
+those that found their certificate already in place) gets back what the
+resource served before (RollbackDeploymentJob, one request, told to the
+contacts once). With WORKERID, roll back that one worker (a success or
+error worker). "certfleet job show JOBID" lists the workers; "certfleet job
+watch JOBID" follows the rollback.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return nil
+			}
+			return exactArgs("JOBID", "WORKERID")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			jobID, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			workerID, err := parseID("worker ID", args[1])
 			if err != nil {
 				return err
 			}
@@ -347,19 +381,45 @@ the workers.`,
 			if err != nil {
 				return err
 			}
+			if len(args) == 1 {
+				var r struct{ WorkerCount int64 }
+				if err := c.call("RollbackDeploymentJob", map[string]string{"JobId": i64(jobID)}, &r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Rolling back %d worker(s) of job %d. Follow it with: certfleet job watch %d\n", r.WorkerCount, jobID, jobID)
+				return nil
+			}
+			workerID, err := parseID("worker ID", args[1])
+			if err != nil {
+				return err
+			}
 			if _, err := c.cas.UpdateWorkerResourceStatus(&cas.UpdateWorkerResourceStatusRequest{JobId: tea.Int64(jobID),
 				WorkerId: tea.Int64(workerID), Status: tea.String(string(store.WorkerRollback))}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job show %d\n", workerID, jobID, jobID)
+			fmt.Fprintf(cmd.OutOrStdout(), "Rolling back worker %d of job %d. Follow it with: certfleet job watch %d\n", workerID, jobID, jobID)
 			return nil
 		},
 	}
 }
 
 func newJobDeleteCmd(conn *connFlags) *cobra.Command {
-	return deleteCmd(conn, "job", "Delete a job (not while it is processing)", func(c *client, id int64) error {
+	return deleteCmd(conn, nounJob, "Delete a job (not while it is processing)", func(c *client, id int64) error {
 		_, err := c.cas.DeleteDeploymentJob(&cas.DeleteDeploymentJobRequest{JobId: tea.Int64(id)})
 		return err
 	})
+}
+
+// rollbackSummary says how a job's rollbacks went: "rolled back: 3 of 3
+// workers restored", or "rolling back: 1 of 3 workers restored" while some run.
+func rollbackSummary(asked, restored, failed int64) string {
+	verb := "rolled back"
+	if restored+failed < asked {
+		verb = "rolling back"
+	}
+	s := fmt.Sprintf("%s: %d of %d workers restored", verb, restored, asked)
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed to roll back", failed)
+	}
+	return s
 }

@@ -88,3 +88,40 @@ func truncate(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// printWarnings writes the server's warnings to standard error, one line
+// each, so that they reach a person even when standard output is piped.
+func printWarnings(cmd *cobra.Command, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "certfleet: warning:", oneLine(w))
+	}
+}
+
+// renameKey re-encodes v (an object or an array of objects) with the
+// top-level key from renamed to, so that the CLI's JSON names one concept
+// one way whatever the API operation called it.
+func renameKey(v any, from, to string) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	rename := func(m map[string]json.RawMessage) {
+		if x, ok := m[from]; ok {
+			delete(m, from)
+			m[to] = x
+		}
+	}
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(b, &list) == nil {
+		for _, m := range list {
+			rename(m)
+		}
+		return list
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) == nil {
+		rename(obj)
+		return obj
+	}
+	return v
+}

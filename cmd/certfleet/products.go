@@ -79,8 +79,8 @@ func newProductAddCmd(conn *connFlags, d deploy.Description) *cobra.Command {
 					config[key] = get()
 				}
 			}
-			if d.Access.Need == deploy.AccessRequired && rc.access == 0 {
-				return usageErrorf("%s needs a credential: --access ID (certfleet access list)", d.Name())
+			if d.Access.Need == deploy.AccessRequired && rc.access == "" {
+				return usageErrorf("%s needs a credential: --access ID|NAME (certfleet access list)", d.Name())
 			}
 			return rc.create(cmd, conn, d.CloudName, d.CloudProduct, config,
 				map[string]string{"RegionId": region, "InstanceId": instance, "ListenerPort": listenerPort})

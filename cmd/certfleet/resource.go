@@ -1,33 +1,38 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/verify"
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
-	"github.com/alibabacloud-go/tea/tea"
 	"github.com/spf13/cobra"
 )
 
 func newResourceCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("resource", "Manage deployment targets (files, webhooks, …)", conn)
-	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn), newResourceProductsCmd(conn),
-		deleteCmd(conn, "resource", "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
+	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn), newResourceShowCmd(conn), newResourceUpdateCmd(conn),
+		newResourceCheckCmd(conn), newResourceProductsCmd(conn),
+		deleteCmd(conn, nounResource, "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
 	return cmd
 }
 
 // resourceCommon are the flags every "resource add" form shares.
 type resourceCommon struct {
 	domain, name, out string
-	access            int64
+	access            string // ID or name
 }
 
 func (rc *resourceCommon) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&rc.domain, "domain", "", "the host name this resource serves; picks the job's certificate that covers it")
 	f.StringVar(&rc.name, "name", "", "a name for the resource (default: the domain)")
-	f.Int64Var(&rc.access, "access", 0, "ID of a stored credential (certfleet access list)")
+	f.StringVar(&rc.access, "access", "", "ID or name of a stored credential (certfleet access list)")
 	outputFlag(cmd, &rc.out, "text")
 }
 
@@ -52,15 +57,19 @@ func (rc *resourceCommon) create(cmd *cobra.Command, conn *connFlags, cloud, pro
 		name = rc.domain
 	}
 	q := map[string]string{"CloudName": cloud, "CloudProduct": product, "Domain": rc.domain, "Name": name, "Config": cfg}
-	if rc.access != 0 {
-		q["CloudAccessId"] = i64(rc.access)
-	}
 	for k, v := range extra {
 		q[k] = v
 	}
 	c, err := conn.dial()
 	if err != nil {
 		return err
+	}
+	if rc.access != "" {
+		id, err := c.resolve(nounAccess, rc.access)
+		if err != nil {
+			return err
+		}
+		q["CloudAccessId"] = i64(id)
 	}
 	var r struct{ Id int64 }
 	if err := c.call("CreateCloudResource", q, &r); err != nil {
@@ -170,31 +179,299 @@ func newResourceAddWebhookCmd(conn *connFlags) *cobra.Command {
 
 func newResourceListCmd(conn *connFlags) *cobra.Command {
 	var cloud, product, keyword string
-	cmd := listCmd(conn, "list", "List resources and the certificate each one serves", func(cmd *cobra.Command, c *client, out string) error {
-		items, err := listAll(func(page int) ([]*cas.ListCloudResourcesResponseBodyData, int64, error) {
-			req := &cas.ListCloudResourcesRequest{CurrentPage: tea.Int32(int32(page)), ShowSize: tea.Int32(pageSize),
-				CloudName: optional(cloud), CloudProduct: optional(product), Keyword: optional(keyword)}
-			r, err := c.cas.ListCloudResources(req)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r.Body.Data, tea.Int64Value(r.Body.Total), nil
-		})
+	cmd := listCmd(conn, "list", "List resources, the certificate each one should serve and what it was last seen serving", func(cmd *cobra.Command, c *client, out string) error {
+		items, err := listResources(c, &cas.ListCloudResourcesRequest{CloudName: optional(cloud), CloudProduct: optional(product), Keyword: optional(keyword)})
 		if err != nil {
 			return err
 		}
-		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES"},
-			func(it *cas.ListCloudResourcesResponseBodyData) []string {
+		return printList(cmd.OutOrStdout(), out, items, []string{"ID", "NAME", "PRODUCT", "DOMAIN", "CERT", "CERT EXPIRES", "OBSERVED", "STALE"},
+			func(it resourceItem) []string {
 				cert := ""
-				if id := tea.Int64Value(it.CertId); id != 0 {
-					cert = fmt.Sprintf("%d %s", id, tea.StringValue(it.CertName))
+				if it.CertId != 0 {
+					cert = fmt.Sprintf("%d %s", it.CertId, it.CertName)
 				}
-				return []string{i64(tea.Int64Value(it.Id)), tea.StringValue(it.CloudName) + "/" + tea.StringValue(it.CloudProduct),
-					tea.StringValue(it.Domain), cert, msTime(tea.StringValue(it.CertEndTime))}
+				return []string{i64(it.Id), it.Name, it.CloudName + "/" + it.CloudProduct, it.Domain, cert, msTime(it.CertEndTime),
+					observedCell(it.ObservedSha2, it.ObservedError), staleCell(it)}
 			})
 	})
 	cmd.Flags().StringVar(&cloud, "cloud-name", "", "only this CloudName")
 	cmd.Flags().StringVar(&product, "product", "", "only this CloudProduct")
 	cmd.Flags().StringVar(&keyword, "keyword", "", "match name or domain")
+	return cmd
+}
+
+// observedCell is the short form of an observation: the certificate's
+// SHA-256 prefix, or the probe's error.
+func observedCell(sha2, errText string) string {
+	switch {
+	case errText != "":
+		return "error: " + truncate(errText, 40)
+	case sha2 != "":
+		return "sha256:" + strings.ToLower(truncate(sha2, 13))
+	}
+	return "-"
+}
+
+func staleCell(it resourceItem) string {
+	switch {
+	case it.Stale:
+		return "STALE"
+	case it.ObservedAt == "" || it.ObservedAt == "0":
+		return "-"
+	}
+	return "no"
+}
+
+func newResourceShowCmd(conn *connFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "show ID|NAME",
+		Short: "Show a resource: its Config, its certificate and what it was last seen serving",
+		Args:  exactArgs("ID|NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolve(nounResource, args[0])
+			if err != nil {
+				return err
+			}
+			it, err := getResource(c, id)
+			if err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), it)
+			}
+			var cfg bytes.Buffer
+			if json.Indent(&cfg, it.Config, "              ", "  ") != nil {
+				cfg.Reset()
+				cfg.Write(it.Config)
+			}
+			cert := "-"
+			if it.CertId != 0 {
+				cert = fmt.Sprintf("%d %s (expires %s)", it.CertId, it.CertName, msTime(it.CertEndTime))
+			}
+			rows := [][2]string{
+				{"ID", i64(it.Id)}, {"Name", it.Name}, {"Product", it.CloudName + "/" + it.CloudProduct}, {"Domain", it.Domain},
+				{"Access", orDash(it.CloudAccessId)}, {"Certificate", cert},
+				{"Observed", observedCell(it.ObservedSha2, it.ObservedError)}, {"Observed at", orDash(msTime(it.ObservedAt))},
+				{"Stale", staleCell(it)}, {"Config", cfg.String()},
+			}
+			if it.ObservedSubject != "" {
+				rows = append(rows[:8], append([][2]string{{"Subject", it.ObservedSubject}}, rows[8:]...)...)
+			}
+			w := cmd.OutOrStdout()
+			for _, r := range rows {
+				fmt.Fprintf(w, "%-13s %s\n", r[0]+":", r[1])
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &out, "text")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newResourceCheckCmd(conn *connFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "check ID|NAME",
+		Short: "Probe a resource's VerifyAddress now: which certificate it serves, and whether it is stale",
+		Args:  exactArgs("ID|NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolve(nounResource, args[0])
+			if err != nil {
+				return err
+			}
+			var r struct {
+				Data struct {
+					ResourceId       int64
+					Domain           string
+					CertId           int64
+					CertSha2         string
+					ObservedSha2     string
+					ObservedSubject  string
+					ObservedNotAfter string
+					ObservedAt       string
+					ObservedError    string
+					Stale            bool
+					Addresses        []struct{ Address, Sha2, Subject, NotAfter, Error string }
+				}
+			}
+			if err := c.call("CheckCloudResource", map[string]string{"Id": i64(id)}, &r); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), r.Data)
+			}
+			d, w := r.Data, cmd.OutOrStdout()
+			rows := [][]string{}
+			for _, a := range d.Addresses {
+				rows = append(rows, []string{a.Address, observedCell(a.Sha2, a.Error), a.Subject, msTime(a.NotAfter)})
+			}
+			if err := printTable(w, []string{"ADDRESS", "SERVES", "SUBJECT", "EXPIRES"}, rows); err != nil {
+				return err
+			}
+			switch {
+			case d.ObservedError != "":
+				fmt.Fprintf(w, "Resource %d: the check failed: %s\n", d.ResourceId, d.ObservedError)
+			case d.CertId == 0:
+				fmt.Fprintf(w, "Resource %d serves sha256:%s; certfleet has deployed nothing to it yet.\n", d.ResourceId, strings.ToLower(d.ObservedSha2))
+			case d.Stale:
+				fmt.Fprintf(w, "Resource %d is STALE: it serves sha256:%s, not certificate %d (sha256:%s) that certfleet deployed.\n",
+					d.ResourceId, strings.ToLower(d.ObservedSha2), d.CertId, strings.ToLower(d.CertSha2))
+			default:
+				fmt.Fprintf(w, "Resource %d serves certificate %d, as deployed.\n", d.ResourceId, d.CertId)
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &out, "text")
+	return cmd
+}
+
+// newResourceUpdateCmd is "resource update ID|NAME [--name|--domain|--access|--config JSON|--<key> value …]":
+// it reads the resource, changes what the flags say and sends UpdateCloudResource
+// (which replaces the Config whole, so the keys not given keep their values).
+func newResourceUpdateCmd(conn *connFlags) *cobra.Command {
+	var name, domain, access, config, out string
+	keyFlags := map[string]func() any{} // flag name → its value
+	keyOf := map[string]string{}        // flag name → Config key
+	cmd := &cobra.Command{
+		Use:   "update ID|NAME [--name N] [--domain D] [--access ID|NAME] [--config JSON] [--<key> VALUE …]",
+		Short: "Change a resource: its name, domain, credential or Config keys",
+		Long: `Change a resource. --config replaces its whole Config; each --<key> flag
+(the same flags as "resource add <cloud> <PRODUCT>", for example --host-key
+or --cert-path) sets one Config key and keeps the others. A key the
+resource's product does not have is refused.`,
+		Args: exactArgs("ID|NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, "text", "json"); err != nil {
+				return err
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolve(nounResource, args[0])
+			if err != nil {
+				return err
+			}
+			cur, err := getResource(c, id)
+			if err != nil {
+				return err
+			}
+			q := map[string]string{"Id": i64(id)}
+			f := cmd.Flags()
+			if f.Changed("name") {
+				q["Name"] = name
+			}
+			if f.Changed("domain") {
+				q["Domain"] = domain
+			}
+			if f.Changed("access") {
+				aid, err := c.resolve(nounAccess, access)
+				if err != nil {
+					return err
+				}
+				q["CloudAccessId"] = i64(aid)
+			}
+			cfg := map[string]json.RawMessage{}
+			base := []byte(cur.Config)
+			if f.Changed("config") {
+				base = []byte(config)
+			}
+			if len(base) > 0 {
+				if err := json.Unmarshal(base, &cfg); err != nil {
+					return usageErrorf("--config is not a JSON object: %v", err)
+				}
+			}
+			allowed := map[string]bool{}
+			for _, d := range products() {
+				if d.CloudName == cur.CloudName && d.CloudProduct == cur.CloudProduct {
+					for _, fl := range append(append([]deploy.Field{}, d.Config...), verify.Fields...) {
+						allowed[fl.Name] = true
+					}
+				}
+			}
+			changedKeys := false
+			for flag, get := range keyFlags {
+				if !f.Changed(flag) {
+					continue
+				}
+				key := keyOf[flag]
+				if len(allowed) > 0 && !allowed[key] {
+					return usageErrorf("--%s: %s/%s has no Config key %s", flag, cur.CloudName, cur.CloudProduct, key)
+				}
+				b, err := json.Marshal(get())
+				if err != nil {
+					return err
+				}
+				cfg[key] = b
+				changedKeys = true
+			}
+			if f.Changed("config") || changedKeys {
+				b, _ := json.Marshal(cfg)
+				q["Config"] = string(b)
+			}
+			if len(q) == 1 {
+				return usageErrorf("nothing to change; give --name, --domain, --access, --config or a --<key> flag")
+			}
+			if err := c.call("UpdateCloudResource", q, nil); err != nil {
+				return err
+			}
+			if out == "json" {
+				it, err := getResource(c, id)
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), it)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Updated resource %d.\n", id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "a new name")
+	f.StringVar(&domain, "domain", "", "a new domain")
+	f.StringVar(&access, "access", "", "ID or name of a stored credential")
+	f.StringVar(&config, "config", "", "the whole Config, a JSON object (the --<key> flags apply on top)")
+	outputFlag(cmd, &out, "text")
+	// One flag per Config key of any product, typed as the first product
+	// that has the key declares it.
+	for _, d := range products() {
+		for _, field := range append(append([]deploy.Field{}, d.Config...), verify.Fields...) {
+			flag := flagName(field.Name)
+			if prev, ok := keyOf[flag]; ok || f.Lookup(flag) != nil {
+				if prev == field.Name {
+					continue
+				}
+				flag = "config-" + flag
+				if _, ok := keyOf[flag]; ok {
+					continue
+				}
+			}
+			keyOf[flag] = field.Name
+			keyFlags[flag] = addFieldFlag(f, flag, field)
+		}
+	}
 	return cmd
 }

@@ -55,31 +55,43 @@ func newRootCmd() *cobra.Command {
 "certfleet serve" runs a node. Every other command talks to a node through
 the Alibaba Cloud SDK (CAS 2020-04-07), so it needs an endpoint and an
 AccessKey, taken from, in this order:
-  1. flags: --endpoint, --access-key-id, --access-key-secret
-  2. environment: CERTFLEET_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID,
-     ALIBABA_CLOUD_ACCESS_KEY_SECRET
+  1. flags: --endpoint, --access-key-id, --access-key-secret, --ca-file
+  2. environment: CERTFLEET_ENDPOINT, CERTFLEET_ACCESS_KEY_ID,
+     CERTFLEET_ACCESS_KEY_SECRET (else ALIBABA_CLOUD_ACCESS_KEY_ID and
+     ALIBABA_CLOUD_ACCESS_KEY_SECRET), CERTFLEET_CA_FILE
   3. a profile (--profile, CERTFLEET_PROFILE, default "default") in
      ~/.config/certfleet/config.json or $CERTFLEET_CONFIG, written by
      "certfleet configure".
 The endpoint is host:port or http(s)://host:port; without a scheme,
-127.0.0.1 and localhost use http and other hosts https. On the server's own
-machine, eval "$(certfleet env)" sets the environment from the node's root
-credentials.
+127.0.0.1 and localhost use http and other hosts https. For an https
+endpoint whose certificate a private CA signed, give that CA's certificate
+with --ca-file. On the server's own machine, eval "$(certfleet env)" sets the
+environment from the node's root credentials.
+
+Wherever a command takes the ID of a certificate, resource, contact or
+credential, a name works too: a number is an ID, anything else is looked up
+by exact name, and a name that several share is refused with their IDs.
+
+Shell completion: "certfleet completion bash|zsh|fish|powershell --help".
+Man pages: "certfleet man --dir DIR".
 
 Exit codes:
-  0  success
-  1  error (the server refused the request, the network failed, …)
-  2  usage error (bad flags or arguments)
-  3  "job watch": the job ended in error`,
+  0    success
+  1    error (the server refused the request, the network failed, …)
+  2    usage error (bad flags or arguments)
+  3    "job watch": the job ended in error
+  130  interrupted (Ctrl-C)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentBuild().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newServeCmd(), newEnvCmd(), newConfigureCmd(),
 		newCertCmd(), newAccessCmd(), newResourceCmd(), newContactCmd(), newJobCmd(),
-		newAccountCmd(), newAuditCmd())
+		newAccountCmd(), newAuditCmd(), newSSHKeyscanCmd(), newVersionCmd(), newManCmd())
 	return root
 }
 

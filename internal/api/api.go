@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -18,13 +19,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
+	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"golang.org/x/time/rate"
 )
+
+// RenewalNotifier tells contacts that an uploaded renewal c was not
+// deployed by itself to resourceIDs, and why (reason, one line).
+type RenewalNotifier interface {
+	RenewalRefused(ctx context.Context, c store.Certificate, contactIDs, resourceIDs []int64, reason string) error
+}
 
 // Version is the API version this front answers.
 const Version = "2020-04-07"
@@ -56,8 +66,24 @@ type Options struct {
 	// uploaded renewal is deployed by itself (a trustee job) to resources
 	// serving the certificate it renews. Defaults to false.
 	AutoRenew bool
+	// RenewTrust, when not nil, are roots an uploaded renewal may chain to
+	// besides the CAs of the certificate it renews (--renew-trust-store).
+	RenewTrust *x509.CertPool
+	// Renewals, when not nil, is told about renewals refused a trustee job
+	// (the notify dispatcher).
+	Renewals RenewalNotifier
 	// Clock returns the current time. Defaults to time.Now.
 	Clock func() time.Time
+	// EmailEnabled says the node sends email (an SMTP server is configured);
+	// without it, a contact reachable only by email draws a warning.
+	EmailEnabled bool
+	// AllowRSA1024 lets uploads carry RSA keys of 1024 bits (and more) for
+	// legacy devices; by default RSA keys need 2048 bits.
+	AllowRSA1024 bool
+	// Egress makes the probes of CheckCloudResource and
+	// PreviewDeploymentJob under the caller's account's egress policy. nil:
+	// the default policy with every account treated as root.
+	Egress *egress.Dialer
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.
@@ -85,6 +111,7 @@ type API struct {
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
 	authz      *authorizer        // authorize.go
 	audit      bool
+	secretKeys []string // Config keys some product marks Secret: redacted in audit rows
 }
 
 // New returns the API. rootAccount is the account SkipSignature calls act as.
@@ -128,6 +155,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
+	a.secretKeys = secretKeys(products)
 	return a
 }
 
@@ -148,6 +176,13 @@ type call struct {
 	charged *rate.Reservation // the source token this call spent; given back once its key is proved
 	signed  auth.Signed       // set with key when the signature was checked before the body (V3)
 	key     *cachedKey
+	// Set by withAuthorize for a RAM user: its policies and the request
+	// facts they are evaluated against (allowed).
+	docs    []*policy.Document
+	authReq policy.Request
+	// keyRead is the ID of the certificate whose private key the answer
+	// carries; withAudit records such a call whatever its verb.
+	keyRead int64
 }
 
 type ctxKey struct{}
@@ -208,7 +243,7 @@ func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 	case errors.As(err, &ae):
 		e = &Error{Code: ae.Code, Status: ae.Status, Message: ae.Message}
 	default:
-		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
+		a.log.Error("request failed", "request_id", c.requestID, "action", c.action, "error", audit.RedactURLs(err.Error()))
 		e = errInternal
 	}
 	c.code = e.Code

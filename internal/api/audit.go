@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,14 +22,15 @@ func readOnly(action string) bool {
 	return false
 }
 
-// withAudit records every call that changes something and every call
-// refused by authorization, after it was answered, in the hash-chained
+// withAudit records every call that changes something, every call
+// refused by authorization and every answer that carries a private key
+// (as the action yundun-cert:GetUserCertificatePrivateKey, naming CertId), after it was answered, in the hash-chained
 // audit trail. A failure to record is logged with the RequestId.
 func (a *API) withAudit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
 		c := callFrom(r.Context())
-		if !a.audit || (readOnly(c.action) && c.code != "Forbidden.RAM") {
+		if !a.audit || (readOnly(c.action) && c.code != "Forbidden.RAM" && c.keyRead == 0) {
 			return
 		}
 		code := c.code
@@ -39,8 +41,13 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 		if c.userID != 0 && principal == "root" { // denied before the user was named
 			principal = "user:" + itoa(c.userID)
 		}
+		action, params := ramAction(c.version, c.action), c.params.v
+		if c.keyRead != 0 { // who read which certificate's key, and through which operation
+			params = url.Values{"CertId": {itoa(c.keyRead)}, "Operation": {action}}
+			action = ActionReadPrivateKey
+		}
 		e := &store.AuditEvent{Time: time.Now(), AccountID: c.accountID, Principal: principal, AccessKeyID: c.accessKeyID,
-			SourceIP: sourceIP(r).String(), Action: ramAction(c.version, c.action), Params: audit.Redact(c.params.v), Code: code, RequestID: c.requestID}
+			SourceIP: sourceIP(r).String(), Action: action, Params: audit.Redact(params, a.secretKeys...), Code: code, RequestID: c.requestID}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
 		if err := a.store.AuditAppend(ctx, e, audit.Seal); err != nil {

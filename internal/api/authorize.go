@@ -56,12 +56,30 @@ func (a *API) withAuthorize(next http.Handler) http.Handler {
 		action := ramAction(c.version, c.action)
 		req := policy.Request{Action: action, Resource: "acs:" + service(action) + ":*:" + itoa(c.accountID) + ":*",
 			SourceIP: sourceIP(r), SecureTransport: r.TLS != nil, Now: a.opts.Clock()}
+		c.docs, c.authReq = ent.docs, req
 		if d := policy.Evaluate(ent.docs, req); d != policy.Allow {
 			a.writeError(w, c, errForbidden(action, ent.name, d))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ActionReadPrivateKey is certfleet's own action a caller needs, besides
+// GetUserCertificateDetail, to be answered a certificate's private key
+// (docs/ram-and-audit.md, "Private keys").
+const ActionReadPrivateKey = "yundun-cert:GetUserCertificatePrivateKey"
+
+// allowed reports whether the caller may also perform action (a RAM action
+// name), by the same policies and request facts withAuthorize used: the
+// account's root may do everything.
+func (c *call) allowed(action string) bool {
+	if c.userID == 0 {
+		return true
+	}
+	req := c.authReq
+	req.Action, req.Resource = action, "acs:"+service(action)+":*:"+itoa(c.accountID)+":*"
+	return policy.Evaluate(c.docs, req) == policy.Allow
 }
 
 func service(action string) string {

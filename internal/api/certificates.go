@@ -31,7 +31,7 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := certs.Parse(certPEM, keyPEM)
+	parsed, err := certs.Policy{AllowRSA1024: a.opts.AllowRSA1024}.Parse(certPEM, keyPEM)
 	if err != nil {
 		var ce *certs.Error
 		if errors.As(err, &ce) {
@@ -56,7 +56,9 @@ func (a *API) uploadUserCertificate(ctx context.Context, c *call) (any, error) {
 	}
 	// A renewal redeploys itself; a failure to create that job does not
 	// undo the upload.
-	if jobID, err := a.renew(ctx, rec); err != nil {
+	if jobID, err := a.renew(ctx, c, rec); errors.Is(err, errRenewalRefused) {
+		// logged and told by renew
+	} else if err != nil {
 		a.log.Warn("renewal job not created", "request_id", c.requestID, "cert_id", rec.ID, "error", err)
 	} else if jobID != 0 {
 		a.log.Info("renewal job created", "request_id", c.requestID, "cert_id", rec.ID, "job_id", jobID)
@@ -229,11 +231,16 @@ func (a *API) getUserCertificateDetail(ctx context.Context, c *call) (any, error
 		Sha2: cert.Sha2, StartDate: cert.NotBefore.UTC().Format(time.DateOnly),
 	}
 	if !filter {
-		key, err := a.box.Open(cert.KeyEnc, secret.PurposeCertKey)
-		if err != nil {
-			return nil, err
+		resp.Cert = cert.CertPEM
+		// The key only for callers also allowed ActionReadPrivateKey; the
+		// call is then audited (withAudit) whatever its verb.
+		if c.allowed(ActionReadPrivateKey) {
+			key, err := a.box.Open(cert.KeyEnc, secret.PurposeCertKey)
+			if err != nil {
+				return nil, err
+			}
+			resp.Key, c.keyRead = string(key), cert.ID
 		}
-		resp.Cert, resp.Key = cert.CertPEM, string(key)
 	}
 	return resp, nil
 }

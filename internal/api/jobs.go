@@ -178,6 +178,8 @@ type jobItem struct {
 	StartTime    string
 	Status       string
 	UserId       int64
+	// Cancelled (certfleet's own) is 1 when CancelDeploymentJob stopped the job.
+	Cancelled int32
 }
 
 func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (jobItem, error) {
@@ -210,14 +212,17 @@ func (a *API) jobItemOf(ctx context.Context, lookup *certLookup, j store.Job) (j
 		}
 		sort.Strings(products)
 	}
-	rollback := int32(0)
+	rollback, cancelled := int32(0), int32(0)
 	if j.Rollback {
 		rollback = 1
+	}
+	if !j.Cancelled.IsZero() {
+		cancelled = 1
 	}
 	return jobItem{CertDomain: strings.Join(domains, ","), CertType: "upload", Config: shownConfig(j), EndTime: msString(j.EndTime),
 		GmtCreate: msString(j.Created), GmtModified: msString(j.Modified), Id: j.ID, InstanceId: "cas-job-" + j.JobType + "-" + itoa(j.ID),
 		JobType: j.JobType, Name: j.Name, ProductName: strings.Join(products, ","), Rollback: rollback,
-		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: string(j.Status), UserId: j.AccountID}, nil
+		ScheduleTime: msString(j.ScheduleTime), StartTime: msString(j.StartTime), Status: string(j.Status), UserId: j.AccountID, Cancelled: cancelled}, nil
 }
 
 func (a *API) describeDeploymentJob(ctx context.Context, c *call) (any, error) {
@@ -235,13 +240,17 @@ func (a *API) describeDeploymentJob(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	cc := make([]contact, 0, len(contacts))
+	var warnings []string
 	for _, ct := range contacts {
 		cc = append(cc, contact{ct.Email, itoa(ct.ID), ct.Mobile, ct.Name})
+		warnings = append(warnings, a.contactWarnings(ct)...)
 	}
+	// Warnings is certfleet's addition: contacts no message would reach.
 	return struct {
 		jobItem
 		CasContacts []contact
-	}{item, cc}, nil
+		Warnings    []string `json:",omitempty"`
+	}{item, cc, warnings}, nil
 }
 
 func (a *API) listDeploymentJob(ctx context.Context, c *call) (any, error) {
@@ -368,8 +377,9 @@ func (a *API) listDeploymentJobResource(ctx context.Context, c *call) (any, erro
 	return struct{ Data []resourceItem }{items}, nil
 }
 
-// workerItem is a worker as ListWorkerResource shows it. ErrorMessage and
-// Attempts are certfleet's additions (the SDK ignores unknown fields).
+// workerItem is a worker as ListWorkerResource shows it. ErrorMessage (the
+// last attempt's error), Attempts, NextRunAt and Running are certfleet's
+// additions (the SDK ignores unknown fields).
 type workerItem struct {
 	CertDomain      string
 	CertId          int64
@@ -394,6 +404,10 @@ type workerItem struct {
 	UserId          int64
 	ErrorMessage    string
 	Attempts        int
+	// NextRunAt is when a worker waiting for a retry runs again (epoch ms,
+	// 0 = not waiting); Running is true while a node holds its lease.
+	NextRunAt int64
+	Running   bool
 }
 
 func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
@@ -430,6 +444,13 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 			CloudRegion: r.RegionID, GmtCreate: msString(w.Created), GmtModified: msString(w.Modified), Id: w.ID, InstanceId: r.InstanceID,
 			JobId: w.JobID, RegionId: r.RegionID, ResourceCertId: w.ResourceCertID, ResourceDomain: r.Domain, ResourceId: w.ResourceID,
 			Status: string(w.Status), UserId: w.AccountID, ErrorMessage: w.LastError, Attempts: w.Attempts}
+		now := a.opts.Clock()
+		it.Running = w.LeaseExpires.After(now)
+		if w.Status == store.WorkerProcessing || w.Status == store.WorkerRollback {
+			if !it.Running && w.Attempts > 0 && !w.NextRunAt.IsZero() {
+				it.NextRunAt = w.NextRunAt.UnixMilli()
+			}
+		}
 		if p, err := strconv.Atoi(r.ListenerPort); err == nil {
 			it.Port = int32(p)
 		}

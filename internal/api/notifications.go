@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -44,8 +45,8 @@ func (a *API) listNotification(ctx context.Context, c *call) (any, error) {
 	}
 	items := make([]item, 0, len(list))
 	for _, n := range list {
-		items = append(items, item{Id: n.ID, JobId: n.JobID, CertId: n.CertID, Event: n.Event, Channel: n.Channel, Target: n.Target,
-			Subject: n.Subject, Status: string(n.Status), Attempts: n.Attempts, LastError: n.LastError, GmtCreate: msString(n.Created),
+		items = append(items, item{Id: n.ID, JobId: n.JobID, CertId: n.CertID, Event: n.Event, Channel: n.Channel, Target: audit.RedactURLs(n.Target),
+			Subject: n.Subject, Status: string(n.Status), Attempts: n.Attempts, LastError: audit.RedactURLs(n.LastError), GmtCreate: msString(n.Created),
 			GmtSent: msString(n.Sent)})
 	}
 	return struct {

@@ -13,6 +13,28 @@ import (
 // params reads typed request parameters, turning bad input into *Error.
 type params struct{ v url.Values }
 
+// newParams checks every parameter once, before any handler or the store
+// sees it: a NUL byte, or bytes that are not UTF-8, in a name or a value are
+// refused with InvalidParameter naming the parameter (PostgreSQL cannot
+// store either in text, and no parameter of the API needs them).
+func newParams(v url.Values) (params, error) {
+	for name, vs := range v {
+		if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
+			return params{}, errInvalid(strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", `\0`), "?"),
+				"the parameter name holds a NUL byte or is not valid UTF-8")
+		}
+		for _, s := range vs {
+			if strings.IndexByte(s, 0) >= 0 {
+				return params{}, errInvalid(name, "holds a NUL byte")
+			}
+			if !utf8.ValidString(s) {
+				return params{}, errInvalid(name, "not valid UTF-8")
+			}
+		}
+	}
+	return params{v}, nil
+}
+
 func (p params) has(name string) bool { return p.v.Get(name) != "" }
 
 func (p params) str(name string) string { return strings.TrimSpace(p.v.Get(name)) }

@@ -86,7 +86,11 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 				values[k] = append(values[k], vs...)
 			}
 		}
-		c.body, c.params = body, params{values}
+		c.body = body
+		if c.params, err = newParams(values); err != nil {
+			a.writeError(w, c, err)
+			return
+		}
 		// V3 requests name the action in signed headers; V1 requests in signed
 		// parameters (their x-acs-* headers are not signed, so they are ignored).
 		var version string

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/deploy"
@@ -43,6 +46,9 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 	config, err := c.params.jsonObject("Config")
 	if err != nil {
 		return nil, err
+	}
+	if config, err = a.box.SealConfig(config, a.accessSecret(cloud)); err != nil {
+		return nil, errInvalid("Config", "%v", err)
 	}
 	rec := store.CloudAccess{AccountID: c.accountID, CloudName: cloud, Name: name, SecretID: secretID,
 		SecretKeyEnc: a.box.Seal([]byte(secretKey), secret.PurposeAccessSecret), Config: config}
@@ -107,6 +113,38 @@ func (a *API) knownCloud(name string) bool {
 		}
 	}
 	return false
+}
+
+// accessSecret reports which keys of a CloudAccess Config of cloud are
+// secret: those any product using such an access marks Secret in its
+// Access.Config description.
+func (a *API) accessSecret(cloud string) func(string) bool {
+	keys := map[string]bool{}
+	for _, d := range a.products.Products() {
+		if accessCloud(d) != cloud {
+			continue
+		}
+		for _, f := range d.Access.Config {
+			if f.Secret {
+				keys[f.Name] = true
+			}
+		}
+	}
+	return func(k string) bool { return keys[k] }
+}
+
+// secretKeys lists every Config key (resource or CloudAccess) some product
+// marks Secret: the audit trail redacts them in request parameters.
+func secretKeys(products deploy.Catalog) []string {
+	var out []string
+	for _, d := range products.Products() {
+		for _, f := range append(slices.Clip(d.Config), d.Access.Config...) {
+			if f.Secret && !slices.Contains(out, f.Name) {
+				out = append(out, f.Name)
+			}
+		}
+	}
+	return out
 }
 
 func (a *API) clouds() []string {
@@ -176,7 +214,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		if err != nil {
 			return err
 		}
-		r.Config = cfg
+		r.Config = secret.KeepSealed(r.Config, cfg) // a secret sent back as shown ("******") stays
 	}
 	d, ok := a.products.Lookup(r.CloudName, r.CloudProduct)
 	if !ok {
@@ -200,14 +238,45 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 	}
 	// VerifyAddress, VerifyGraceSeconds, AutoRollback and AutoRenew are valid for every
 	// product: they are checked here and the product sees the rest.
-	_, productConfig, err := verify.SplitConfig(json.RawMessage(r.Config))
+	plain, err := a.box.OpenConfig(r.Config)
 	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
-	if err := deploy.Validate(d, productConfig, r.CloudAccessID != 0); err != nil {
+	_, productConfig, err := verify.SplitConfig(json.RawMessage(plain))
+	if err != nil {
+		return errInvalid("Config", "%v", err)
+	}
+	acct, err := a.store.AccountGet(ctx, c.accountID)
+	if err != nil {
+		return err
+	}
+	t := deploy.Target{ResourceID: r.ID, AccountID: c.accountID, CloudName: r.CloudName, CloudProduct: r.CloudProduct,
+		Domain: r.Domain, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
+	claims, err := deploy.Check(d, t, r.CloudAccessID != 0)
+	if err != nil {
+		return errInvalid("Config", "%v", err)
+	}
+	r.Claims = claims
+	// Secret keys (the description's Secret fields) are stored sealed.
+	desc := d.Describe()
+	r.Config, err = a.box.SealConfig(r.Config, func(k string) bool { f, ok := desc.Field(k); return ok && f.Secret })
+	if err != nil {
 		return errInvalid("Config", "%v", err)
 	}
 	return nil
+}
+
+// claimErr turns a claim another resource holds into InUse. The message
+// names the path the caller asked for, never the other resource or its
+// account.
+func claimErr(err error) error {
+	if !errors.Is(err, store.ErrClaimed) {
+		return err
+	}
+	claim := strings.TrimPrefix(err.Error(), store.ErrClaimed.Error()+": ")
+	claim = strings.TrimPrefix(claim, "local:")
+	return &Error{Code: "InUse", Status: http.StatusBadRequest,
+		Message: "Config: " + claim + " is already written by another resource; each file belongs to one resource."}
 }
 
 // accessCloud is the CloudName of the CloudAccess a product's resources use.
@@ -249,7 +318,7 @@ func (a *API) createCloudResource(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if err := a.store.ResourceCreate(ctx, &r); err != nil {
-		return nil, err
+		return nil, claimErr(err)
 	}
 	return struct{ Id int64 }{r.ID}, nil
 }
@@ -270,7 +339,7 @@ func (a *API) updateCloudResource(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if err := a.store.ResourceUpdate(ctx, &r); err != nil {
-		return nil, deleteErr(err, "CloudResource", id)
+		return nil, deleteErr(claimErr(err), "CloudResource", id)
 	}
 	return nil, nil
 }
@@ -372,7 +441,7 @@ func stale(o store.ResourceObservation, cert *store.Certificate) bool {
 }
 
 func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource, obs map[int64]store.ResourceObservation) (resourceItem, error) {
-	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: r.Config,
+	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: secret.MaskConfig(r.Config),
 		Domain: r.Domain, EnableHttps: 1, GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
 		InstanceId: r.InstanceID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID, Status: "online",
 		UseSsl: 1, UserId: r.AccountID}
@@ -516,7 +585,24 @@ func (a *API) createContact(ctx context.Context, c *call) (any, error) {
 	if err := a.store.ContactCreate(ctx, &ct); err != nil {
 		return nil, err
 	}
-	return struct{ ContactId int64 }{ct.ID}, nil
+	// Warnings is certfleet's addition: what makes the contact unreachable.
+	return struct {
+		ContactId int64
+		Warnings  []string `json:",omitempty"`
+	}{ct.ID, a.contactWarnings(ct)}, nil
+}
+
+// contactWarnings says why ct would receive no message from this node: an
+// email address without an SMTP server, or no channel at all. (Mobile
+// numbers are stored for compatibility; certfleet sends no SMS.)
+func (a *API) contactWarnings(ct store.Contact) []string {
+	if len(ct.Webhooks) > 0 || (ct.Email != "" && a.opts.EmailEnabled) {
+		return nil
+	}
+	if ct.Email != "" {
+		return []string{fmt.Sprintf("contact %d (%s) cannot be reached: it has only an email address and this server sends no email (start it with --smtp-addr), and no webhook", ct.ID, ct.Name)}
+	}
+	return []string{fmt.Sprintf("contact %d (%s) cannot be reached: it has no webhook and no email address", ct.ID, ct.Name)}
 }
 
 func (a *API) updateContact(ctx context.Context, c *call) (any, error) {

@@ -38,9 +38,12 @@ func (a *API) routes() map[string]handler {
 		"ListWorkerResource":          a.listWorkerResource,
 		"UpdateWorkerResourceStatus":  a.updateWorkerResourceStatus,
 		"DeleteWorkerResource":        a.deleteWorkerResource,
-		"PreviewDeploymentJob":        a.previewDeploymentJob, // certfleet's own
-		"ListNotification":            a.listNotification,     // certfleet's own
-		"LookupAuditEvents":           a.lookupAuditEvents,    // certfleet's own: audit.go
+		"PreviewDeploymentJob":        a.previewDeploymentJob,  // certfleet's own
+		"CancelDeploymentJob":         a.cancelDeploymentJob,   // certfleet's own: jobcontrol.go
+		"RetryDeploymentJob":          a.retryDeploymentJob,    // certfleet's own: jobcontrol.go
+		"RollbackDeploymentJob":       a.rollbackDeploymentJob, // certfleet's own: jobcontrol.go
+		"ListNotification":            a.listNotification,      // certfleet's own
+		"LookupAuditEvents":           a.lookupAuditEvents,     // certfleet's own: audit.go
 	}
 }
 

@@ -49,7 +49,7 @@ func (a *API) checkCloudResource(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	obs, rec, err := rollout.Observe(ctx, a.store, r)
+	obs, rec, err := rollout.Observe(ctx, a.store, a.opts.Egress, r)
 	if errors.Is(err, rollout.ErrNoVerifyAddress) {
 		return nil, errInvalid("Id", "CloudResource %d has no %s in its Config; set one to check what it serves", id, verify.KeyAddress)
 	}
@@ -92,7 +92,7 @@ func (a *API) previewDeploymentJob(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := rollout.Preview(ctx, a.store, j)
+	items, err := rollout.Preview(ctx, a.store, a.opts.Egress, j)
 	if err != nil {
 		return nil, err
 	}

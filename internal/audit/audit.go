@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,8 +55,16 @@ const maxValue = 256
 
 // Redact returns params as a JSON object with signing parameters dropped,
 // secrets replaced by "***" (also inside JSON-valued parameters such as
-// Config), and long values shortened.
-func Redact(params url.Values) string {
+// Config), tokens inside URLs redacted (RedactURLs), and long values
+// shortened. A parameter or JSON key is secret when its name says so
+// (secret, password, token, …) or when it is one of secretKeys (the Config
+// keys the product descriptions mark Secret, compared case-insensitively).
+func Redact(params url.Values, secretKeys ...string) string {
+	extra := map[string]bool{}
+	for _, k := range secretKeys {
+		extra[strings.ToLower(k)] = true
+	}
+	isSecret := func(name string) bool { return secretName(name) || extra[strings.ToLower(name)] }
 	out := map[string]any{}
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -67,40 +77,88 @@ func Redact(params url.Values) string {
 		}
 		v := params.Get(k)
 		switch {
-		case secretName(k):
+		case isSecret(k):
 			out[k] = "***"
 		case strings.HasPrefix(strings.TrimSpace(v), "{"):
 			var obj any
 			if json.Unmarshal([]byte(v), &obj) == nil {
-				b, _ := json.Marshal(redactJSON(obj))
+				b, _ := json.Marshal(redactJSON(obj, isSecret))
 				out[k] = shorten(string(b))
 				continue
 			}
-			out[k] = shorten(v)
+			out[k] = shorten(RedactURLs(v))
 		default:
-			out[k] = shorten(v)
+			out[k] = shorten(RedactURLs(v))
 		}
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
 }
 
-func redactJSON(v any) any {
+func redactJSON(v any, isSecret func(string) bool) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, vv := range x {
-			if secretName(k) {
+			if isSecret(k) {
 				x[k] = "***"
 			} else {
-				x[k] = redactJSON(vv)
+				x[k] = redactJSON(vv, isSecret)
 			}
 		}
 	case []any:
 		for i := range x {
-			x[i] = redactJSON(x[i])
+			x[i] = redactJSON(x[i], isSecret)
 		}
+	case string:
+		return RedactURLs(x)
 	}
 	return v
+}
+
+// urlPattern finds URLs in free text (an error message, a log line).
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>` + "`" + `]+`)
+
+// urlSecretParams are query parameters that carry credentials in webhook and
+// API URLs (DingTalk's access_token, Feishu's sign, API keys).
+var urlSecretParams = []string{"access_token", "key", "sign", "secret", "token"}
+
+// RedactURLs returns s with the credentials inside every URL it contains
+// replaced by "***": the password of userinfo (user:pass@), and the values
+// of query parameters named access_token, key, sign, secret or token, or
+// whose name says it is a secret (as Redact decides). Everything else is
+// kept, so the host and path still tell which endpoint it was. It is the one
+// redaction of URLs: the audit trail, logs and ListNotification use it.
+func RedactURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlPattern.ReplaceAllStringFunc(s, redactURL)
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw[:strings.Index(raw, "://")+3] + "***"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "***")
+		} else if u.User.Username() != "" {
+			u.User = url.User("***") // a token alone (https://TOKEN@host)
+		}
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			name, _, hasValue := strings.Cut(p, "=")
+			n, _ := url.QueryUnescape(name)
+			if hasValue && (slices.Contains(urlSecretParams, strings.ToLower(n)) || secretName(n)) {
+				parts[i] = name + "=***"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	return strings.ReplaceAll(u.String(), "%2A%2A%2A", "***")
 }
 
 func shorten(s string) string {

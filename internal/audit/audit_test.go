@@ -60,3 +60,29 @@ func TestSealChangesWithContent(t *testing.T) {
 		t.Error("hash unchanged after changing prev_hash")
 	}
 }
+
+func TestRedactURLs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ desc, in, want string }{
+		{desc: "DingTalk access_token", in: "https://oapi.dingtalk.com/robot/send?access_token=abc123",
+			want: "https://oapi.dingtalk.com/robot/send?access_token=***"},
+		{desc: "sign and key kept apart from other parameters", in: "https://h.example/hook?x=1&sign=s1&key=k1&timestamp=5",
+			want: "https://h.example/hook?x=1&sign=***&key=***&timestamp=5"},
+		{desc: "userinfo password", in: "https://user:pass@h.example/p", want: "https://user:***@h.example/p"},
+		{desc: "inside an error message", in: `webhook: Post "https://h.example/s?token=t0k": dial tcp: refused`,
+			want: `webhook: Post "https://h.example/s?token=***": dial tcp: refused`},
+		{desc: "no URL", in: "plain text with access_token=x", want: "plain text with access_token=x"},
+	} {
+		if got := RedactURLs(tc.in); got != tc.want {
+			t.Errorf("%s: RedactURLs(%q) = %q, want %q", tc.desc, tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactDescribedSecrets(t *testing.T) {
+	t.Parallel()
+	got := Redact(url.Values{"Config": {`{"Passphrase":"hunter2","User":"deploy"}`}, "Url": {"https://h.example/?access_token=abc"}}, "Passphrase")
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "abc") || !strings.Contains(got, "deploy") {
+		t.Errorf("Redact = %s", got)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
@@ -94,7 +95,57 @@ type Parsed struct {
 // 64 KiB and hold at most 10 certificates; keyPEM may be at most 16 KiB.
 //
 // Every error is an *Error naming the parameter at fault.
-func Parse(certPEM, keyPEM string) (*Parsed, error) {
+func Parse(certPEM, keyPEM string) (*Parsed, error) { return Policy{}.Parse(certPEM, keyPEM) }
+
+// Policy is what uploads accept beyond Parse's format rules. The zero value
+// is the default: RSA keys of at least 2048 bits, ECDSA keys on P-256, P-384
+// or P-521, and Ed25519.
+type Policy struct {
+	// AllowRSA1024 accepts RSA keys of 1024 bits and more, for legacy
+	// devices (serve --allow-rsa-1024).
+	AllowRSA1024 bool
+}
+
+// Parse is the package's Parse under p: it also refuses weak keys, with an
+// *Error naming "Key".
+func (p Policy) Parse(certPEM, keyPEM string) (*Parsed, error) {
+	parsed, err := parse(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkKey(parsed.Leaf.PublicKey); err != nil {
+		return nil, err
+	}
+	return parsed, nil
+}
+
+// checkKey refuses an RSA key shorter than the policy allows and an ECDSA
+// curve other than P-256, P-384 and P-521.
+func (p Policy) checkKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		min := 2048
+		if p.AllowRSA1024 {
+			min = 1024
+		}
+		if bits := k.N.BitLen(); bits < min {
+			hint := "; issue the certificate with an RSA key of 2048 bits or more, or an ECDSA P-256 key"
+			if !p.AllowRSA1024 && bits >= 1024 {
+				hint += " (a server started with --allow-rsa-1024 accepts 1024-bit keys for legacy devices)"
+			}
+			return keyErr("the RSA key has %d bits, fewer than the %d accepted%s", bits, min, hint)
+		}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+		default:
+			return keyErr("the ECDSA key is on curve %s; only P-256, P-384 and P-521 are accepted", k.Curve.Params().Name)
+		}
+	}
+	return nil
+}
+
+func parse(certPEM, keyPEM string) (*Parsed, error) {
 	leaf, chain, err := ParseChain(certPEM)
 	if err != nil {
 		return nil, err

@@ -98,22 +98,44 @@ func (d Description) check() error {
 }
 
 // Validate checks a resource's product Config (the generic keys already
-// taken out) and whether it has a credential: the description's rules first,
-// then the product's own checks (ConfigValidator) on the normalized Config.
-// Every error is permanent and names the key.
+// taken out) and whether it has a credential, for an unconfined (root)
+// account: Check with a Target holding only config.
 func Validate(p Product, config json.RawMessage, hasAccess bool) error {
+	_, err := Check(p, Target{Config: config}, hasAccess)
+	return err
+}
+
+// Check validates t's product Config (the generic keys already taken out)
+// for t's account and whether it has a credential: the description's rules
+// first, then the product's own checks (TargetValidator, else
+// ConfigValidator) on the normalized Config. It returns what the resource
+// claims exclusively (Claimer), nil for most products. Every error is
+// permanent and names the key.
+func Check(p Product, t Target, hasAccess bool) (claims []string, err error) {
 	d := p.Describe()
 	if err := d.CheckAccess(hasAccess); err != nil {
-		return err
+		return nil, err
 	}
-	norm, err := d.NormalizeConfig(config)
+	norm, err := d.NormalizeConfig(t.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if v, ok := p.(ConfigValidator); ok {
+	t.Config = norm
+	if v, ok := p.(TargetValidator); ok {
+		if err := v.ValidateTarget(t); err != nil {
+			return nil, Permanent(err)
+		}
+	} else if v, ok := p.(ConfigValidator); ok {
 		if err := v.ValidateConfig(norm); err != nil {
-			return Permanent(err)
+			return nil, Permanent(err)
 		}
 	}
-	return nil
+	if c, ok := p.(Claimer); ok {
+		claims, err := c.Claims(t)
+		if err != nil {
+			return nil, Permanent(err)
+		}
+		return claims, nil
+	}
+	return nil, nil
 }

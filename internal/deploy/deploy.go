@@ -20,6 +20,9 @@ import (
 // Target is the resource a certificate goes to, with its decoded Config and,
 // when the resource names one, its credential (secret already unsealed).
 type Target struct {
+	// AccountID is the account owning the resource: the egress policy of
+	// its connections depends on it.
+	AccountID    int64
 	ResourceID   int64
 	CloudName    string
 	CloudProduct string
@@ -28,6 +31,20 @@ type Target struct {
 	Config json.RawMessage
 	// Access is nil when the resource has no CloudAccessId.
 	Access *Access
+	// Scope is what the owning account may touch on the server's own
+	// machine. The engine and the API always fill it from the account; the
+	// zero value (unconfined) is the root account's.
+	Scope Scope
+}
+
+// Scope confines an account's targets on the certfleet server's machine.
+type Scope struct {
+	// Confined is true for every account but root: such an account writes
+	// local files only inside LocalRoot.
+	Confined bool
+	// LocalRoot is the subdirectory of the server's --local-root a confined
+	// account's local targets may write in; empty grants no local writes.
+	LocalRoot string
 }
 
 // Access is a credential from CreateCloudAccess.
@@ -86,8 +103,9 @@ type Request struct {
 // Errors wrapped with Permanent are not retried: a Config the deployer
 // refuses, a missing key, a rejected credential or host key, a target that
 // refuses the certificate. Any other error is transient (timeout, refused
-// connection, 5xx) and is retried with backoff. ValidateConfig, Deploy and
-// the optional methods refuse a bad Config with the same permanent error.
+// connection, 5xx) and is retried with backoff. Deploy and the optional
+// methods refuse a Config that Validate refuses, with the same permanent
+// error.
 // No error carries the bundle's private key or the credential's secret, even
 // when it quotes what the target answered.
 //
@@ -110,6 +128,22 @@ type Rollbacker interface {
 // Description's checks (Validate normalizes it first). Errors name the key.
 type ConfigValidator interface {
 	ValidateConfig(config json.RawMessage) error
+}
+
+// TargetValidator is implemented by products whose checks depend on more
+// than the Config: the owning account's Scope. Validate calls it instead of
+// ValidateConfig; t.Config has already passed the Description's checks.
+type TargetValidator interface {
+	ValidateTarget(t Target) error
+}
+
+// Claimer is implemented by products whose targets certfleet owns
+// exclusively, such as files on its own machine. Claims returns names, unique
+// across every account and product (prefix them with the product), that no
+// other resource may hold at the same time; the store refuses a second claim.
+// t has passed Validate.
+type Claimer interface {
+	Claims(t Target) ([]string, error)
 }
 
 // Hoster is implemented by deployers that can name the host a target lives

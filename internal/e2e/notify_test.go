@@ -277,12 +277,12 @@ func TestRenewRedeploys(t *testing.T) {
 				"Name": domain, "Config": jsonConfig(map[string]any{"Url": rcv.URL, "TimeoutSeconds": 5, "AutoRenew": autoRenew})}), "Id")
 		}
 		a, b, manual := resource("a.renew.test", true), resource("b.renew.test", true), resource("c.renew.test", false)
-		certA, _ := r.upload("renew-a", certstest.Options{DNSNames: []string{"*.renew.test"}})
+		certA, chA := r.upload("renew-a", certstest.Options{DNSNames: []string{"*.renew.test"}})
 		job := r.createJob(jobSpec{name: "first", certs: []int64{certA}, resources: []int64{a, b, manual}})
 		r.run(job, "success")
 		chat.wait(t, 1)
 
-		certB, chB := r.upload("renew-b", certstest.Options{DNSNames: []string{"*.renew.test"}, NotAfter: time.Now().Add(200 * 24 * time.Hour)})
+		certB, chB := r.upload("renew-b", certstest.Options{DNSNames: []string{"*.renew.test"}, NotAfter: time.Now().Add(200 * 24 * time.Hour), From: &chA})
 		var trustee int64
 		waitFor(t, 10*time.Second, "a trustee job", func() (bool, error) {
 			l, err := r.c.ListDeploymentJob(&cas.ListDeploymentJobRequest{JobType: tea.String("trustee")})

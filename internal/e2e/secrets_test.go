@@ -247,7 +247,17 @@ func TestSecretsAtRest(t *testing.T) {
 			map[string]any{"CloudName": "webhook", "SecretId": secretID + "-form", "SecretKey": secretKeyForm}); err != nil {
 			t.Fatalf("CreateCloudAccess with a V1 form body: %v", err)
 		}
+		// An SSH CloudAccess whose Config holds the key's Passphrase (sshx marks it Secret).
+		rand.Read(sk)
+		passphrase := "cfpass-" + hex.EncodeToString(sk)
+		srv.mustOwn("CreateCloudAccess", map[string]string{"CloudName": "ssh", "SecretId": "deploy", "SecretKey": "not-a-key", "Name": "ssh-credential",
+			"Config": `{"Passphrase":"` + passphrase + `"}`})
+		audit := srv.mustOwn("LookupAuditEvents", map[string]string{"EventAction": "yundun-cert:CreateCloudAccess", "ShowSize": "100"})
+		if b, _ := json.Marshal(audit); !bytes.Contains(b, []byte("ssh-credential")) || bytes.Contains(b, []byte(passphrase)) {
+			t.Errorf("LookupAuditEvents lacks the ssh access or shows its Passphrase: %s", b)
+		}
 		leaks = append(leaks,
+			leak{"the SSH CloudAccess Passphrase", []byte(passphrase)},
 			leak{"the CloudAccess SecretKey", []byte(secretKey)},
 			leak{"the CloudAccess SecretKey sent in a form body", []byte(secretKeyForm)},
 			leak{"the root AccessKey secret", []byte(srv.secret)},

@@ -24,8 +24,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/clock"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -35,6 +37,9 @@ import (
 
 // Config tunes the engine. Zero values take the defaults given.
 type Config struct {
+	// Egress makes the probes' connections under each account's egress
+	// policy. nil: the default policy with every account treated as root.
+	Egress *egress.Dialer
 	// Owner names this node in leases. It must be unique among live nodes.
 	// Required.
 	Owner string
@@ -137,6 +142,14 @@ func (e *Engine) Wake() {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// WakeJob tells the engine that job jobID changed outside it (a cancel
+// may have ended it): the engine checks whether it ended and reports it to
+// OnJobChange, so its end is told without waiting for a poll. It never blocks.
+func (e *Engine) WakeJob(jobID int64) {
+	e.markFinishing(jobID)
+	e.Wake()
 }
 
 // Run schedules and runs work until ctx is cancelled, then waits for running
@@ -347,7 +360,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 			// What the target served before this worker first touched it,
 			// for verifying an automatic rollback to a certificate certfleet
 			// did not deploy.
-			served = verify.ProbeAll(attemptCtx, vs.Addresses, req.Target.Domain)
+			served = verify.ProbeAll(attemptCtx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain)
 		}
 		err = e.deploy(attemptCtx, d, &w, req, currentCert)
 		if err == nil && vs.Enabled() {
@@ -532,7 +545,7 @@ func (v *verificationFailure) Unwrap() error { return v.cause }
 // target (else nil).
 func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.Deployer, w store.Worker, req deploy.Request,
 	vs verify.Settings, served []verify.Observation) error {
-	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, req.Bundle.Sha2, vs.Grace, 0)
+	obs, err := verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, req.Bundle.Sha2, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, req.Bundle.Sha2)
 	if err == nil || ctx.Err() != nil {
 		return err
@@ -541,7 +554,7 @@ func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.De
 	if !vs.AutoRollback {
 		return deploy.Permanent(vf)
 	}
-	log.Warn("verification failed; rolling back", "error", err)
+	log.Warn("verification failed; rolling back", "error", audit.RedactURLs(err.Error()))
 	vf.rollbackTried = true
 	restored, rerr := e.rollback(ctx, d, w, req)
 	switch {
@@ -573,7 +586,7 @@ func (e *Engine) verifyDeploy(ctx context.Context, log *slog.Logger, d deploy.De
 		vf.after = "rolled back"
 		return deploy.Permanent(vf)
 	}
-	obs, err = verify.Wait(ctx, vs.Addresses, req.Target.Domain, want, vs.Grace, 0)
+	obs, err = verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, want, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, want)
 	if err != nil {
 		vf.after = "rolled back, but the previous certificate is not served either: " + err.Error()
@@ -594,7 +607,7 @@ func (e *Engine) verifyRollback(ctx context.Context, w store.Worker, req deploy.
 		return err
 	}
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
-	obs, err := verify.Wait(ctx, vs.Addresses, req.Target.Domain, b.Sha2, vs.Grace, 0)
+	obs, err := verify.Wait(ctx, e.cfg.Egress.For(w.AccountID), vs.Addresses, req.Target.Domain, b.Sha2, vs.Grace, 0)
 	e.observe(ctx, log, w.AccountID, w.ResourceID, obs, b.Sha2)
 	if err != nil && ctx.Err() == nil {
 		return deploy.Permanent(fmt.Errorf("verification after rollback failed: %w", err))
@@ -659,7 +672,7 @@ func (e *Engine) probeAll(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if _, _, err := rollout.Observe(ctx, e.store, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
+				if _, _, err := rollout.Observe(ctx, e.store, e.cfg.Egress, r); err != nil && !errors.Is(err, rollout.ErrNoVerifyAddress) && ctx.Err() == nil {
 					e.log.Warn("prober: observe resource", "resource_id", r.ID, "error", err)
 				}
 			}()
@@ -725,9 +738,9 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	case err == nil:
 		log.Info("worker finished", "status", p.Status)
 	case p.Status == store.WorkerProcessing || p.Status == store.WorkerRollback:
-		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", p.LastError)
+		log.Info("worker will retry", "attempt", p.Attempts, "retry_at", p.NextRunAt.Format(time.RFC3339Nano), "error", audit.RedactURLs(p.LastError))
 	default:
-		log.Warn("worker failed", "status", p.Status, "error", p.LastError)
+		log.Warn("worker failed", "status", p.Status, "error", audit.RedactURLs(p.LastError))
 	}
 }
 
@@ -761,12 +774,21 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 	if err != nil {
 		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
-	vs, config, err := verify.SplitConfig(json.RawMessage(res.Config))
+	// Secret Config values are stored sealed (secret.SealConfig); the deployer gets them opened.
+	resConfig, err := e.box.OpenConfig(res.Config)
+	if err != nil {
+		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
+	}
+	vs, config, err := verify.SplitConfig(json.RawMessage(resConfig))
 	if err != nil {
 		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
 	}
-	t := deploy.Target{ResourceID: res.ID, CloudName: res.CloudName, CloudProduct: res.CloudProduct, Domain: res.Domain,
-		Config: config}
+	acct, err := e.store.AccountGet(ctx, w.AccountID)
+	if err != nil {
+		return deploy.Request{}, vs, 0, fmt.Errorf("engine: account %d of resource %d: %w", w.AccountID, res.ID, err)
+	}
+	t := deploy.Target{ResourceID: res.ID, AccountID: w.AccountID, CloudName: res.CloudName, CloudProduct: res.CloudProduct,
+		Domain: res.Domain, Config: config, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
 	if res.CloudAccessID != 0 {
 		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
 		if err != nil {
@@ -776,8 +798,12 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		if err != nil {
 			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
 		}
+		acConfig, err := e.box.OpenConfig(ac.Config)
+		if err != nil {
+			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
+		}
 		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
-			Config: json.RawMessage(ac.Config)}
+			Config: json.RawMessage(acConfig)}
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {

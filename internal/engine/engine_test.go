@@ -18,6 +18,7 @@ import (
 	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/certs/certstest"
 	"github.com/certfleet/certfleet/internal/clock"
+	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -97,6 +98,9 @@ type rig struct {
 	passes   int           // scheduling passes the engine completed
 	lastNext time.Time     // when the last pass said it would look again
 	passed   chan struct{} // closed and replaced after each pass
+
+	// catalog, when set, replaces the real registry.
+	catalog deploy.Catalog
 }
 
 // onPass is the engine's OnPass hook.
@@ -217,7 +221,11 @@ func (r *rig) run(cfg Config) (e *Engine, stop func()) {
 	r.t.Helper()
 	cfg.Owner = "test-node"
 	cfg.OnPass = r.onPass
-	e = New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	var products deploy.Catalog = registry.New(registry.Options{})
+	if r.catalog != nil {
+		products = r.catalog
+	}
+	e = New(r.st, r.box, products, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	go func() {

@@ -15,6 +15,7 @@ type Store interface {
 	store.WaveStore      // every method: waves.go
 	rollout.ObserveStore // probes: rollout.Observe
 
+	AccountGet(ctx context.Context, id int64) (store.Account, error) // the Scope of its targets
 	AccessGet(ctx context.Context, accountID, id int64) (store.CloudAccess, error)
 	ResourceGet(ctx context.Context, accountID, id int64) (store.Resource, error)
 	ResourceScan(ctx context.Context, p store.ResourceScanParams) ([]store.Resource, error)

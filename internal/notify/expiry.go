@@ -3,7 +3,9 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -126,4 +128,38 @@ func (d *Dispatcher) emitExpiry(ctx context.Context, c store.Certificate, ths []
 		d.Wake()
 	}
 	return len(rows) > 0, nil
+}
+
+// RenewalRefused tells contactIDs that the uploaded renewal c was not
+// deployed by itself to the resources resourceIDs, and why (reason, one
+// line). The upload stands; the message says so.
+func (d *Dispatcher) RenewalRefused(ctx context.Context, c store.Certificate, contactIDs, resourceIDs []int64, reason string) error {
+	contacts, err := d.store.ContactGetMany(ctx, c.AccountID, contactIDs)
+	if err != nil || len(contacts) == 0 {
+		return err
+	}
+	r := Report{Event: store.EventRenewalRefused, ListTitle: "Resources left on the older certificate"}
+	r.Title = fmt.Sprintf("[certfleet] Renewal %q not deployed", c.Name)
+	r.Summary = []string{
+		fmt.Sprintf("Certificate %q (ID %d, %s) renews certificates that AutoRenew resources serve, but was not deployed by itself: %s.",
+			c.Name, c.ID, strings.Join(c.SANs, ", "), reason),
+		"The certificate stays uploaded. If it is right, deploy it with a job.",
+	}
+	resources, err := d.store.ResourceGetMany(ctx, c.AccountID, resourceIDs)
+	if err != nil {
+		return err
+	}
+	for _, res := range resources {
+		r.Items = append(r.Items, Item{Resource: resourceName(res, res.ID), Product: res.CloudName + "/" + res.CloudProduct, Status: "not renewed"})
+	}
+	sortItems(r.Items)
+	rows, err := Rows(r.Render(), r.Event, c.AccountID, 0, c.ID, contacts, d.cfg.Formats)
+	if err != nil {
+		return err
+	}
+	if err := d.store.NotificationEmit(ctx, store.NotificationEmitParams{Kind: store.EmitKindOnce, CertID: c.ID, Rows: rows, Now: d.now()}); err != nil {
+		return err
+	}
+	d.Wake()
+	return nil
 }

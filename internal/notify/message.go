@@ -181,8 +181,20 @@ func JobReport(ev store.JobEvent, workers []store.Worker, resources map[int64]st
 		r.Event = store.EventJobSuccess
 		r.Title = fmt.Sprintf("[certfleet] Deployment succeeded on %d resources: %s", total, name)
 	}
-	r.Summary = []string{fmt.Sprintf("Job %s ended %s.", name, j.Status),
-		fmt.Sprintf("%d workers: %d deployed (%d already in place), %d failed, %d rolled back.", total, success, unchanged, failed, rbOK+rbErr)}
+	cancelled := 0
+	for _, it := range failures {
+		if strings.HasPrefix(it.Error, store.CancelledMessage) {
+			cancelled++
+		}
+	}
+	if !j.Cancelled.IsZero() && cancelled > 0 {
+		// CancelDeploymentJob: told once, as the job's end (the notified flag).
+		r.Title = fmt.Sprintf("[certfleet] Deployment cancelled, %d of %d resources not deployed: %s", failed, total, name)
+		r.Summary = []string{fmt.Sprintf("Job %s was cancelled at %s: %d workers never ran or stopped between retries.", name,
+			j.Cancelled.UTC().Format(time.RFC3339), cancelled)}
+	}
+	r.Summary = append(r.Summary, fmt.Sprintf("Job %s ended %s.", name, j.Status),
+		fmt.Sprintf("%d workers: %d deployed (%d already in place), %d failed, %d rolled back.", total, success, unchanged, failed, rbOK+rbErr))
 	if verifyRB > 0 {
 		r.Summary = append(r.Summary, fmt.Sprintf("%d failed verification and were rolled back automatically.", verifyRB))
 	}

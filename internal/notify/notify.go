@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/clock"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/store"
 )
 
@@ -47,8 +48,16 @@ type Config struct {
 	// Formats maps webhook hosts (or host:port) to a format, before
 	// DefaultFormats.
 	Formats map[string]string
-	// HTTPClient posts webhooks. Defaults to a client with Timeout.
+	// HTTPClient's transport settings and timeout are used to post webhooks
+	// (nil: http.DefaultTransport's, and Timeout). Its dial function, proxy
+	// and redirect policy are replaced: connections go through Egress and
+	// redirects are not followed. Its Transport, if set, must be an
+	// *http.Transport.
 	HTTPClient *http.Client
+	// Egress makes every connection: webhooks under the egress policy of
+	// the message's account, the SMTP server as the operator's. nil: the
+	// default policy with every account treated as the root account.
+	Egress *egress.Dialer
 	// ExpiryThresholds are the days before expiry at which contacts are
 	// told, once each. Defaults to 30, 7, 1.
 	ExpiryThresholds []int
@@ -104,17 +113,24 @@ func isPermanent(err error) bool {
 // Dispatcher turns due job events into messages and delivers messages. It
 // is safe for concurrent use; several nodes may each run one.
 type Dispatcher struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	wake  chan struct{}
-	now   func() time.Time
+	cfg     Config
+	clients *egress.Clients
+	store   Store
+	log     *slog.Logger
+	wake    chan struct{}
+	now     func() time.Time
 }
 
 // New returns a dispatcher; it does nothing until Run.
 func New(st Store, log *slog.Logger, cfg Config) *Dispatcher {
 	cfg.defaults()
-	return &Dispatcher{cfg: cfg, store: st, log: log, wake: make(chan struct{}, 1), now: cfg.Clock.Now}
+	base, _ := cfg.HTTPClient.Transport.(*http.Transport)
+	timeout := cfg.HTTPClient.Timeout
+	if timeout <= 0 {
+		timeout = cfg.Timeout
+	}
+	return &Dispatcher{cfg: cfg, store: st, log: log, wake: make(chan struct{}, 1), now: cfg.Clock.Now,
+		clients: egress.NewClients(cfg.Egress, base, timeout, egress.RefuseRedirects)}
 }
 
 // Wake tells the dispatcher that a job changed. It never blocks.
@@ -248,9 +264,9 @@ func (d *Dispatcher) send(ctx context.Context, n store.Notification) error {
 		if err := json.Unmarshal([]byte(n.Body), &b); err != nil {
 			return permanent(fmt.Errorf("notify: bad email body: %w", err))
 		}
-		return sendMail(ctx, d.cfg.SMTP, n.Target, Message{Subject: n.Subject, Text: b.Text, HTML: b.HTML})
+		return sendMail(ctx, d.cfg.Egress.Operator(), d.cfg.SMTP, n.Target, Message{Subject: n.Subject, Text: b.Text, HTML: b.HTML})
 	case store.ChannelWebhook:
-		return postWebhook(ctx, d.cfg.HTTPClient, n.Target, []byte(n.Body))
+		return postWebhook(ctx, d.clients.Get(n.AccountID), n.Target, []byte(n.Body))
 	}
 	return permanent(fmt.Errorf("notify: unknown channel %q", n.Channel))
 }

@@ -153,7 +153,7 @@ func TestSendMail(t *testing.T) {
 			m := sampleMessage()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := sendMail(ctx, tc.cfg, "ops@example.test", m); err != nil {
+			if err := sendMail(ctx, nil, tc.cfg, "ops@example.test", m); err != nil {
 				t.Fatal(err)
 			}
 			got := srv.Wait(t, 1, 5*time.Second)[0]
@@ -172,7 +172,7 @@ func TestSendMail(t *testing.T) {
 	t.Run("wrong password fails without showing it", func(t *testing.T) {
 		t.Parallel()
 		srv := notifytest.Start(t, notifytest.Options{STARTTLS: true, User: "u", Password: "p"})
-		err := sendMail(context.Background(), SMTPConfig{Addr: srv.Addr, User: "u", Password: "wrong", InsecureSkipVerify: true}, "a@example.test", sampleMessage())
+		err := sendMail(context.Background(), nil, SMTPConfig{Addr: srv.Addr, User: "u", Password: "wrong", InsecureSkipVerify: true}, "a@example.test", sampleMessage())
 		if err == nil || !strings.Contains(err.Error(), "authenticate as u") || strings.Contains(err.Error(), "wrong") {
 			t.Fatalf("err = %v", err)
 		}
@@ -180,7 +180,7 @@ func TestSendMail(t *testing.T) {
 	t.Run("STARTTLS required but not offered", func(t *testing.T) {
 		t.Parallel()
 		srv := notifytest.Start(t, notifytest.Options{})
-		err := sendMail(context.Background(), SMTPConfig{Addr: srv.Addr}, "a@example.test", sampleMessage())
+		err := sendMail(context.Background(), nil, SMTPConfig{Addr: srv.Addr}, "a@example.test", sampleMessage())
 		if err == nil || !isPermanent(err) {
 			t.Fatalf("err = %v", err)
 		}

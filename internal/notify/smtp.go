@@ -17,6 +17,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // SMTP TLS modes.
@@ -76,7 +78,7 @@ func (c SMTPConfig) from() string {
 var errNoSMTP = errors.New("smtp: no SMTP server configured (set --smtp-addr)")
 
 // sendMail delivers one message to one recipient within ctx's deadline.
-func sendMail(ctx context.Context, c SMTPConfig, to string, m Message) error {
+func sendMail(ctx context.Context, dial *egress.AccountDialer, c SMTPConfig, to string, m Message) error {
 	if c.Addr == "" {
 		return permanent(errNoSMTP)
 	}
@@ -90,8 +92,12 @@ func sendMail(ctx context.Context, c SMTPConfig, to string, m Message) error {
 		return permanent(err)
 	}
 	tlsCfg := &tls.Config{ServerName: host, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	d := net.Dialer{Timeout: 15 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", c.Addr)
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	conn, err := dial.DialContext(dctx, "tcp", c.Addr)
+	cancel()
+	if egress.IsRefused(err) {
+		return permanent(fmt.Errorf("smtp: connect %s: %w", c.Addr, err))
+	}
 	if err != nil {
 		return fmt.Errorf("smtp: connect %s: %w", c.Addr, err)
 	}

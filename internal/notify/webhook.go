@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/certfleet/certfleet/internal/audit"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // Webhook formats, chosen by the URL's host.
@@ -86,16 +89,23 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 func postWebhook(ctx context.Context, hc *http.Client, target string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return permanent(fmt.Errorf("webhook: %w", err))
+		return permanent(fmt.Errorf("webhook: %w", redacted{err}))
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "certfleet-notify")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %s: %w", redactURL(target), err)
+		err = fmt.Errorf("webhook: %s: %w", redactURL(target), redacted{err})
+		if egress.IsRefused(err) {
+			return permanent(err)
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	if resp.StatusCode/100 == 3 {
+		return permanent(fmt.Errorf("webhook: %s answered %s: redirects are not followed; set the contact's webhook to the final address", redactURL(target), resp.Status))
+	}
 	if resp.StatusCode/100 != 2 {
 		err := fmt.Errorf("webhook: %s answered %s: %s", redactURL(target), resp.Status, clip(string(data), 200))
 		if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
@@ -119,13 +129,14 @@ func postWebhook(ctx context.Context, hc *http.Client, target string, body []byt
 	return nil
 }
 
-// redactURL drops the query (chat-bot URLs carry their access token there)
-// and the user info of a URL, for logs and errors.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(bad URL)"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
-}
+// redactURL redacts the credentials inside a webhook URL (chat-bot URLs
+// carry their access token in the query) with the one redaction
+// audit.RedactURLs.
+func redactURL(raw string) string { return audit.RedactURLs(raw) }
+
+// redacted is an error whose text (net/http's names the whole URL) has the
+// credentials of its URLs redacted; errors.Is and As still see the cause.
+type redacted struct{ err error }
+
+func (e redacted) Error() string { return audit.RedactURLs(e.err.Error()) }
+func (e redacted) Unwrap() error { return e.err }

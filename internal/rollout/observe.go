@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
 )
@@ -24,8 +25,10 @@ type ObserveStore interface {
 // the result as r's latest observation (the first address that failed, else
 // the first that serves another certificate than r's current one, else the
 // first). It returns every address's observation and the record. It never
-// changes a target. A resource deleted meanwhile gives store.ErrNotFound.
-func Observe(ctx context.Context, st ObserveStore, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
+// changes a target. Probes go through dial under r's account's egress
+// policy (nil: the default policy as the root account). A resource deleted
+// meanwhile gives store.ErrNotFound.
+func Observe(ctx context.Context, st ObserveStore, dial *egress.Dialer, r store.Resource) ([]verify.Observation, store.ResourceObservation, error) {
 	vs, _, err := verify.SplitConfig(json.RawMessage(r.Config))
 	if err != nil {
 		return nil, store.ResourceObservation{}, err
@@ -39,7 +42,7 @@ func Observe(ctx context.Context, st ObserveStore, r store.Resource) ([]verify.O
 			want = c.Sha2
 		}
 	}
-	obs := verify.ProbeAll(ctx, vs.Addresses, r.Domain)
+	obs := verify.ProbeAll(ctx, dial.For(r.AccountID), vs.Addresses, r.Domain)
 	rec := ObservationOf(r.AccountID, r.ID, verify.Summarize(obs, want))
 	if err := st.ResourceObservationPut(ctx, rec); err != nil {
 		return obs, rec, fmt.Errorf("rollout: record observation of resource %d: %w", r.ID, err)

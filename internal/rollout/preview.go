@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
 )
@@ -34,7 +35,8 @@ const previewParallel = 16
 // what the resource serves, without touching any target: resources with a
 // VerifyAddress are probed now (and the observation is not recorded), the
 // others are judged by certfleet's records. Items are in worker order.
-func Preview(ctx context.Context, st store.Store, j store.Job) ([]PreviewItem, error) {
+// Probes go through dial under the job's account's egress policy.
+func Preview(ctx context.Context, st store.Store, dial *egress.Dialer, j store.Job) ([]PreviewItem, error) {
 	workers, _, err := st.WorkerList(ctx, store.WorkerListParams{AccountID: j.AccountID, JobID: j.ID})
 	if err != nil {
 		return nil, err
@@ -82,7 +84,7 @@ func Preview(ctx context.Context, st store.Store, j store.Job) ([]PreviewItem, e
 			defer func() { <-sem; wg.Done() }()
 			r := byID[items[i].ResourceId]
 			vs, _, _ := verify.SplitConfig(json.RawMessage(r.Config))
-			o := verify.Summarize(verify.ProbeAll(ctx, vs.Addresses, r.Domain), items[i].CertSha2)
+			o := verify.Summarize(verify.ProbeAll(ctx, dial.For(j.AccountID), vs.Addresses, r.Domain), items[i].CertSha2)
 			items[i].ObservedSha2 = o.Sha2
 			if o.Err != nil {
 				items[i].ObservedError = o.Err.Error()

@@ -33,6 +33,13 @@ const (
 	// WorkerRollbackRequested: a user (UpdateWorkerResourceStatus) or a
 	// halted rollout (RollbackOnHalt) asked to undo it.
 	WorkerRollbackRequested WorkerEvent = "rollback requested"
+	// WorkerCancelled: its job was cancelled (CancelDeploymentJob) while it
+	// had not run or waited for a retry; it ends error "cancelled". A
+	// running worker is not cancelled: it finishes, and a retry of it ends
+	// error instead (the store's WorkerFinish).
+	WorkerCancelled WorkerEvent = "cancelled"
+	// WorkerRetryRequested: a user ran a failed worker again (RetryDeploymentJob).
+	WorkerRetryRequested WorkerEvent = "retry requested"
 )
 
 // workerTransitions is every status change of a worker: from → event → to.
@@ -44,9 +51,10 @@ var workerTransitions = map[store.WorkerStatus]map[WorkerEvent]store.WorkerStatu
 		WorkerHalted:    store.WorkerError,
 	},
 	store.WorkerPending: {
-		WorkerEdited:  store.WorkerEditing,
-		WorkerStarted: store.WorkerScheduling,
-		WorkerHalted:  store.WorkerError,
+		WorkerEdited:    store.WorkerEditing,
+		WorkerStarted:   store.WorkerScheduling,
+		WorkerHalted:    store.WorkerError,
+		WorkerCancelled: store.WorkerError,
 	},
 	store.WorkerScheduling: {
 		WorkerEdited:    store.WorkerEditing,
@@ -55,6 +63,7 @@ var workerTransitions = map[store.WorkerStatus]map[WorkerEvent]store.WorkerStatu
 		WorkerRetried:   store.WorkerProcessing,
 		WorkerFailed:    store.WorkerError,
 		WorkerHalted:    store.WorkerError,
+		WorkerCancelled: store.WorkerError,
 	},
 	store.WorkerProcessing: {
 		WorkerClaimed:   store.WorkerProcessing,
@@ -62,12 +71,14 @@ var workerTransitions = map[store.WorkerStatus]map[WorkerEvent]store.WorkerStatu
 		WorkerRetried:   store.WorkerProcessing,
 		WorkerFailed:    store.WorkerError,
 		WorkerHalted:    store.WorkerError, // only one that has not run yet
+		WorkerCancelled: store.WorkerError, // only one waiting for a retry
 	},
 	store.WorkerSuccess: {
 		WorkerRollbackRequested: store.WorkerRollback,
 	},
 	store.WorkerError: {
 		WorkerRollbackRequested: store.WorkerRollback,
+		WorkerRetryRequested:    store.WorkerScheduling,
 	},
 	store.WorkerRollback: {
 		WorkerClaimed:   store.WorkerRollback,

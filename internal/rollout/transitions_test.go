@@ -40,6 +40,12 @@ func TestWorkerNext(t *testing.T) {
 		{desc: "no rollback of a failed rollback", from: store.WorkerRollbackError, ev: WorkerRollbackRequested},
 		{desc: "halt ends a waiting worker", from: store.WorkerScheduling, ev: WorkerHalted, want: store.WorkerError},
 		{desc: "halt leaves a success", from: store.WorkerSuccess, ev: WorkerHalted},
+		{desc: "cancel ends a waiting worker", from: store.WorkerScheduling, ev: WorkerCancelled, want: store.WorkerError},
+		{desc: "cancel ends a retrying worker", from: store.WorkerProcessing, ev: WorkerCancelled, want: store.WorkerError},
+		{desc: "cancel leaves a success", from: store.WorkerSuccess, ev: WorkerCancelled},
+		{desc: "cancel leaves a rollback", from: store.WorkerRollback, ev: WorkerCancelled},
+		{desc: "retry of an error", from: store.WorkerError, ev: WorkerRetryRequested, want: store.WorkerScheduling},
+		{desc: "no retry of a success", from: store.WorkerSuccess, ev: WorkerRetryRequested},
 		{desc: "a success does not succeed again", from: store.WorkerSuccess, ev: WorkerSucceeded},
 		{desc: "unknown status", from: "done", ev: WorkerSucceeded},
 	} {

@@ -17,6 +17,9 @@ const (
 	PurposeCertKey Purpose = "cert-key"
 	// PurposeAccessSecret seals a CloudAccess secret (SSH key, webhook token).
 	PurposeAccessSecret Purpose = "cloud-access-secret"
+	// PurposeConfigSecret seals the value of a Config key a product
+	// description marks Secret (resource and CloudAccess Configs: SealConfig).
+	PurposeConfigSecret Purpose = "config-secret"
 	// PurposePrevious seals a worker's recorded previous deployment state.
 	PurposePrevious Purpose = "worker-previous"
 )

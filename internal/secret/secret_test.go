@@ -77,6 +77,7 @@ func TestPurposesStable(t *testing.T) {
 		PurposeCertKey:      "cert-key",
 		PurposeAccessSecret: "cloud-access-secret",
 		PurposePrevious:     "worker-previous",
+		PurposeConfigSecret: "config-secret",
 	}
 	for p, s := range want {
 		if string(p) != s {

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/engine"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/notify"
@@ -46,8 +48,16 @@ type Config struct {
 	RootSecret      string
 	NodeID          string
 	API             api.Options
+	// RenewTrustStore is a PEM bundle of roots an uploaded renewal may
+	// chain to besides the CAs of the certificate it renews (empty: none).
+	RenewTrustStore string
 	Engine          engine.Config
 	Deploy          registry.Options
+	// EgressAllow and EgressDeny are the server-wide egress policy
+	// (--egress-allow, --egress-deny): CIDRs, addresses and host names; an
+	// entry may hold several separated by commas. See internal/egress.
+	EgressAllow []string
+	EgressDeny  []string
 	// ProbeInterval is how often resources with a VerifyAddress are probed
 	// and what they serve recorded. Zero disables periodic probing.
 	ProbeInterval time.Duration
@@ -96,6 +106,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg.NodeID = host + ":" + abs
 	}
 	cfg.Engine.Owner = cfg.NodeID
+	dialer, err := newEgress(cfg, st, rootAccount)
+	if err != nil {
+		return err
+	}
+	cfg.Engine.Egress, cfg.API.Egress, cfg.Notify.Egress = dialer, dialer, dialer
+	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress = dialer, dialer
 	products := registry.New(cfg.Deploy)
 	if err := cfg.Notify.SMTP.Validate(); err != nil {
 		return err
@@ -107,7 +123,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
-	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, cfg.API)
+	apiOpts := cfg.API
+	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
+	apiOpts.Renewals = notifier
+	if cfg.RenewTrustStore != "" {
+		pem, err := os.ReadFile(cfg.RenewTrustStore)
+		if err != nil {
+			return fmt.Errorf("renew trust store: %w", err)
+		}
+		apiOpts.RenewTrust = x509.NewCertPool()
+		if !apiOpts.RenewTrust.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("renew trust store %s: no PEM certificate in it", cfg.RenewTrustStore)
+		}
+	}
+	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -283,4 +312,50 @@ func purgeNonces(ctx context.Context, st store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// newEgress builds the one dialer of every connection made on a user's
+// behalf: the server-wide policy from cfg, and each account's allow list
+// read from the store on every dial (so `certfleet account update` applies
+// to the next connection).
+func newEgress(cfg Config, st store.Store, rootAccount int64) (*egress.Dialer, error) {
+	allow, err := egress.ParseRules(splitEntries(cfg.EgressAllow))
+	if err != nil {
+		return nil, fmt.Errorf("--egress-allow: %w", err)
+	}
+	deny, err := egress.ParseRules(splitEntries(cfg.EgressDeny))
+	if err != nil {
+		return nil, fmt.Errorf("--egress-deny: %w", err)
+	}
+	accounts := func(ctx context.Context, id int64) (egress.Scope, error) {
+		if id == rootAccount {
+			return egress.Scope{Root: true}, nil
+		}
+		a, err := st.AccountGet(ctx, id)
+		if err != nil {
+			return egress.Scope{}, err
+		}
+		var s egress.Scope
+		for _, e := range a.EgressAllow {
+			if r, err := egress.ParseRule(e); err == nil { // the CLI checked them; a bad one grants nothing
+				s.Allow = append(s.Allow, r)
+			}
+		}
+		return s, nil
+	}
+	return egress.New(egress.Policy{Allow: allow, Deny: deny}, accounts, nil), nil
+}
+
+// splitEntries splits entries holding several comma-separated rules (as an
+// environment variable does).
+func splitEntries(in []string) []string {
+	var out []string
+	for _, e := range in {
+		for _, f := range strings.Split(e, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }

@@ -43,6 +43,13 @@ const (
 	EmitKindExpiry       = "expiry"
 )
 
+// A renewal refused a trustee job (an untrusted issuer, or an uploader not
+// allowed to deploy): told once, by the upload, so emitted without a guard.
+const (
+	EventRenewalRefused = "renewal_refused"
+	EmitKindOnce        = "once"
+)
+
 // NotificationStatus is where a notification's delivery stands: pending
 // (to be sent, or retried), sent, or failed (given up).
 type NotificationStatus string

@@ -97,6 +97,13 @@ type Account struct {
 	AccountSettings
 }
 
+// RootAccountName is the name of the root account, the operator's own: it
+// is not confined by AccountSettings.
+const RootAccountName = "root"
+
+// IsRoot reports whether a is the root account.
+func (a Account) IsRoot() bool { return a.Name == RootAccountName }
+
 // AccountSettings confine what an account's targets may reach, beyond the
 // server-wide policy. Zero values grant nothing extra.
 type AccountSettings struct {

@@ -23,6 +23,10 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrInUse is returned by deletes of rows an unfinished job references.
 	ErrInUse = errors.New("store: in use")
+	// ErrClaimed is returned (wrapped, with the claim) by ResourceCreate and
+	// ResourceUpdate when another resource, of any account, holds one of
+	// Resource.Claims.
+	ErrClaimed = errors.New("store: claimed by another resource")
 )
 
 // Store is the whole persistence contract. Implementations are safe for
@@ -92,6 +96,27 @@ type Store interface {
 	// JobFinishIfDone ends a processing job whose workers are all final.
 	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status JobStatus, err error)
 	JobStatusCounts(ctx context.Context, accountID, jobID int64) (JobCounts, error)
+	// JobCancel stops a pending, scheduling or processing job in one
+	// transaction: its workers not running now (not started, or waiting for
+	// a retry) end error with CancelledMessage, the job is marked Cancelled,
+	// and a job that had not started ends error at once (a processing one
+	// ends through JobFinishIfDone when its running workers finish). From
+	// then on WorkerClaimDue never leases its workers except rollbacks, and
+	// WorkerFinish turns a running worker's retry into error. ErrConflict if
+	// the job is in another status or cancelled already.
+	JobCancel(ctx context.Context, p JobCancelParams) error
+	// JobRetry moves a job's error workers (those of WorkerIDs, when given)
+	// that are not running back to scheduling, due now with attempts reset,
+	// and the job to processing (clearing its end, its Cancelled mark, a
+	// halt — the retried workers all run at once — and its notified flag, so
+	// its new end is told). Only a success, error or processing job;
+	// ErrConflict otherwise or if no worker matched. Returns how many moved.
+	JobRetry(ctx context.Context, p JobRetryParams) (int64, error)
+	// JobRollback moves every success worker of a started job that changed
+	// its resource (not Unchanged) to rollback, as WorkerRequestRollback
+	// does for one. ErrConflict if the job has not started or no worker
+	// matched. Returns how many moved.
+	JobRollback(ctx context.Context, p JobRollbackParams) (int64, error)
 	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
 
 	WorkerList(ctx context.Context, p WorkerListParams) ([]Worker, int64, error)

@@ -128,6 +128,13 @@ type Resource struct {
 	CurrentCertID int64
 	Created       time.Time
 	Modified      time.Time
+	// Claims are what the resource owns exclusively across every account
+	// (deploy.Claimer), such as the files of a local target. ResourceCreate
+	// and ResourceUpdate write them (replacing the previous ones) in the same
+	// transaction as the resource, and fail with an error wrapping ErrClaimed
+	// when another resource holds one; deleting the resource releases them.
+	// Reads leave it nil.
+	Claims []string
 }
 
 // ResourceListParams filters ResourceList.
@@ -193,8 +200,11 @@ type Job struct {
 	CurrentWave int
 	LastWave    int
 	HaltedWave  int
-	Created     time.Time
-	Modified    time.Time
+	// Cancelled is when CancelDeploymentJob stopped the job (zero = never);
+	// RetryDeploymentJob clears it.
+	Cancelled time.Time
+	Created   time.Time
+	Modified  time.Time
 }
 
 // JobListParams filters JobList.
@@ -214,6 +224,33 @@ type JobSetStatusParams struct {
 	To           JobStatus
 	ScheduleTime time.Time // for To = pending: when to run (zero = keep)
 	Now          time.Time
+}
+
+// CancelledMessage is the ErrorMessage of a worker that a cancelled job
+// never started (or stopped between retries).
+const CancelledMessage = "cancelled"
+
+// JobCancelParams is the argument of JobCancel.
+type JobCancelParams struct {
+	AccountID int64
+	JobID     int64
+	Now       time.Time
+}
+
+// JobRetryParams is the argument of JobRetry.
+type JobRetryParams struct {
+	AccountID int64
+	JobID     int64
+	// WorkerIDs limits the retry to these workers (empty = every error worker).
+	WorkerIDs []int64
+	Now       time.Time
+}
+
+// JobRollbackParams is the argument of JobRollback.
+type JobRollbackParams struct {
+	AccountID int64
+	JobID     int64
+	Now       time.Time
 }
 
 // JobCounts summarises a job's workers.

@@ -16,10 +16,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/egress"
 )
+
+// Dialer connects to an address to probe; *egress.AccountDialer satisfies
+// it, and probes made for an account must go through that account's.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
 
 // Observation is what one address served at one moment.
 type Observation struct {
@@ -44,22 +53,38 @@ func (o Observation) String() string {
 // DialTimeout bounds one probe (TCP connect and handshake) unless ctx is shorter.
 const DialTimeout = 5 * time.Second
 
-// Probe connects to addr, performs a TLS handshake with serverName as SNI,
-// and reports the leaf it was shown. It never returns an error: failures are
-// in Observation.Err. Safe for concurrent use.
-func Probe(ctx context.Context, addr, serverName string) Observation {
+// Probe connects to addr through dial (nil: the default egress policy as
+// the root account), performs a TLS handshake with serverName as SNI, and
+// reports the leaf it was shown. It never returns an error: failures are in
+// Observation.Err. An address the egress policy refuses is never connected
+// to, so its error says only "refused by the egress policy", the same
+// whether anything listens there or not. Safe for concurrent use.
+func Probe(ctx context.Context, dial Dialer, addr, serverName string) Observation {
 	o := Observation{Address: addr}
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
-	d := &tls.Dialer{Config: &tls.Config{ServerName: serverName, InsecureSkipVerify: true}} // fingerprints are compared instead
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	if dial == nil {
+		dial = (*egress.Dialer)(nil).For(0)
+	}
+	raw, err := dial.DialContext(ctx, "tcp", addr)
 	o.At = time.Now()
+	if egress.IsRefused(err) {
+		o.Err = err
+		return o
+	}
 	if err != nil {
 		o.Err = fmt.Errorf("TLS handshake (SNI %s): %w", serverName, err)
 		return o
 	}
+	conn := tls.Client(raw, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}) // fingerprints are compared instead
 	defer conn.Close()
-	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if err := conn.HandshakeContext(ctx); err != nil {
+		o.At = time.Now()
+		o.Err = fmt.Errorf("TLS handshake (SNI %s): %w", serverName, err)
+		return o
+	}
+	o.At = time.Now()
+	certs := conn.ConnectionState().PeerCertificates
 	if len(certs) == 0 {
 		o.Err = errors.New("the server presented no certificate")
 		return o
@@ -71,16 +96,16 @@ func Probe(ctx context.Context, addr, serverName string) Observation {
 	return o
 }
 
-// ProbeAll probes every address at once and returns the observations in
+// ProbeAll probes every address at once through dial and returns the observations in
 // the order of addrs.
-func ProbeAll(ctx context.Context, addrs []string, serverName string) []Observation {
+func ProbeAll(ctx context.Context, dial Dialer, addrs []string, serverName string) []Observation {
 	out := make([]Observation, len(addrs))
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = Probe(ctx, addr, serverName)
+			out[i] = Probe(ctx, dial, addr, serverName)
 		}()
 	}
 	wg.Wait()
@@ -144,14 +169,14 @@ func nextWait(streak []int, done []bool, interval time.Duration) time.Duration {
 	return min(interval, confirmDelay)
 }
 
-// Wait probes addrs with serverName as SNI, every interval (Interval when
+// Wait probes addrs through dial with serverName as SNI, every interval (Interval when
 // zero), until each serves the leaf whose SHA-256 is want or grace has
 // passed. It returns the last observation of every address, and a
 // *MismatchError naming what the others served when the grace period ran
 // out. ctx cancels it early with ctx.Err(). Each address must match on two
 // consecutive probes, so a server still handing connections to old
 // processes after a reload is not declared done too early.
-func Wait(ctx context.Context, addrs []string, serverName, want string, grace, interval time.Duration) ([]Observation, error) {
+func Wait(ctx context.Context, dial Dialer, addrs []string, serverName, want string, grace, interval time.Duration) ([]Observation, error) {
 	if interval <= 0 {
 		interval = Interval
 	}
@@ -172,7 +197,7 @@ func Wait(ctx context.Context, addrs []string, serverName, want string, grace, i
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				o := Probe(pctx, addrs[i], serverName)
+				o := Probe(pctx, dial, addrs[i], serverName)
 				last[i] = o
 				if o.Err == nil && strings.EqualFold(o.Sha2, want) {
 					streak[i]++

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 func sha(c certstest.Chain) string {
@@ -94,7 +95,7 @@ func TestProbe(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "https://")
 
-	o := Probe(context.Background(), addr, "www.example.test")
+	o := Probe(context.Background(), nil, addr, "www.example.test")
 	if o.Err != nil {
 		t.Fatal(o.Err)
 	}
@@ -102,7 +103,7 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("observation %+v; want SHA-256 %s, subject with www.example.test, NotAfter %v", o, sha(ch), ch.Leaf.NotAfter)
 	}
 
-	refused := Probe(context.Background(), closedAddr(t), "www.example.test")
+	refused := Probe(context.Background(), nil, closedAddr(t), "www.example.test")
 	if refused.Err == nil || refused.Sha2 != "" {
 		t.Fatalf("probe of a closed port: %+v, want an error", refused)
 	}
@@ -111,7 +112,7 @@ func TestProbe(t *testing.T) {
 func TestProbeSendsSNI(t *testing.T) {
 	t.Parallel()
 	s := listen(t, certstest.New(t, certstest.Options{}))
-	if o := Probe(context.Background(), s.addr, "api.example.test"); o.Err != nil {
+	if o := Probe(context.Background(), nil, s.addr, "api.example.test"); o.Err != nil {
 		t.Fatal(o.Err)
 	}
 	if got, _ := s.sni.Load().(string); got != "api.example.test" {
@@ -144,7 +145,7 @@ func TestWait(t *testing.T) {
 				time.AfterFunc(tc.switchAfter, func() { a.serve(t, newCh); b.serve(t, newCh) })
 			}
 			start := time.Now()
-			obs, err := Wait(context.Background(), []string{a.addr, b.addr}, "www.example.test", sha(newCh), tc.grace, 100*time.Millisecond)
+			obs, err := Wait(context.Background(), nil, []string{a.addr, b.addr}, "www.example.test", sha(newCh), tc.grace, 100*time.Millisecond)
 			if len(obs) != 2 {
 				t.Fatalf("%d observations, want 2", len(obs))
 			}
@@ -178,7 +179,7 @@ func TestWait(t *testing.T) {
 
 func TestWaitUnreachable(t *testing.T) {
 	t.Parallel()
-	_, err := Wait(context.Background(), []string{closedAddr(t)}, "x.example.test", "AB", 600*time.Millisecond, 100*time.Millisecond)
+	_, err := Wait(context.Background(), nil, []string{closedAddr(t)}, "x.example.test", "AB", 600*time.Millisecond, 100*time.Millisecond)
 	var me *MismatchError
 	if !errors.As(err, &me) || me.Served[0].Err == nil {
 		t.Fatalf("error %v, want a MismatchError carrying the connection error", err)
@@ -249,5 +250,31 @@ func TestSummarize(t *testing.T) {
 		if got := Summarize(tc.obs, "AA"); got.Address != tc.want {
 			t.Errorf("%s: summary %+v, want address %q", tc.desc, got, tc.want)
 		}
+	}
+}
+
+// TestProbeRefusedHidesPorts: an address the egress policy refuses is never
+// connected to, so an open and a closed port give the same answer.
+func TestProbeRefusedHidesPorts(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	tenant := egress.New(egress.Policy{}, func(context.Context, int64) (egress.Scope, error) { return egress.Scope{}, nil }, nil).For(7)
+	open := Probe(t.Context(), tenant, ln.Addr().String(), "example.com")
+	shut := Probe(t.Context(), tenant, closedAddr, "example.com")
+	strip := func(o Observation) string {
+		return strings.ReplaceAll(o.Err.Error(), o.Address, "ADDR")
+	}
+	if open.Err == nil || shut.Err == nil || strip(open) != strip(shut) || !strings.Contains(strip(open), "refused by the egress policy") {
+		t.Fatalf("open port: %v\nclosed port: %v\nwant the same refusal", open.Err, shut.Err)
 	}
 }

@@ -6,12 +6,14 @@ type SystemPolicy struct {
 	Document    string
 }
 
-// systemPolicies are the system policies by name.
+// systemPolicies are the system policies by name. The read-only policy
+// names GetUserCertificateDetail rather than Get*, so that it does not allow
+// yundun-cert:GetUserCertificatePrivateKey (reading private keys).
 var systemPolicies = map[string]SystemPolicy{
 	"AliyunYundunCertFullAccess": {Description: "Full access to certificate deployment (yundun-cert)",
 		Document: `{"Version":"1","Statement":[{"Effect":"Allow","Action":"yundun-cert:*","Resource":"*"}]}`},
 	"AliyunYundunCertReadOnlyAccess": {Description: "Read-only access to certificate deployment (yundun-cert)",
-		Document: `{"Version":"1","Statement":[{"Effect":"Allow","Action":["yundun-cert:Describe*","yundun-cert:List*","yundun-cert:Get*"],"Resource":"*"}]}`},
+		Document: `{"Version":"1","Statement":[{"Effect":"Allow","Action":["yundun-cert:Describe*","yundun-cert:List*","yundun-cert:GetUserCertificateDetail"],"Resource":"*"}]}`},
 }
 
 // systemPolicyNames in listing order.

@@ -32,6 +32,9 @@ type Chain struct {
 	Leaf                              *x509.Certificate
 	CertPEM                           string        // LeafPEM followed by IntermediatePEM, as uploaded
 	Key                               crypto.Signer // the leaf's private key
+
+	root, inter *x509.Certificate // the CAs, and the key that signs leaves (Options.From)
+	interKey    crypto.Signer
 }
 
 // Options shape the leaf. The zero value gives an ECDSA P-256 leaf for
@@ -55,6 +58,10 @@ type Options struct {
 	// renew a certificate on the same key, or to get a key that is
 	// certainly different from another chain's.
 	Key crypto.Signer
+	// From, if set, issues the leaf from From's CAs (same root and
+	// intermediate): a renewal by the same CA. Otherwise every chain has
+	// CAs of its own.
+	From *Chain
 }
 
 // New generates a chain. It calls t.Fatal if the options make no sense. It is
@@ -84,25 +91,31 @@ func New(t testing.TB, o Options) Chain {
 
 	// The CAs outlive the leaf by a day on each side.
 	caFrom, caTo := o.NotBefore.Add(-24*time.Hour), o.NotAfter.Add(24*time.Hour)
-	rootKey := newKey(t, "ecdsa")
-	root := sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "certstest Root CA", Organization: []string{"certstest"}},
-		NotBefore:             caFrom,
-		NotAfter:              caTo,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}, nil, rootKey.Public(), rootKey)
-	interKey := newKey(t, "ecdsa")
-	inter := sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "certstest Intermediate CA", Organization: []string{"certstest"}},
-		NotBefore:             caFrom,
-		NotAfter:              caTo,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}, root, interKey.Public(), rootKey)
+	var root, inter *x509.Certificate
+	var interKey crypto.Signer
+	if o.From != nil {
+		root, inter, interKey = o.From.root, o.From.inter, o.From.interKey
+	} else {
+		rootKey := newKey(t, "ecdsa")
+		root = sign(t, &x509.Certificate{
+			Subject:               pkix.Name{CommonName: "certstest Root CA", Organization: []string{"certstest"}},
+			NotBefore:             caFrom,
+			NotAfter:              caTo,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+		}, nil, rootKey.Public(), rootKey)
+		interKey = newKey(t, "ecdsa")
+		inter = sign(t, &x509.Certificate{
+			Subject:               pkix.Name{CommonName: "certstest Intermediate CA", Organization: []string{"certstest"}},
+			NotBefore:             caFrom,
+			NotAfter:              caTo,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+			MaxPathLenZero:        true,
+		}, root, interKey.Public(), rootKey)
+	}
 
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: o.CommonName},
@@ -130,6 +143,9 @@ func New(t testing.TB, o Options) Chain {
 		KeyPEM:          keyPEM,
 		Leaf:            leaf,
 		Key:             key,
+		root:            root,
+		inter:           inter,
+		interKey:        interKey,
 	}
 	c.CertPEM = c.LeafPEM + c.IntermediatePEM
 	return c

@@ -15,8 +15,9 @@ import (
 // stall, without a target to run. It implements every optional ability but
 // Hoster, passes Run, and is safe for concurrent use.
 //
-// Its Config is a JSON object with one optional key, Label (a string);
-// anything else is refused permanently.
+// It is the product fake/FAKE (Describe): its Config is a JSON object with
+// one optional key, Label (a string); anything else is refused permanently.
+// A credential is optional and unused.
 type Fake struct {
 	mu         sync.Mutex
 	serving    map[int64]deploy.Bundle
@@ -104,23 +105,27 @@ func (f *Fake) Serving(resourceID int64) (deploy.Bundle, bool) {
 	return b, ok
 }
 
-type fakeConfig struct{ Label string }
-
-// FakeDescription is the Fake's Description: CloudName "fake", CloudProduct
-// "FAKE", one optional key, Label; a credential is optional.
+// FakeDescription describes the Fake's product.
 var FakeDescription = deploy.Description{
-	CloudName: "fake", CloudProduct: "FAKE", Summary: "An in-memory target, for tests.",
-	Config: []deploy.Field{{Name: "Label", Type: deploy.TypeString, Help: "Any text."}},
-	Access: deploy.AccessSpec{Need: deploy.AccessOptional, SecretId: "anything", SecretKey: "anything"},
+	CloudName:    "fake",
+	CloudProduct: "FAKE",
+	Summary:      "Keeps certificates in memory, for tests.",
+	Config:       []deploy.Field{{Name: "Label", Type: deploy.TypeString, Help: "A note; it changes nothing."}},
+	Access:       deploy.AccessSpec{Need: deploy.AccessOptional},
 }
 
 // Describe returns FakeDescription.
 func (f *Fake) Describe() deploy.Description { return FakeDescription }
 
+type fakeConfig struct{ Label string }
+
 // ValidateConfig accepts an empty Config or {"Label": "…"}.
 func (f *Fake) ValidateConfig(config json.RawMessage) error {
 	var c fakeConfig
-	return FakeDescription.DecodeConfig(config, &c)
+	if err := FakeDescription.DecodeConfig(config, &c); err != nil {
+		return deploy.Permanent(err)
+	}
+	return nil
 }
 
 // fakePrevious is a Fake target's previous state: the bundle it held, or

@@ -18,9 +18,10 @@ import (
 // it can create resources on and read back.
 type Harness struct {
 	// Deployer is the deployer under test. Its optional abilities
-	// (deploy.Checker, deploy.Snapshotter, deploy.Rollbacker,
-	// deploy.ConfigValidator) are found by type assertion; a check needing
-	// one the deployer lacks is skipped. Required.
+	// (deploy.Checker, deploy.Snapshotter, deploy.Rollbacker, and
+	// deploy.Product, whose Config the engine checks with deploy.Validate)
+	// are found by type assertion; a check needing one the deployer lacks is
+	// skipped. Required.
 	Deployer deploy.Deployer
 	// Target returns a valid Target for a new resource, different at each
 	// call, on which nothing has been deployed yet. Required.
@@ -34,8 +35,8 @@ type Harness struct {
 	// DeployChecksFirst says Deploy itself skips a target that already holds
 	// the bundle; a second identical Deploy must then cause no Effects.
 	DeployChecksFirst bool
-	// BadConfigs are Configs that ValidateConfig and Deploy must both refuse
-	// with the same permanent error.
+	// BadConfigs are Configs that deploy.Validate and Deploy must both
+	// refuse with the same permanent error.
 	BadConfigs []BadConfig
 	// Stall, when set, returns a Target whose deployment blocks once it has
 	// reached the target (a reload command that sleeps, a receiver that does
@@ -75,19 +76,14 @@ func Run(t *testing.T, h Harness) {
 	s.checker, _ = h.Deployer.(deploy.Checker)
 	s.snapshotter, _ = h.Deployer.(deploy.Snapshotter)
 	s.rollbacker, _ = h.Deployer.(deploy.Rollbacker)
-	if p, ok := h.Deployer.(deploy.Product); ok {
-		// What CreateCloudResource checks: the description, then the product.
-		s.validate = func(config json.RawMessage, hasAccess bool) error { return deploy.Validate(p, config, hasAccess) }
-	} else if v, ok := h.Deployer.(deploy.ConfigValidator); ok {
-		s.validate = func(config json.RawMessage, _ bool) error { return v.ValidateConfig(config) }
-	}
+	s.product, _ = h.Deployer.(deploy.Product)
 
 	t.Run("AlreadyDeployed is true after a deployment and false for another bundle", s.alreadyDeployed)
 	t.Run("deploying the same bundle twice changes nothing the second time", s.twice)
 	t.Run("rollback restores the previous certificate", s.rollbackPrevious)
 	t.Run("rollback to nothing before leaves the target as it was", s.rollbackNothing)
 	t.Run("a cancelled context returns promptly with context.Canceled", s.cancelled)
-	t.Run("bad Configs are refused permanently by ValidateConfig and Deploy alike", s.badConfigs)
+	t.Run("bad Configs are refused permanently by Validate and Deploy alike", s.badConfigs)
 	t.Run("a bundle without its private key is refused permanently", s.noKey)
 	t.Run("targets that refuse make Deploy fail", s.failing)
 	t.Run("secrets never appear in errors", s.secrets)
@@ -98,7 +94,7 @@ type suite struct {
 	checker     deploy.Checker
 	snapshotter deploy.Snapshotter
 	rollbacker  deploy.Rollbacker
-	validate    func(config json.RawMessage, hasAccess bool) error // nil: nothing validates
+	product     deploy.Product
 
 	mu   sync.Mutex
 	seen []seenError // every error any call returned, for the secrets check
@@ -391,11 +387,11 @@ func (s *suite) badConfigs(t *testing.T) {
 			req := s.request(t, tgt, freshBundle(t, tgt.Domain))
 
 			var verr error
-			if s.validate != nil {
-				verr = s.validate(bc.Config, tgt.Access != nil)
-				s.saw("ValidateConfig", req, verr)
+			if s.product != nil {
+				verr = deploy.Validate(s.product, bc.Config, tgt.Access != nil)
+				s.saw("Validate", req, verr)
 				if verr == nil || !deploy.IsPermanent(verr) {
-					t.Errorf("ValidateConfig(%s): got %v, want a permanent error", bc.Config, verr)
+					t.Errorf("Validate(%s): got %v, want a permanent error", bc.Config, verr)
 				}
 			}
 			_, derr := s.deploy(bg, req)
@@ -403,7 +399,7 @@ func (s *suite) badConfigs(t *testing.T) {
 				t.Errorf("Deploy with Config %s: got %v, want a permanent error", bc.Config, derr)
 			}
 			if verr != nil && derr != nil && !strings.Contains(derr.Error(), verr.Error()) {
-				t.Errorf("ValidateConfig and Deploy disagree on Config %s:\nValidateConfig: %v\nDeploy: %v", bc.Config, verr, derr)
+				t.Errorf("Validate and Deploy disagree on Config %s:\nValidate: %v\nDeploy: %v", bc.Config, verr, derr)
 			}
 			// The engine asks these before Deploy: a transient error there
 			// would retry a Config that can never work.

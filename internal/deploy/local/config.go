@@ -1,7 +1,6 @@
 package local
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,7 +22,7 @@ var Description = deploy.Description{
 		{Name: "CertPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the full chain (leaf, then intermediates), mode 0644; inside --local-root."},
 		{Name: "KeyPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the private key, with KeyMode; inside --local-root."},
 		{Name: "ChainPath", Type: deploy.TypeString, Help: "Absolute path that receives the intermediates alone, mode 0644."},
-		{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal."},
+		{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal; at most 0640 (no write for the group, nothing for others)."},
 		{Name: "ReloadCommand", Type: deploy.TypeString, Help: "Run with /bin/sh -c after writing and after a rollback; must equal one of the server's --local-reload-allow values."},
 		{Name: "ReloadTimeoutSeconds", Type: deploy.TypeInteger, Min: 0, Max: 3600, Help: "Seconds ReloadCommand may run; 0 or absent means the server's command timeout (60 s)."},
 	},
@@ -83,16 +82,18 @@ type file struct {
 // plan is a Config checked against the server's options: everything Deploy,
 // Rollback and AlreadyDeployed need before touching a file.
 type plan struct {
-	rootDir       string // LocalRoot, absolute, symlinks resolved
+	rootDir       string // the account's root, absolute, symlinks resolved
+	rootName      string // what errors call rootDir
 	files         []file // in write order: CertPath, ChainPath, KeyPath
 	reload        string
 	reloadTimeout time.Duration
 }
 
-// plan performs the static checks; every error it returns is permanent.
-func (d *Deployer) plan(config json.RawMessage) (*plan, error) {
+// plan performs the static checks for t's Config within t's Scope; every
+// error it returns is permanent.
+func (d *Deployer) plan(t deploy.Target) (*plan, error) {
 	var c Config
-	if err := Description.DecodeConfig(config, &c); err != nil {
+	if err := Description.DecodeConfig(t.Config, &c); err != nil {
 		return nil, err
 	}
 	keyMode := defaultKeyMode
@@ -102,21 +103,24 @@ func (d *Deployer) plan(config json.RawMessage) (*plan, error) {
 			return nil, deploy.Permanentf("local/FILE: Config key \"KeyMode\" must be an octal permission like \"0600\" (got %q)", c.KeyMode)
 		}
 		keyMode = fs.FileMode(m)
+		if err := deploy.CheckKeyMode("KeyMode", keyMode); err != nil {
+			return nil, deploy.Permanentf("local/FILE: %w", err)
+		}
 	}
 	if c.ReloadCommand != "" && !slices.Contains(d.opts.ReloadAllow, c.ReloadCommand) {
 		return nil, deploy.Permanentf("local/FILE: Config key \"ReloadCommand\" %q is not allowed; the server must list it exactly with --local-reload-allow", c.ReloadCommand)
 	}
 
-	rootDir, err := d.rootDir()
+	rootDir, err := d.rootDir(t.Scope)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{rootDir: rootDir, reload: c.ReloadCommand, reloadTimeout: d.commandTimeout()}
+	p := &plan{rootDir: rootDir, rootName: rootName(t.Scope), reload: c.ReloadCommand, reloadTimeout: d.commandTimeout()}
 	if c.ReloadTimeoutSeconds > 0 {
 		p.reloadTimeout = time.Duration(c.ReloadTimeoutSeconds) * time.Second
 	}
 	add := func(key, path string, mode fs.FileMode) error {
-		rel, err := resolve(rootDir, path)
+		rel, err := resolve(rootDir, p.rootName, path)
 		if err != nil {
 			return deploy.Permanentf("local/FILE: Config key %q: %w", key, err)
 		}
@@ -149,8 +153,19 @@ func (d *Deployer) commandTimeout() time.Duration {
 	return defaultCommandTimeout
 }
 
-// rootDir returns LocalRoot made absolute with its symlinks resolved.
-func (d *Deployer) rootDir() (string, error) {
+// rootName is what errors call the directory scope may write in.
+func rootName(scope deploy.Scope) string {
+	if scope.Confined {
+		return "the account's local root"
+	}
+	return "--local-root"
+}
+
+// rootDir returns the directory scope may write in, absolute with its
+// symlinks resolved: --local-root for the root account, the account's
+// LocalRoot subdirectory of it for any other, which must exist and, once
+// resolved, still lie inside --local-root.
+func (d *Deployer) rootDir(scope deploy.Scope) (string, error) {
 	if d.opts.Root == "" {
 		return "", deploy.Permanentf("local: local targets are disabled; start the server with --local-root DIR")
 	}
@@ -162,15 +177,32 @@ func (d *Deployer) rootDir() (string, error) {
 	if err != nil {
 		return "", deploy.Permanentf("local: --local-root %s: %w", d.opts.Root, err)
 	}
-	return dir, nil
+	if !scope.Confined {
+		return dir, nil
+	}
+	if scope.LocalRoot == "" {
+		return "", deploy.Permanentf("local: this account may not write local files; the operator grants it a subdirectory of --local-root with `certfleet account update NAME --local-root SUBDIR`")
+	}
+	if !filepath.IsLocal(scope.LocalRoot) {
+		return "", deploy.Permanentf("local: the account's local root %q is not a relative path inside --local-root", scope.LocalRoot)
+	}
+	sub, err := filepath.EvalSymlinks(filepath.Join(dir, scope.LocalRoot))
+	if err != nil {
+		return "", deploy.Permanentf("local: the account's local root %s: %w; the operator must create it", filepath.Join(dir, scope.LocalRoot), err)
+	}
+	if rel, err := filepath.Rel(dir, sub); err != nil || !filepath.IsLocal(rel) {
+		return "", deploy.Permanentf("local: the account's local root %s resolves outside --local-root", filepath.Join(dir, scope.LocalRoot))
+	}
+	return sub, nil
 }
 
 // resolve checks that path is absolute and, with every symlink resolved,
-// names a regular file (or nothing yet) inside rootDir. It returns the
+// names a regular file (or nothing yet) inside rootDir, which errors call
+// rootName. It returns the
 // resolved path relative to rootDir. Directories that do not exist yet are
 // allowed here, so that a resource can be created before its directory;
 // Deploy refuses them.
-func resolve(rootDir, path string) (string, error) {
+func resolve(rootDir, rootName, path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("%q is not an absolute path", path)
 	}
@@ -224,9 +256,9 @@ func resolve(rootDir, path string) (string, error) {
 	rel, err := filepath.Rel(rootDir, resolved)
 	if err != nil || rel == "." || !filepath.IsLocal(rel) {
 		if resolved != path {
-			return "", fmt.Errorf("%s resolves to %s, outside --local-root %s", path, resolved, rootDir)
+			return "", fmt.Errorf("%s resolves to %s, outside %s %s", path, resolved, rootName, rootDir)
 		}
-		return "", fmt.Errorf("%s is outside --local-root %s", path, rootDir)
+		return "", fmt.Errorf("%s is outside %s %s", path, rootName, rootDir)
 	}
 	return rel, nil
 }

@@ -3,6 +3,7 @@ package local
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,23 +19,44 @@ import (
 const maxExisting = 1 << 20
 
 // snapshot is the previous state Deploy returns, as JSON: for each configured
-// path written, its former content (base64), or null when it did not exist.
-type snapshot map[string]*[]byte
+// path written, what it held before, or null when it did not exist.
+type snapshot map[string]*prior
+
+// prior is one file as it was before a deployment: its content, permission
+// bits and owner. Snapshots written before modes and owners were recorded
+// hold the content alone, as a base64 string; Rollback then uses the mode of
+// the Config key naming the path and leaves the owner to the process.
+type prior struct {
+	Content []byte
+	Mode    *fs.FileMode `json:",omitempty"`
+	UID     *int         `json:",omitempty"`
+	GID     *int         `json:",omitempty"`
+}
+
+// UnmarshalJSON accepts both forms: an object, or the older base64 string.
+func (p *prior) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*p = prior{}
+		return json.Unmarshal(b, &p.Content)
+	}
+	type plain prior
+	return json.Unmarshal(b, (*plain)(p))
+}
 
 // pems returns the contents s holds, for withholding command output that
 // quotes a key among them.
 func (s snapshot) pems() []string {
 	var out []string
-	for _, b := range s {
-		if b != nil {
-			out = append(out, string(*b))
+	for _, p := range s {
+		if p != nil {
+			out = append(out, string(p.Content))
 		}
 	}
 	return out
 }
 
-// read returns the content of rel under root, or nil when it does not exist.
-func read(root *os.Root, rel string) (*[]byte, error) {
+// read returns rel under root as it is now, or nil when it does not exist.
+func read(root *os.Root, rel string) (*prior, error) {
 	f, err := root.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -60,18 +82,27 @@ func read(root *os.Root, rel string) (*[]byte, error) {
 	if len(b) > maxExisting {
 		return nil, fmt.Errorf("existing file grew past %d bytes while being read", maxExisting)
 	}
-	return &b, nil
+	mode := fi.Mode().Perm()
+	p := &prior{Content: b, Mode: &mode}
+	if uid, gid, ok := owner(fi); ok {
+		p.UID, p.GID = &uid, &gid
+	}
+	return p, nil
 }
 
-// writeAtomic replaces rel under root with data and mode: a temporary file
-// in the same directory is written, chmod-ed, synced and renamed over rel,
+// fileOwner is a file's numeric owner and group.
+type fileOwner struct{ uid, gid int }
+
+// writeAtomic replaces rel under root with data and mode (and own, when not
+// nil, as owner): a temporary file in the same directory is written,
+// chown-ed, chmod-ed, synced and renamed over rel,
 // then the directory is synced, so a reader sees the old or the new content,
 // never a mix, even across a crash.
 //
 // os.CreateTemp cannot work inside an os.Root, so the temporary name is made
 // here; the Root keeps every step inside the local root even if a directory
 // is swapped for a symlink after the path was checked.
-func writeAtomic(root *os.Root, rel string, data []byte, mode fs.FileMode) (err error) {
+func writeAtomic(root *os.Root, rel string, data []byte, mode fs.FileMode, own *fileOwner) (err error) {
 	dir := filepath.Dir(rel)
 	var (
 		f   *os.File
@@ -95,6 +126,11 @@ func writeAtomic(root *os.Root, rel string, data []byte, mode fs.FileMode) (err 
 	}()
 	if _, err = f.Write(data); err != nil {
 		return err
+	}
+	if own != nil {
+		if err = chownIfNeeded(f, *own); err != nil {
+			return err
+		}
 	}
 	if err = f.Chmod(mode); err != nil {
 		return err

@@ -34,6 +34,8 @@ var (
 	_ deploy.Product         = (*Deployer)(nil)
 	_ deploy.Rollbacker      = (*Deployer)(nil)
 	_ deploy.ConfigValidator = (*Deployer)(nil)
+	_ deploy.TargetValidator = (*Deployer)(nil)
+	_ deploy.Claimer         = (*Deployer)(nil)
 	_ deploy.Hoster          = (*Deployer)(nil)
 	_ deploy.Checker         = (*Deployer)(nil)
 	_ deploy.Snapshotter     = (*Deployer)(nil)
@@ -49,13 +51,33 @@ func New(opts Options) *Deployer {
 // Describe returns Description.
 func (d *Deployer) Describe() deploy.Description { return Description }
 
-// ValidateConfig performs the checks the Description cannot: KeyMode octal,
-// paths absolute and inside the local root, ReloadCommand allowed.
-// Directories that do not exist yet are accepted; Deploy will refuse them
-// until they are created.
+// ValidateConfig is ValidateTarget for the root account.
 func (d *Deployer) ValidateConfig(config json.RawMessage) error {
-	_, err := d.plan(config)
+	return d.ValidateTarget(deploy.Target{Config: config})
+}
+
+// ValidateTarget performs the checks the Description cannot: KeyMode octal
+// and at most 0640, paths absolute and inside the account's root (the whole
+// --local-root for the root account, its LocalRoot subdirectory for any
+// other, none without one), ReloadCommand allowed. Directories that do not
+// exist yet are accepted; Deploy will refuse them until they are created.
+func (d *Deployer) ValidateTarget(t deploy.Target) error {
+	_, err := d.plan(t)
 	return err
+}
+
+// Claims returns the files t writes, "local:" and their absolute path with
+// symlinks resolved: one file belongs to one resource across all accounts.
+func (d *Deployer) Claims(t deploy.Target) ([]string, error) {
+	p, err := d.plan(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(p.files))
+	for i, f := range p.files {
+		out[i] = "local:" + filepath.Join(p.rootDir, f.rel)
+	}
+	return out, nil
 }
 
 // Host returns "local": every local target shares the server's own machine.
@@ -64,8 +86,9 @@ func (d *Deployer) Host(deploy.Target) string { return "local" }
 // Deploy repeats ValidateConfig's checks, then writes CertPath (full chain),
 // ChainPath (intermediates) and KeyPath atomically and runs ReloadCommand.
 //
-// previous is a JSON object mapping each configured path written to its
-// former content (base64) or null when it did not exist. If a write or the
+// previous is a JSON object mapping each configured path written to what it
+// held before (content, mode and owner; see prior) or null when it did not
+// exist. If a write or the
 // reload fails, the files already written are restored before the error is
 // returned, and the error is transient. Configuration problems are
 // deploy.Permanent. When ctx ends during the reload, the files are restored
@@ -74,7 +97,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := d.plan(req.Target.Config)
+	p, err := d.plan(req.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +121,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	}
 
 	for i, f := range p.files {
-		if err := writeAtomic(root, f.rel, contents[i], f.mode); err != nil {
+		if err := writeAtomic(root, f.rel, contents[i], f.mode, nil); err != nil {
 			err = fmt.Errorf("local: write %s: %w", f.path, err)
 			return nil, errors.Join(err, restore(root, p.files[:i], prev))
 		}
@@ -119,7 +142,7 @@ func (d *Deployer) Snapshot(ctx context.Context, req deploy.Request) ([]byte, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := d.plan(req.Target.Config)
+	p, err := d.plan(req.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -160,14 +183,15 @@ func capture(root *os.Root, p *plan) (snapshot, error) {
 }
 
 // Rollback restores the files Deploy recorded in previous (removing those
-// that did not exist before), atomically, then runs ReloadCommand. A nil
+// that did not exist before), atomically, each with the mode and owner it
+// had, then runs ReloadCommand. A nil
 // previous means nothing was there before: the configured files are removed.
 // Paths are checked against the local root again before anything is touched.
 func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p, err := d.plan(req.Target.Config)
+	p, err := d.plan(req.Target)
 	if err != nil {
 		return err
 	}
@@ -182,8 +206,10 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 		}
 	}
 
-	// Restore to the paths recorded, even if the Config has changed since;
-	// a path no longer in the Config gets the key's conservative mode.
+	// Restore to the paths recorded, even if the Config has changed since,
+	// with the mode and owner recorded; a snapshot that recorded no mode (an
+	// older one) gets the mode of the key naming the path now, or the key
+	// file's conservative mode for a path no longer in the Config.
 	var files []file
 	for _, path := range slices.Sorted(maps.Keys(prev)) {
 		i := slices.IndexFunc(p.files, func(f file) bool { return f.path == path })
@@ -191,7 +217,7 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 			files = append(files, p.files[i])
 			continue
 		}
-		rel, err := resolve(p.rootDir, path)
+		rel, err := resolve(p.rootDir, p.rootName, path)
 		if err != nil {
 			return deploy.Permanentf("local: rollback: %w", err)
 		}
@@ -215,7 +241,7 @@ func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (boo
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	p, err := d.plan(req.Target.Config)
+	p, err := d.plan(req.Target)
 	if err != nil {
 		return false, err
 	}
@@ -233,7 +259,7 @@ func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (boo
 		if err != nil {
 			return false, fmt.Errorf("local: read %s: %w", f.path, err)
 		}
-		if have == nil || !bytes.Equal(*have, contents[i]) {
+		if have == nil || !bytes.Equal(have.Content, contents[i]) {
 			return false, nil
 		}
 	}
@@ -277,7 +303,14 @@ func restore(root *os.Root, files []file, prev snapshot) error {
 				errs = append(errs, fmt.Errorf("local: restore %s (remove): %w", f.path, err))
 			}
 		default:
-			if err := writeAtomic(root, f.rel, *old, f.mode); err != nil {
+			mode, own := f.mode, (*fileOwner)(nil)
+			if old.Mode != nil {
+				mode = *old.Mode
+			}
+			if old.UID != nil && old.GID != nil {
+				own = &fileOwner{uid: *old.UID, gid: *old.GID}
+			}
+			if err := writeAtomic(root, f.rel, old.Content, mode, own); err != nil {
 				errs = append(errs, fmt.Errorf("local: restore %s: %w", f.path, err))
 			}
 		}

@@ -270,7 +270,7 @@ func TestRollback(t *testing.T) {
 			if string(snap) != string(previous) {
 				t.Errorf("Snapshot = %s, Deploy's previous = %s; want them equal", snap, previous)
 			}
-			var got map[string]*[]byte
+			var got snapshot
 			if err := json.Unmarshal(previous, &got); err != nil {
 				t.Fatalf("previous %s is not JSON: %v", previous, err)
 			}
@@ -282,7 +282,7 @@ func TestRollback(t *testing.T) {
 				switch {
 				case !ok:
 					t.Errorf("previous lacks %s: %s", e.in(name), previous)
-				case (have == nil) != (want == nil), have != nil && string(*have) != *want:
+				case (have == nil) != (want == nil), have != nil && string(have.Content) != *want:
 					t.Errorf("previous[%s] = %s, want %v", e.in(name), previous, want)
 				}
 			}

@@ -13,14 +13,15 @@ import (
 )
 
 // TestConformance runs the deployer contract suite over a loopback sshd,
-// over SFTP and, with a sudo shim on the host, through "sudo -n sh -c".
+// with files written over SFTP. (The Sudo path, every file operation a
+// remote command, is left to the e2e test TestSSHNginxSudo: the whole suite
+// through it takes minutes on a loaded machine.)
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		desc string
 		sudo bool
 	}{
 		{desc: "SFTP"},
-		{desc: "Sudo", sudo: true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "reloads.log")

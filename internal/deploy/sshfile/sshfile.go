@@ -19,7 +19,7 @@ var Description = sshx.Describe("FILE",
 	deploy.Field{Name: "CertPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the full chain (leaf, then intermediates), mode 0644."},
 	deploy.Field{Name: "KeyPath", Type: deploy.TypeString, Required: true, Help: "Absolute path that receives the private key, with KeyMode."},
 	deploy.Field{Name: "ChainPath", Type: deploy.TypeString, Help: "Absolute path that receives the intermediates alone, mode 0644."},
-	deploy.Field{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal."},
+	deploy.Field{Name: "KeyMode", Type: deploy.TypeString, Default: "0600", Help: "The key file's permission bits, in octal; at most 0640 (no write for the group, nothing for others)."},
 	deploy.Field{Name: "Owner", Type: deploy.TypeString, Help: "\"user\" or \"user:group\" given every written file (chown: needs root or Sudo); default the login user."},
 	deploy.Field{Name: "TestCommand", Type: deploy.TypeString, Help: "Runs before ReloadCommand; when it fails the previous files are put back."},
 	deploy.Field{Name: "ReloadCommand", Type: deploy.TypeString, Help: "Runs after the files of every resource on the host are written."},
@@ -76,6 +76,9 @@ func plan(config json.RawMessage) (*sshx.Plan, error) {
 	}
 	keyMode, err := sshx.ParseMode("KeyMode", c.KeyMode, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	if err := deploy.CheckKeyMode("KeyMode", keyMode); err != nil {
 		return nil, err
 	}
 	if err := p.SetOwner(c.Owner); err != nil {

@@ -17,6 +17,7 @@ func TestValidateConfig(t *testing.T) {
 		{desc: "minimal", config: `{` + base + `}`},
 		{desc: "all keys", config: `{` + base + `,"ChainPath":"/tls/chain.pem","KeyMode":"0640","Owner":"www-data:ssl-cert","TestCommand":"true","ReloadCommand":"true"}`},
 		{desc: "bad mode", config: `{` + base + `,"KeyMode":"rw"}`, wantErr: "KeyMode"},
+		{desc: "a key readable by others", config: `{` + base + `,"KeyMode":"0644"}`, wantErr: `Config key "KeyMode" is 0644: a private key file may not be writable by its group nor accessible to others`},
 		{desc: "bad owner", config: `{` + base + `,"Owner":"a b"}`, wantErr: "Owner"},
 		{desc: "chain is cert", config: `{` + base + `,"ChainPath":"/tls/a.pem"}`, wantErr: "same file"},
 	} {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // RemoteFields describes Remote's keys; every ssh product's Description
@@ -58,6 +59,10 @@ type Options struct {
 	// CommandTimeout bounds test and reload commands when the resource sets
 	// no CommandTimeoutSeconds. Defaults to 60s.
 	CommandTimeout time.Duration
+	// Egress makes the connections, under the egress policy of the
+	// resource's account (deploy.Target.AccountID). nil: the default policy
+	// with every account treated as the root account.
+	Egress *egress.Dialer
 }
 
 // Remote is the part of every ssh product's Config that says where the host
@@ -252,7 +257,8 @@ func (d *Deployer) open(ctx context.Context, t deploy.Target) (*session, error) 
 	if err != nil {
 		return nil, err
 	}
-	ep := Endpoint{Addr: net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), Pin: p.Pin, Cred: cred}
+	ep := Endpoint{Addr: net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), Pin: p.Pin, Cred: cred,
+		Dialer: d.opts.Egress.For(t.AccountID)}
 	key := d.roundKey(ep.key(), p)
 	d.rounds.begin(key)
 	c, err := d.pool.Get(ctx, ep)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 const (
@@ -156,12 +158,23 @@ type Endpoint struct {
 	Addr string // host:port
 	Pin  HostKeyPin
 	Cred Credential
+	// Dialer connects under the egress policy of the resource's account;
+	// nil: the default policy as the root account.
+	Dialer *egress.AccountDialer
 }
 
-// key names a pooled connection: user, address, credential and pin, so a
-// resource with another pin never reuses a connection it would have refused.
+// key names a pooled connection: account, user, address, credential and
+// pin, so a resource with another pin never reuses a connection it would
+// have refused, and an account never reuses one its policy would refuse.
 func (e Endpoint) key() string {
-	return e.Cred.User + "@" + e.Addr + " " + e.Cred.identifier + " " + e.Pin.Fingerprint
+	return strconv.FormatInt(e.dialer().Account(), 10) + " " + e.Cred.User + "@" + e.Addr + " " + e.Cred.identifier + " " + e.Pin.Fingerprint
+}
+
+func (e Endpoint) dialer() *egress.AccountDialer {
+	if e.Dialer == nil {
+		return (*egress.Dialer)(nil).For(0)
+	}
+	return e.Dialer
 }
 
 // String is user@host:port, for errors.
@@ -279,8 +292,10 @@ func dial(ctx context.Context, ep Endpoint) (*ssh.Client, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", ep.Addr)
+	nc, err := ep.dialer().DialContext(dctx, "tcp", ep.Addr)
+	if egress.IsRefused(err) {
+		return nil, deploy.Permanentf("ssh: connect %s: %w", ep, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ssh: connect %s: %w", ep, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"unicode"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // Description is webhook/WEBHOOK's Description: its Config keys, documented once.
@@ -46,10 +47,16 @@ var Description = deploy.Description{
 
 // Options are the server's settings for webhook targets.
 type Options struct {
-	// HTTPClient delivers the bundles; nil means a shared client tuned for
-	// many deliveries to one receiver. Its redirect policy is replaced:
-	// redirects are never followed.
+	// HTTPClient's transport settings (TLS roots, pool sizes) are used for
+	// deliveries; nil means a transport tuned for many deliveries to one
+	// receiver. Its dial function, proxy and redirect policy are replaced:
+	// connections go through Egress and redirects are never followed.
+	// Its Transport, if set, must be an *http.Transport.
 	HTTPClient *http.Client
+	// Egress makes the connections, under the egress policy of the
+	// resource's account (deploy.Target.AccountID). nil: the default policy
+	// with every account treated as the root account.
+	Egress *egress.Dialer
 }
 
 // Config is a webhook resource's Config, decoded through Description.
@@ -100,8 +107,8 @@ type Payload struct {
 
 // Deployer POSTs bundles to webhook receivers. It is safe for concurrent use.
 type Deployer struct {
-	client *http.Client
-	now    func() time.Time
+	clients *egress.Clients
+	now     func() time.Time
 }
 
 var (
@@ -111,14 +118,9 @@ var (
 	_ deploy.Hoster          = (*Deployer)(nil)
 )
 
-// defaultClient is shared by every Deployer built without opts.HTTPClient:
-// thousands of deliveries may go to one receiver, so it keeps many idle
-// connections per host. Per-delivery timeouts come from the context.
-var defaultClient = &http.Client{
-	Transport:     defaultTransport(),
-	CheckRedirect: refuseRedirect,
-}
-
+// defaultTransport is used without opts.HTTPClient: thousands of
+// deliveries may go to one receiver, so it keeps many idle connections per
+// host. Per-delivery timeouts come from the context.
 func defaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
@@ -127,21 +129,17 @@ func defaultTransport() *http.Transport {
 	return t
 }
 
-// refuseRedirect hands a 3xx back to Deploy instead of following it: a
-// followed redirect would send the private key somewhere not configured.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// New returns a Deployer using opts.HTTPClient, or a shared client tuned for
-// many deliveries to one receiver when it is nil. Redirects are never
-// followed, whichever client is used.
+// New returns a Deployer delivering through opts.Egress with one client per
+// account (see Options). Redirects are never followed: a followed redirect
+// would send the private key somewhere not configured.
 func New(opts Options) *Deployer {
-	c := defaultClient
+	base := defaultTransport()
 	if opts.HTTPClient != nil {
-		cc := *opts.HTTPClient
-		cc.CheckRedirect = refuseRedirect
-		c = &cc
+		if t, ok := opts.HTTPClient.Transport.(*http.Transport); ok {
+			base = t
+		}
 	}
-	return &Deployer{client: c, now: time.Now}
+	return &Deployer{clients: egress.NewClients(opts.Egress, base, 0, egress.RefuseRedirects), now: time.Now}
 }
 
 // Describe returns Description.
@@ -253,13 +251,15 @@ func (d *Deployer) post(ctx context.Context, req deploy.Request, action string) 
 		h.Set("X-Certfleet-Timestamp", strconv.FormatInt(ts, 10))
 	}
 
-	resp, err := d.client.Do(hreq)
+	resp, err := d.clients.Get(req.Target.AccountID).Do(hreq)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // it repeats the URL, query string included
 		}
 		switch {
+		case egress.IsRefused(err):
+			return deploy.Permanentf("webhook: POST %s: %w", where, err)
 		case ctx.Err() != nil:
 			return fmt.Errorf("webhook: POST %s: %w", where, ctx.Err())
 		case tctx.Err() != nil:

@@ -11,21 +11,22 @@ import (
 )
 
 const jobColumns = `id, account_id, name, job_type, status, schedule_ms, start_ms, end_ms, rollback, cert_ids, resource_ids,
-	contact_ids, config, created_ms, modified_ms, strategy, current_wave, last_wave, halted_wave, products`
+	contact_ids, config, created_ms, modified_ms, strategy, current_wave, last_wave, halted_wave, products, cancelled_ms`
 
 func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	var j store.Job
-	var sched, start, end, created, modified int64
+	var sched, start, end, created, modified, cancelled int64
 	var rollback int
 	var certs, resources, contacts, products string
 	err := row.Scan(&j.ID, &j.AccountID, &j.Name, &j.JobType, &j.Status, &sched, &start, &end, &rollback, &certs, &resources,
-		&contacts, &j.Config, &created, &modified, &j.Strategy, &j.CurrentWave, &j.LastWave, &j.HaltedWave, &products)
+		&contacts, &j.Config, &created, &modified, &j.Strategy, &j.CurrentWave, &j.LastWave, &j.HaltedWave, &products, &cancelled)
 	if products != "" {
 		j.Products = strings.Split(products, ",")
 	}
 	j.ScheduleTime, j.StartTime, j.EndTime = fromMS(sched), fromMS(start), fromMS(end)
 	j.Created, j.Modified = fromMS(created), fromMS(modified)
 	j.Rollback = rollback != 0
+	j.Cancelled = fromMS(cancelled)
 	j.CertIDs = fromJSON[[]int64](certs)
 	j.ResourceIDs = fromJSON[[]int64](resources)
 	j.ContactIDs = fromJSON[[]int64](contacts)

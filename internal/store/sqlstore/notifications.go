@@ -107,6 +107,8 @@ func (s *DB) NotificationEmit(ctx context.Context, p store.NotificationEmitParam
 				_, err = s.exec(ctx, tx, `INSERT INTO cert_expiry_notices (cert_id, threshold_days, created_ms) VALUES (?, ?, ?)
 					ON CONFLICT DO NOTHING`, p.CertID, t, ms(p.Now))
 			}
+		case store.EmitKindOnce:
+			n = 1
 		default:
 			return fmt.Errorf("store: unknown notification emit kind %q", p.Kind)
 		}

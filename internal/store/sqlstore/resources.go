@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -88,15 +90,42 @@ func scanResource(row interface{ Scan(...any) error }) (store.Resource, error) {
 	return r, err
 }
 
-// ResourceCreate inserts r and sets its ID.
+// ResourceCreate inserts r with its claims and sets its ID.
 func (s *DB) ResourceCreate(ctx context.Context, r *store.Resource) error {
 	now := time.Now()
-	r.Created, r.Modified = now, now
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO resources (account_id, cloud_name, cloud_product, domain, cloud_access_id, name,
-		region_id, instance_id, listener_port, config, current_cert_id, created_ms, modified_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`), r.AccountID, r.CloudName, r.CloudProduct, r.Domain,
-		r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config, ms(now), ms(now)).Scan(&r.ID)
-	return s.wrap(err)
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO resources (account_id, cloud_name, cloud_product, domain, cloud_access_id, name,
+			region_id, instance_id, listener_port, config, current_cert_id, created_ms, modified_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`), r.AccountID, r.CloudName, r.CloudProduct, r.Domain,
+			r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config, ms(now), ms(now)).Scan(&id)
+		if err != nil {
+			return s.wrap(err)
+		}
+		return s.claim(ctx, tx, id, r.Claims)
+	})
+	if err != nil {
+		return err
+	}
+	r.ID, r.Created, r.Modified = id, now, now
+	return nil
+}
+
+// claim replaces resource id's claims with claims, inside tx. A claim
+// another resource holds fails on the primary key: ErrClaimed.
+func (s *DB) claim(ctx context.Context, tx *sql.Tx, id int64, claims []string) error {
+	if _, err := s.exec(ctx, tx, `DELETE FROM resource_claims WHERE resource_id = ?`, id); err != nil {
+		return err
+	}
+	for _, c := range claims {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO resource_claims (claim, resource_id) VALUES (?, ?)`), c, id); err != nil {
+			if errors.Is(s.wrap(err), store.ErrConflict) {
+				return fmt.Errorf("%w: %s", store.ErrClaimed, c)
+			}
+			return s.wrap(err)
+		}
+	}
+	return nil
 }
 
 // ResourceGet returns one resource of the account.
@@ -120,17 +149,22 @@ func (s *DB) ResourceGetMany(ctx context.Context, accountID int64, ids []int64) 
 	return out, nil
 }
 
-// ResourceUpdate rewrites the editable fields of r.
+// ResourceUpdate rewrites the editable fields of r and replaces its claims.
 func (s *DB) ResourceUpdate(ctx context.Context, r *store.Resource) error {
 	r.Modified = time.Now()
-	n, err := s.exec(ctx, s.db, `UPDATE resources SET cloud_name = ?, cloud_product = ?, domain = ?, cloud_access_id = ?, name = ?,
-		region_id = ?, instance_id = ?, listener_port = ?, config = ?, modified_ms = ? WHERE account_id = ? AND id = ?`,
-		r.CloudName, r.CloudProduct, r.Domain, r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config,
-		ms(r.Modified), r.AccountID, r.ID)
-	if err == nil && n == 0 {
-		return store.ErrNotFound
-	}
-	return err
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE resources SET cloud_name = ?, cloud_product = ?, domain = ?, cloud_access_id = ?, name = ?,
+			region_id = ?, instance_id = ?, listener_port = ?, config = ?, modified_ms = ? WHERE account_id = ? AND id = ?`,
+			r.CloudName, r.CloudProduct, r.Domain, r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config,
+			ms(r.Modified), r.AccountID, r.ID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return s.claim(ctx, tx, r.ID, r.Claims)
+	})
 }
 
 // ResourceList pages the account's resources.

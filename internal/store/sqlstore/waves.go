@@ -37,7 +37,7 @@ func (s *DB) JobWaveGet(ctx context.Context, jobID int64) (store.JobWave, error)
 
 // JobWaveBake records the end of the current wave's bake.
 func (s *DB) JobWaveBake(ctx context.Context, jobID int64, from int, until time.Time) error {
-	n, err := s.exec(ctx, s.db, `UPDATE jobs SET bake_until_ms = ? WHERE id = ? AND status = 'processing' AND current_wave = ? AND halted_wave = 0`,
+	n, err := s.exec(ctx, s.db, `UPDATE jobs SET bake_until_ms = ? WHERE id = ? AND status = 'processing' AND current_wave = ? AND halted_wave = 0 AND cancelled_ms = 0`,
 		ms(until), jobID, from)
 	if err == nil && n == 0 {
 		return store.ErrConflict
@@ -48,7 +48,7 @@ func (s *DB) JobWaveBake(ctx context.Context, jobID int64, from int, until time.
 // JobWaveAdvance lets the next wave's workers run.
 func (s *DB) JobWaveAdvance(ctx context.Context, p store.JobWaveAdvanceParams) error {
 	n, err := s.exec(ctx, s.db, `UPDATE jobs SET current_wave = ?, bake_until_ms = 0, modified_ms = ?
-		WHERE id = ? AND status = 'processing' AND current_wave = ? AND current_wave < last_wave AND halted_wave = 0`,
+		WHERE id = ? AND status = 'processing' AND current_wave = ? AND current_wave < last_wave AND halted_wave = 0 AND cancelled_ms = 0`,
 		p.From+1, ms(p.Now), p.JobID, p.From)
 	if err == nil && n == 0 {
 		return store.ErrConflict
@@ -60,7 +60,7 @@ func (s *DB) JobWaveAdvance(ctx context.Context, p store.JobWaveAdvanceParams) e
 func (s *DB) JobWaveHalt(ctx context.Context, p store.JobWaveHaltParams) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE jobs SET halted_wave = ?, bake_until_ms = 0, modified_ms = ?
-			WHERE id = ? AND status = 'processing' AND current_wave = ? AND halted_wave = 0`, p.Wave+1, ms(p.Now), p.JobID, p.Wave)
+			WHERE id = ? AND status = 'processing' AND current_wave = ? AND halted_wave = 0 AND cancelled_ms = 0`, p.Wave+1, ms(p.Now), p.JobID, p.Wave)
 		if err != nil {
 			return err
 		}

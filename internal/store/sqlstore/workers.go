@@ -94,7 +94,7 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w WHERE w.id IN (
 				SELECT c.id FROM workers c JOIN jobs j ON j.id = c.job_id
 				WHERE c.status IN ('scheduling', 'processing', 'rollback') AND c.next_run_ms <= ? AND c.lease_expires_ms < ?
-				AND (c.wave <= j.current_wave OR c.status = 'rollback')
+				AND ((c.wave <= j.current_wave AND j.cancelled_ms = 0) OR c.status = 'rollback')
 				AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = c.resource_id AND o.active = 1 AND o.id <> c.id)
 				ORDER BY c.next_run_ms, c.id LIMIT ?)
 			AND w.status IN ('scheduling', 'processing', 'rollback') AND w.lease_expires_ms < ?
@@ -187,6 +187,13 @@ func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
 		if n == 0 {
 			return store.ErrConflict
 		}
+		// A retry of a cancelled job's worker ends it instead (JobCancel
+		// left it alone because it was running).
+		if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
+			WHERE id = ? AND status IN ('scheduling', 'processing') AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
+			store.CancelledMessage, store.CancelledMessage, p.ID); err != nil {
+			return err
+		}
 		if pr := p.Previous; pr != nil {
 			if _, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ?
 				WHERE id = ? AND has_previous = 0`, pr.ResourceCertID, pr.PreviousEnc, b2i(pr.Unchanged), p.ID); err != nil {
@@ -216,7 +223,7 @@ func (s *DB) WorkerNextDue(ctx context.Context) (time.Time, bool, error) {
 	var v sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT MIN(CASE WHEN w.lease_expires_ms > w.next_run_ms THEN w.lease_expires_ms ELSE w.next_run_ms END)
 		FROM workers w JOIN jobs j ON j.id = w.job_id WHERE w.status IN ('scheduling', 'processing', 'rollback')
-		AND (w.wave <= j.current_wave OR w.status = 'rollback')`).Scan(&v)
+		AND ((w.wave <= j.current_wave AND j.cancelled_ms = 0) OR w.status = 'rollback')`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, s.wrap(err)
 	}

@@ -147,7 +147,7 @@ func testRAM(t *testing.T, setup func(t *testing.T) *bundle) {
 		ok(t, b.s.AccessKeySetStatus(b.ctx, b.acct, u.ID, "LTAIuser0", "Inactive"), "AccessKeySetStatus")
 		k, err := b.s.AccessKeyGet(b.ctx, "LTAIuser0")
 		ok(t, err, "AccessKeyGet")
-		equal(t, "status", k.Status, "Inactive")
+		equal(t, "status", k.Status, store.AccessKeyInactive)
 		isErr(t, b.s.AccessKeySetStatus(b.ctx, b.other, u.ID, "LTAIuser0", "Active"), store.ErrNotFound, "AccessKeySetStatus(other account)")
 
 		isErr(t, b.s.RAMUserDelete(b.ctx, b.acct, u.ID), store.ErrInUse, "RAMUserDelete with keys")

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Contacts", testContacts},
 		{"Jobs", testJobs},
 		{"Workers", testWorkers},
+		{"JobControl", testJobControl},
 		{"Concurrency", testConcurrency},
 		{"Notifications", testNotifications},
 		{"Waves", testWaves},

@@ -29,6 +29,14 @@ import (
 	"github.com/certfleet/certfleet/internal/testutil"
 )
 
+// skipShort skips tests that start real servers under go test -short.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real servers; skipped under -short")
+	}
+}
+
 // NeedBinary skips (locally) or fails (CI) a test when a program is missing.
 func NeedBinary(t testing.TB, path, pkg string) {
 	t.Helper()
@@ -65,6 +73,7 @@ type SSHD struct {
 // Dir/sudo.log, so the Sudo code path runs without sudo installed.
 func StartSSHD(t testing.TB, fakeSudo bool) *SSHD {
 	t.Helper()
+	skipShort(t)
 	NeedBinary(t, "/usr/sbin/sshd", "openssh-server")
 	NeedBinary(t, "/usr/bin/ssh-keygen", "openssh-client")
 	if os.Geteuid() != 0 {
@@ -220,6 +229,7 @@ func (n *Nginx) Reloads(t testing.TB) int { t.Helper(); return countLines(t, n.R
 // certificate.
 func StartNginx(t testing.TB, sites ...string) *Nginx {
 	t.Helper()
+	skipShort(t)
 	NeedBinary(t, "/usr/sbin/nginx", "nginx")
 	dir := t.TempDir()
 	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf"), Addr: FreeAddr(t), ReloadLog: filepath.Join(dir, "reloads.log"),
@@ -310,6 +320,7 @@ func (h *HAProxy) Reloads(t testing.TB) int { t.Helper(); return countLines(t, h
 // StartHAProxy starts HAProxy serving a fresh certificate for site.
 func StartHAProxy(t testing.TB, site string) *HAProxy {
 	t.Helper()
+	skipShort(t)
 	NeedBinary(t, "/usr/sbin/haproxy", "haproxy")
 	dir := t.TempDir()
 	h := &HAProxy{Dir: dir, Cfg: filepath.Join(dir, "haproxy.cfg"), Pem: filepath.Join(dir, "site.pem"),

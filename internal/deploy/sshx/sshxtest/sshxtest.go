@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -151,24 +152,10 @@ func Harness(t *testing.T, p Product, sudo bool) deploytest.Harness {
 		},
 		Failing: []deploytest.Failing{
 			{Desc: "a TestCommand that fails quoting the key", Target: func(t *testing.T) deploy.Target {
-				dir := t.TempDir()
-				var cat string
-				for _, f := range p.Files(dir) {
-					cat += " " + sshx.ShellQuote(f.(string))
-				}
-				return target(t, map[string]any{"TestCommand": "cat" + cat + "; exit 1", "ReloadCommand": "true"})
+				return withCommands(t, target(t, nil), files, "cat%s; exit 1", "true")
 			}},
 			{Desc: "a ReloadCommand that fails quoting the key", Target: func(t *testing.T) deploy.Target {
-				tgt := target(t, nil)
-				var cat string
-				for _, f := range files(t, tgt) {
-					cat += " " + sshx.ShellQuote(f)
-				}
-				var cfg map[string]any
-				json.Unmarshal(tgt.Config, &cfg)
-				cfg["TestCommand"], cfg["ReloadCommand"] = "true", "cat"+cat+" >&2; exit 1"
-				tgt.Config, _ = json.Marshal(cfg)
-				return tgt
+				return withCommands(t, target(t, nil), files, "true", "cat%s >&2; exit 1")
 			}},
 			{Desc: "a host presenting another host key", Target: func(t *testing.T) deploy.Target {
 				return target(t, map[string]any{"HostKey": "SHA256:ZCFYHwsQn2jcUap9zU4DpUV5kZ1F7+VURBrtQoxxNVI"})
@@ -179,4 +166,23 @@ func Harness(t *testing.T, p Product, sudo bool) deploytest.Harness {
 			}},
 		},
 	}
+}
+
+// withCommands sets tgt's TestCommand and ReloadCommand; a "%s" in either
+// becomes the resource's files, quoted and each preceded by a space.
+func withCommands(t *testing.T, tgt deploy.Target, files func(*testing.T, deploy.Target) []string, test, reload string) deploy.Target {
+	var paths string
+	for _, f := range files(t, tgt) {
+		paths += " " + sshx.ShellQuote(f)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(tgt.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["TestCommand"], cfg["ReloadCommand"] = strings.ReplaceAll(test, "%s", paths), strings.ReplaceAll(reload, "%s", paths)
+	var err error
+	if tgt.Config, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return tgt
 }
