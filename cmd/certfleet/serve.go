@@ -74,6 +74,8 @@ Secrets from the environment only:
 	f.Float64Var(&cfg.API.RateLimit, "rate-limit", 500, "API requests per second per AccessKey (negative: unlimited)")
 	f.IntVar(&cfg.API.RateBurst, "rate-burst", 0, "API request burst per AccessKey (default 2×rate-limit)")
 	f.Int64Var(&cfg.API.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
+	f.Int64Var(&cfg.API.MaxInflightBody, "max-inflight-body", 64<<20, "bytes of request bodies from callers not yet authenticated read at once (503 Throttling past it; negative: unlimited)")
+	f.Float64Var(&cfg.API.StrangerRate, "stranger-rate", 10, "requests per second per source address that are unsigned, name an unknown AccessKeyId or fail their signature (negative: unlimited)")
 	f.IntVar(&cfg.Engine.Workers, "workers", 64, "deployments running at once on this node")
 	f.IntVar(&cfg.Engine.PerHost, "per-host", 16, "deployments running at once to one target host")
 	f.IntVar(&cfg.Engine.Attempts, "retry-attempts", 5, "attempts of a transiently failing deployment before it fails")

@@ -27,6 +27,7 @@ import (
 	"github.com/certfleet/certfleet/internal/policy"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
+	"golang.org/x/time/rate"
 )
 
 // RenewalNotifier tells contacts that an uploaded renewal c was not
@@ -46,6 +47,16 @@ type Options struct {
 	RateLimit float64
 	// RateBurst is the token bucket size. Defaults to 2×RateLimit, rounded up, at least 1.
 	RateBurst int
+	// MaxInflightBody bounds the bytes of request bodies this node reads at
+	// once from callers not yet authenticated (a V3 request whose signature
+	// checks out from its headers does not count). A request that would
+	// exceed it is answered 503 Throttling before its body is read. Defaults
+	// to 64 MiB, at least MaxBodyBytes; negative disables.
+	MaxInflightBody int64
+	// StrangerRate is requests per second per source address that are
+	// unsigned, name an unknown AccessKeyId or fail their signature
+	// (Throttling.Source past it). Defaults to 10; negative disables.
+	StrangerRate float64
 	// SkipSignature turns signature checks off and treats every request as
 	// the root account's. Only benchmarks set it, to measure authentication.
 	SkipSignature bool
@@ -90,8 +101,11 @@ type API struct {
 
 	rootAccount int64
 
-	keys     sync.Map // AccessKeyID → cachedKey: signature.go
-	limiters sync.Map // AccessKeyID → *rate.Limiter: ratelimit.go
+	keys     sync.Map      // AccessKeyID → cachedKey: signature.go
+	unknown  unknownKeys   // negative cache of AccessKeyIds: stranger.go
+	sources  *sourceLimits // per source address, for strangers: stranger.go; nil: off
+	bodies   *inflight     // bytes of unauthenticated bodies being read: stranger.go; nil: off
+	limiters sync.Map      // AccessKeyID → *rate.Limiter: ratelimit.go
 
 	actions    map[string]handler
 	ramActions map[string]handler // RAMVersion (2015-05-01): ram_*.go
@@ -112,13 +126,33 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 		// At least 1: a bucket of 0 would refuse every request at a rate under 0.5/s.
 		opts.RateBurst = max(1, int(math.Ceil(2*opts.RateLimit)))
 	}
+	if opts.MaxInflightBody == 0 {
+		opts.MaxInflightBody = 64 << 20
+	}
+	if opts.MaxInflightBody > 0 && opts.MaxInflightBody < opts.MaxBodyBytes {
+		opts.MaxInflightBody = opts.MaxBodyBytes // else no body of the largest size could ever be read
+	}
+	if opts.StrangerRate == 0 {
+		opts.StrangerRate = 10
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	host, _ := os.Hostname()
 	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount}
+	if opts.MaxInflightBody > 0 {
+		a.bodies = &inflight{max: opts.MaxInflightBody}
+	}
+	if opts.StrangerRate > 0 {
+		a.sources = newSourceLimits(opts.StrangerRate, max(1, int(math.Ceil(2*opts.StrangerRate))))
+	}
 	a.actions = a.routes()
 	a.ramActions = a.ramRoutes()
+	for _, t := range []map[string]handler{a.actions, a.ramActions} {
+		for name := range t {
+			metrics.KnownActions(name)
+		}
+	}
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
 	a.secretKeys = secretKeys(products)
@@ -138,6 +172,10 @@ type call struct {
 	principal   string // audit name of the caller: "root" or the RAM user's name
 	code        string // the error code answered, set by writeError
 
+	source  string            // the source address, for the per-source limit
+	charged *rate.Reservation // the source token this call spent; given back once its key is proved
+	signed  auth.Signed       // set with key when the signature was checked before the body (V3)
+	key     *cachedKey
 	// Set by withAuthorize for a RAM user: its policies and the request
 	// facts they are evaluated against (allowed).
 	docs    []*policy.Document

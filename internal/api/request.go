@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/certfleet/certfleet/internal/auth"
 )
 
 // withRequest assigns the RequestId, bounds and reads the body, parses the
@@ -30,12 +33,43 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 			a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusMethodNotAllowed, Message: "Use POST or GET."})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+		c.source = sourceOf(r)
+		// Before a byte of the body is read: a V3 caller proves its key from
+		// the headers, a V1 caller naming its key in the query string has the
+		// key looked up, and any other request spends a token of its source.
+		if err := a.beforeBody(r, c); err != nil {
+			a.writeError(w, c, err)
+			return
+		}
+		if r.ContentLength > a.opts.MaxBodyBytes {
+			a.writeError(w, c, errTooLarge(a.opts.MaxBodyBytes))
+			return
+		}
+		if c.key == nil {
+			n := r.ContentLength
+			if n < 0 { // unknown length (chunked): the most it may be
+				n = a.opts.MaxBodyBytes
+			}
+			if !a.bodies.acquire(n) {
+				a.writeError(w, c, errInflightFull())
+				return
+			}
+			defer a.bodies.release(n)
+		}
+		hash := sha256.New()
+		body, err := readBody(io.TeeReader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes), hash), r.ContentLength)
+		if err == nil && c.key != nil {
+			err = auth.CheckBody(r, c.signed, hash.Sum(nil))
+		}
 		if err != nil {
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				a.writeError(w, c, a.stranger(c, err))
+				return
+			}
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusRequestEntityTooLarge,
-					Message: "The request body exceeds the limit of " + itoa(a.opts.MaxBodyBytes) + " bytes."})
+				a.writeError(w, c, errTooLarge(a.opts.MaxBodyBytes))
 				return
 			}
 			a.writeError(w, c, &Error{Code: "InvalidParameter", Status: http.StatusBadRequest, Message: "The request body could not be read."})
@@ -84,4 +118,88 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	})
+}
+
+// beforeBody is what can be known of the caller before its body is read; see
+// withRequest. It returns the error to answer, if any.
+func (a *API) beforeBody(r *http.Request, c *call) error {
+	if a.opts.SkipSignature {
+		return nil
+	}
+	if strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-") {
+		signed, err := auth.Parse(r, nil)
+		if err == nil {
+			err = checkClaimSize(signed)
+		}
+		if err != nil {
+			return a.stranger(c, err)
+		}
+		key, err := a.lookupKey(r.Context(), signed.AccessKeyID)
+		if err == nil {
+			err = auth.VerifyHead(r, signed, key.secret, a.opts.Clock())
+		}
+		if err != nil {
+			return a.stranger(c, err)
+		}
+		c.accessKeyID, c.signed, c.key = signed.AccessKeyID, signed, &key
+		return nil
+	}
+	if q := r.URL.Query(); q.Has("Signature") && q.Get("AccessKeyId") != "" {
+		// V1 signs every parameter, and some may be in the body: the key can
+		// only be known to exist; the signature is checked once the body is read.
+		if _, err := a.lookupKey(r.Context(), q.Get("AccessKeyId")); err != nil {
+			return a.stranger(c, err)
+		}
+		return nil
+	}
+	res, ok := a.sources.take(c.source)
+	if !ok {
+		return errSourceThrottled()
+	}
+	c.charged = res
+	return nil
+}
+
+// stranger charges a request that failed to prove its key to its source, if
+// it has not been charged yet, and returns err, or Throttling.Source when the
+// source has spent its tokens. Errors of the store (not the caller's) pass.
+func (a *API) stranger(c *call, err error) error {
+	var ae *auth.Error
+	var e *Error
+	if !errors.As(err, &ae) && !(errors.As(err, &e) && e.Status < 500) {
+		return err
+	}
+	if c.charged != nil {
+		return err
+	}
+	res, ok := a.sources.take(c.source)
+	if !ok {
+		return errSourceThrottled()
+	}
+	c.charged = res
+	return err
+}
+
+func errTooLarge(limit int64) *Error {
+	return &Error{Code: "InvalidParameter", Status: http.StatusRequestEntityTooLarge,
+		Message: "The request body exceeds the limit of " + itoa(limit) + " bytes."}
+}
+
+// readBody reads a body of length n (-1: unknown) into a buffer of its size
+// when n is known, so a large body does not leave the garbage of a growing one.
+func readBody(rd io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(rd)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rd, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("the body is shorter than its Content-Length")
+		}
+		return nil, err
+	}
+	return b, nil
 }

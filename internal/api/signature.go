@@ -33,30 +33,36 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 			return
 		}
 		if err := a.verify(r, c); err != nil {
-			a.writeError(w, c, err)
+			a.writeError(w, c, a.stranger(c, err))
 			return
+		}
+		if c.charged != nil { // the caller proved its key: its source keeps the token
+			c.charged.Cancel()
+			c.charged = nil
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
 func (a *API) verify(r *http.Request, c *call) error {
-	signed, err := auth.Parse(r, c.params.v)
-	if err != nil {
-		return err
-	}
-	if len(signed.Nonce) > 128 || len(signed.AccessKeyID) > 128 {
-		return &Error{Code: "IncompleteSignature", Status: http.StatusBadRequest,
-			Message: "The signature nonce and AccessKeyId must be at most 128 characters."}
-	}
-	c.accessKeyID = signed.AccessKeyID
-	key, err := a.lookupKey(r.Context(), signed.AccessKeyID)
-	if err != nil {
-		return err
-	}
-	now := a.opts.Clock()
-	if err := auth.Verify(r, c.params.v, c.body, signed, key.secret, now); err != nil {
-		return err
+	signed, key := c.signed, c.key
+	if key == nil { // not checked before the body (request.go): V1
+		var err error
+		if signed, err = auth.Parse(r, c.params.v); err != nil {
+			return err
+		}
+		if err := checkClaimSize(signed); err != nil {
+			return err
+		}
+		c.accessKeyID = signed.AccessKeyID
+		k, err := a.lookupKey(r.Context(), signed.AccessKeyID)
+		if err != nil {
+			return err
+		}
+		if err := auth.Verify(r, c.params.v, c.body, signed, k.secret, a.opts.Clock()); err != nil {
+			return err
+		}
+		key = &k
 	}
 	// The nonce is spent only once the signature proves the caller holds the key.
 	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, auth.NonceExpiry(signed.Timestamp)); err != nil {
@@ -70,6 +76,14 @@ func (a *API) verify(r *http.Request, c *call) error {
 	return nil
 }
 
+func checkClaimSize(signed auth.Signed) error {
+	if len(signed.Nonce) > 128 || len(signed.AccessKeyID) > 128 {
+		return &Error{Code: "IncompleteSignature", Status: http.StatusBadRequest,
+			Message: "The signature nonce and AccessKeyId must be at most 128 characters."}
+	}
+	return nil
+}
+
 func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 	if v, ok := a.keys.Load(id); ok {
 		k := v.(cachedKey)
@@ -80,8 +94,12 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 			return k, nil
 		}
 	}
+	if a.unknown.has(id) {
+		return cachedKey{}, errUnknownKey(id)
+	}
 	rec, err := a.store.AccessKeyGet(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
+		a.unknown.add(id)
 		return cachedKey{}, errUnknownKey(id)
 	}
 	if err != nil {

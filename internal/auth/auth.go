@@ -160,12 +160,59 @@ func Verify(r *http.Request, params url.Values, body []byte, s Signed, secret st
 	if err != nil {
 		return err
 	}
-	if skew := now.Sub(got.Timestamp); skew > MaxSkew || skew < -MaxSkew {
+	return checkSkew(got.Timestamp, now)
+}
+
+// VerifyHead checks a V3 (ACS3-HMAC-SHA256) request's signature and timestamp before its body is
+// read: the V3 signature covers the body only through the x-acs-content-sha256 header, so a request
+// signed with another secret is refused without reading a byte of its body. s is what Parse returned
+// for r. The caller must then hash the body as it reads it and check the sum with CheckBody; only
+// both together mean what Verify means.
+//
+// It returns the errors Verify returns, except that it does not look at the body; for a V1 request
+// (whose signature covers parameters that may be in the body) it returns IncompleteSignature.
+func VerifyHead(r *http.Request, s Signed, secret string, now time.Time) error {
+	v, err := parseHeadV3(r, s)
+	if err != nil {
+		return err
+	}
+	if err := v.verifyHead(r, secret); err != nil {
+		return err
+	}
+	return checkSkew(s.Timestamp, now)
+}
+
+// CheckBody checks that sum, the SHA-256 of the body received, is the x-acs-content-sha256 of r, a V3
+// request VerifyHead accepted. It returns SignatureDoesNotMatch when it is not.
+func CheckBody(r *http.Request, s Signed, sum []byte) error {
+	v, err := parseHeadV3(r, s)
+	if err != nil {
+		return err
+	}
+	return v.checkBody(sum)
+}
+
+func parseHeadV3(r *http.Request, s Signed) (*v3, error) {
+	if r == nil || s.Scheme != SchemeV3 {
+		return nil, incomplete("only a request signed with %s can be checked before its body is read", SchemeV3)
+	}
+	v, v1, err := parse(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil || v1 != nil || v.signed.AccessKeyID != s.AccessKeyID || v.signed.Nonce != s.Nonce || !v.signed.Timestamp.Equal(s.Timestamp) {
+		return nil, incomplete("the claimed identity does not match the request (VerifyHead must get what Parse returned for this request)")
+	}
+	return v, nil
+}
+
+func checkSkew(ts, now time.Time) error {
+	if skew := now.Sub(ts); skew > MaxSkew || skew < -MaxSkew {
 		return &Error{
 			Code:   CodeTimeStampExpired,
 			Status: http.StatusBadRequest,
 			Message: fmt.Sprintf("the request timestamp %s is more than %d minutes from the server time %s; check the client's clock",
-				got.Timestamp.UTC().Format(TimeLayout), int(MaxSkew/time.Minute), now.UTC().Format(TimeLayout)),
+				ts.UTC().Format(TimeLayout), int(MaxSkew/time.Minute), now.UTC().Format(TimeLayout)),
 		}
 	}
 	return nil
@@ -281,11 +328,24 @@ func parseV3(r *http.Request, authz string) (*v3, error) {
 
 func (v *v3) verify(r *http.Request, body []byte, secret string) error {
 	sum := sha256.Sum256(body)
+	if err := v.checkBody(sum[:]); err != nil {
+		return err
+	}
+	return v.verifyHead(r, secret)
+}
+
+// checkBody compares the SHA-256 of the body received with x-acs-content-sha256.
+func (v *v3) checkBody(sum []byte) error {
 	claimed, _ := hex.DecodeString(v.contentSHA256) // checked by parseV3
-	if !bytes.Equal(claimed, sum[:]) {
+	if !bytes.Equal(claimed, sum) {
 		return mismatch("the x-acs-content-sha256 header %s differs from the SHA-256 of the body received, %x; the body was changed or hashed wrongly",
 			v.contentSHA256, sum)
 	}
+	return nil
+}
+
+// verifyHead checks the signature, which covers the body only through x-acs-content-sha256.
+func (v *v3) verifyHead(r *http.Request, secret string) error {
 	sts, err := v.stringToSign(r)
 	if err != nil {
 		return err

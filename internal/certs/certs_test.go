@@ -458,6 +458,12 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &e) || (e.Param != "Cert" && e.Param != "Key") || e.Message == "" {
 				t.Fatalf("Parse error %T %q: want *certs.Error for Cert or Key", err, err)
 			}
+			for line := range strings.SplitSeq(keyPEM, "\n") { // the key's material never appears in a message
+				line = strings.TrimSpace(line)
+				if len(line) >= 16 && !strings.HasPrefix(line, "-----") && !strings.Contains(certPEM, line) && strings.Contains(err.Error(), line) {
+					t.Fatalf("Parse error shows a line of the key %q: %v", line, err)
+				}
+			}
 		} else {
 			again, err := certs.Parse(p.CertPEM, p.KeyPEM)
 			if err != nil {

@@ -240,6 +240,11 @@ func unknownKey(product, what string, fields []Field, k string) error {
 // the sentence "Config key "K" …".
 func (f Field) normalize(raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
+	excerpt, quote := excerpt, strconv.Quote
+	if f.Secret { // a message must not show a credential, even a mistyped one
+		excerpt = func(json.RawMessage) string { return "a value not shown: the key is secret" }
+		quote = func(string) string { return excerpt(nil) }
+	}
 	var s string
 	isString := len(raw) > 0 && raw[0] == '"'
 	if isString {
@@ -263,7 +268,7 @@ func (f Field) normalize(raw json.RawMessage) (json.RawMessage, error) {
 			return nil, nil
 		}
 		if len(f.Allowed) > 0 && !slices.Contains(f.Allowed, s) {
-			return nil, fmt.Errorf("must be one of %s (got %q)", strings.Join(f.Allowed, ", "), s)
+			return nil, fmt.Errorf("must be one of %s (got %s)", strings.Join(f.Allowed, ", "), quote(s))
 		}
 		return json.Marshal(s)
 	case TypeInteger:
@@ -303,7 +308,7 @@ func (f Field) normalize(raw json.RawMessage) (json.RawMessage, error) {
 		}
 		for _, v := range list {
 			if len(f.Allowed) > 0 && !slices.Contains(f.Allowed, v) {
-				return nil, fmt.Errorf("values must be among %s (got %q)", strings.Join(f.Allowed, ", "), v)
+				return nil, fmt.Errorf("values must be among %s (got %s)", strings.Join(f.Allowed, ", "), quote(v))
 			}
 		}
 		return json.Marshal(list)

@@ -49,29 +49,33 @@ func init() {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-// maxActions bounds the action label's values: the Action parameter comes
-// from clients, so unknown ones beyond this many are counted as "other".
-const maxActions = 200
-
+// The action label takes only the names of actions the API serves (given by
+// KnownActions): the Action parameter comes from clients, so any other value
+// is counted as "unknown" and cannot grow the label set.
 var (
-	actionsMu sync.Mutex
+	actionsMu sync.RWMutex
 	actions   = map[string]bool{}
 )
 
-// APIRequest counts one answered API request. Safe for concurrent use.
-func APIRequest(action, code string) {
-	if len(action) > 64 {
-		action = "other"
-	}
+// KnownActions adds names to the values the action label may take. The API
+// calls it with its routing tables.
+func KnownActions(names ...string) {
 	actionsMu.Lock()
-	if !actions[action] {
-		if len(actions) >= maxActions {
-			action = "other"
-		} else {
-			actions[action] = true
-		}
+	defer actionsMu.Unlock()
+	for _, n := range names {
+		actions[n] = true
 	}
-	actionsMu.Unlock()
+}
+
+// APIRequest counts one answered API request; an action not given to
+// KnownActions is counted as "unknown". Safe for concurrent use.
+func APIRequest(action, code string) {
+	actionsMu.RLock()
+	known := actions[action]
+	actionsMu.RUnlock()
+	if !known {
+		action = "unknown"
+	}
 	apiRequests.WithLabelValues(action, code).Inc()
 }
 
