@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -109,7 +110,11 @@ Secrets from the environment only:
 }
 
 // printClientHint tells a local user, once serving, how to point the command
-// line at this node, without printing the secret.
+// line at this node, without printing the secret. The command names this very
+// binary as a shell in another terminal can run it: "certfleet" when that is
+// what PATH finds, else its absolute path. A plain eval succeeds even when the
+// command inside fails, so the eval line turns a failure into a non-zero exit,
+// and the second line offers the visible form: the export line to paste.
 func printClientHint(w io.Writer, cfg server.Config, addr string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -132,8 +137,29 @@ func printClientHint(w io.Writer, cfg server.Config, addr string) {
 	if err != nil {
 		dir = cfg.DataDir
 	}
-	fmt.Fprintf(w, "certfleet: to use the command line here: eval \"$(certfleet env --data-dir %s --endpoint %s)\"\n",
-		shellQuote(dir), shellQuote(endpoint))
+	env := fmt.Sprintf("%s env --data-dir %s --endpoint %s", selfCommand(), shellQuote(dir), shellQuote(endpoint))
+	fmt.Fprintf(w, "certfleet: to use the command line, run in any terminal on this machine: eval \"$(%s || echo false)\"\n", env)
+	fmt.Fprintf(w, "certfleet:   or run %s and paste the export line it prints\n", env)
+}
+
+// selfCommand is how a shell runs this binary: "certfleet" when PATH finds
+// this very file, else its absolute path, quoted.
+func selfCommand() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "certfleet"
+	}
+	if onPath, err := exec.LookPath("certfleet"); err == nil {
+		a, errA := os.Stat(self)
+		b, errB := os.Stat(onPath)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "certfleet"
+		}
+	}
+	if abs, err := filepath.EvalSymlinks(self); err == nil {
+		self = abs
+	}
+	return shellQuote(self)
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {

@@ -17,7 +17,7 @@ import (
 )
 
 // PostgresAdminURL is the server the tests create databases on; override
-// with CERTFLEET_TEST_POSTGRES.
+// with CERTFLEET_TEST_POSTGRES (scripts/dev-postgres.sh prints it).
 func PostgresAdminURL() string {
 	if u := os.Getenv("CERTFLEET_TEST_POSTGRES"); u != "" {
 		return u
@@ -47,7 +47,7 @@ func PostgresURL(t testing.TB) string {
 		err = db.PingContext(ctx)
 	}
 	if err != nil {
-		Missing(t, "PostgreSQL at "+admin, "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start ("+err.Error()+")")
+		Missing(t, "PostgreSQL at "+admin, "start a throwaway one with: eval \"$(scripts/dev-postgres.sh)\" ("+err.Error()+")")
 		return ""
 	}
 	defer db.Close()
