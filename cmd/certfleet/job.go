@@ -155,11 +155,7 @@ func newJobStartCmd(conn *connFlags) *cobra.Command {
 		Short: "Start an editing job: it runs at its schedule time, or now",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}
@@ -266,11 +262,7 @@ func newJobShowCmd(conn *connFlags) *cobra.Command {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}

@@ -21,11 +21,7 @@ and is marked cancelled; its contacts are told once. Retry the stopped
 workers with: certfleet job retry ID`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}
@@ -54,11 +50,7 @@ job must have ended (success or error), or be processing (its error workers
 are retried). --worker limits the retry to those workers.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}
@@ -87,11 +79,7 @@ serves (PreviewDeploymentJob): resources with a VerifyAddress are probed now
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}
@@ -144,4 +132,15 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// dialJob parses a job ID argument and dials the server: what every job
+// command does first.
+func dialJob(conn *connFlags, arg string) (int64, *client, error) {
+	id, err := parseID("job ID", arg)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, err := conn.dial()
+	return id, c, err
 }

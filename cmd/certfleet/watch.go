@@ -38,11 +38,7 @@ ended in error (a cancelled job included) or a rollback failed, 1 when it
 could not be watched.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("job ID", args[0])
-			if err != nil {
-				return err
-			}
-			c, err := conn.dial()
+			id, c, err := dialJob(conn, args[0])
 			if err != nil {
 				return err
 			}
