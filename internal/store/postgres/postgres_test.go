@@ -29,6 +29,9 @@ func open(t *testing.T) *sqlstore.DB {
 // per subtest. It needs PostgreSQL (CERTFLEET_TEST_POSTGRES, default
 // 127.0.0.1:5432): skipped without it locally, failed in CI.
 func TestStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the conformance suite on PostgreSQL takes a minute (a database per case); -short runs it on SQLite")
+	}
 	testutil.PostgresURL(t) // one skip (or CI failure) rather than one per subtest
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
