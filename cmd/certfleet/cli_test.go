@@ -118,6 +118,9 @@ type result struct {
 // run runs the CLI with extra environment variables env ("K=V").
 func (n *node) run(env []string, stdin string, args ...string) result {
 	n.t.Helper()
+	if testing.Short() {
+		n.t.Skip("runs the certfleet binary; skipped under -short")
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(cleanEnv(n.home), env...)
 	var out, errb bytes.Buffer
