@@ -201,11 +201,7 @@ func deleteCmd(conn *connFlags, n noun, short string, del func(c *client, id int
 		Short: short,
 		Args:  exactArgs(strings.TrimPrefix(use, "delete ")),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolve(n, args[0])
+			c, id, err := dialObject(conn, n, args[0])
 			if err != nil {
 				return err
 			}

@@ -105,11 +105,7 @@ func newCertShowCmd(conn *connFlags) *cobra.Command {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolve(nounCert, args[0])
+			c, id, err := dialObject(conn, nounCert, args[0])
 			if err != nil {
 				return err
 			}

@@ -214,3 +214,14 @@ func getResource(c *client, id int64) (resourceItem, error) {
 	}
 	return resourceItem{}, fmt.Errorf("NotFound.CloudResource: no resource %d; see certfleet resource list", id)
 }
+
+// dialObject dials the server and resolves the ID or name arg of a noun:
+// what every command on one object does first.
+func dialObject(conn *connFlags, n noun, arg string) (*client, int64, error) {
+	c, err := conn.dial()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := c.resolve(n, arg)
+	return c, id, err
+}

@@ -232,11 +232,7 @@ func newResourceShowCmd(conn *connFlags) *cobra.Command {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolve(nounResource, args[0])
+			c, id, err := dialObject(conn, nounResource, args[0])
 			if err != nil {
 				return err
 			}
@@ -293,11 +289,7 @@ func newResourceCheckCmd(conn *connFlags) *cobra.Command {
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolve(nounResource, args[0])
+			c, id, err := dialObject(conn, nounResource, args[0])
 			if err != nil {
 				return err
 			}
@@ -367,11 +359,7 @@ resource's product does not have is refused.`,
 			if err := checkOutput(out, "text", "json"); err != nil {
 				return err
 			}
-			c, err := conn.dial()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolve(nounResource, args[0])
+			c, id, err := dialObject(conn, nounResource, args[0])
 			if err != nil {
 				return err
 			}
