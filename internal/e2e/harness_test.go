@@ -180,7 +180,11 @@ func (s *server) stop() {
 	if n == nil {
 		return
 	}
-	n.Stop(30 * time.Second)
+	// Longer than the node's own --shutdown-timeout (30 s), so a graceful
+	// stop is never cut short by a kill that would leave its leases behind.
+	if err := n.Stop(60 * time.Second); err != nil {
+		s.t.Logf("stop: %v", err)
+	}
 	if s.t.Failed() {
 		s.t.Logf("certfleet logs:\n%s", s.Logs())
 	}

@@ -182,13 +182,17 @@ func certSHA(c *x509.Certificate) string {
 func waitServed(t *testing.T, addr, serverName, want string) {
 	t.Helper()
 	// nginx reloads asynchronously and says nothing when its new workers
-	// serve: look until they do.
+	// serve: look until they do. Old workers may still take a connection
+	// after a new one answered, so it takes three matching answers in a row.
 	var last string
+	matches := 0
 	testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("%s (SNI %s) to serve %s", addr, serverName, want), func() (bool, error) {
 		got, err := served(addr, serverName)
 		if err == nil && got == want {
-			return true, nil
+			matches++
+			return matches >= 3, nil
 		}
+		matches = 0
 		if now := fmt.Sprintf("serves %s (err %v)", got, err); now != last {
 			t.Logf("%s (SNI %s) %s", addr, serverName, now)
 			last = now
