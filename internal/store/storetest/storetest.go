@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Observations", testObservations},
 		{"DeployedBy", testDeployedBy},
 		{"Cluster", testCluster},
+		{"ACME", testACME},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
