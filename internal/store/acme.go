@@ -50,8 +50,9 @@ type Challenge struct {
 	// RecordName/RecordValue: the TXT record of dns-01.
 	RecordName  string
 	RecordValue string
-	Accepted    bool // the CA was told to validate
-	Published   bool // automatic mode put the answer in place
+	Accepted    bool      // the CA was told to validate
+	Published   bool      // automatic mode put the answer in place
+	Since       time.Time `json:",omitzero"` // when it was published
 	Valid       bool
 }
 
@@ -74,6 +75,8 @@ type Order struct {
 	Challenges   []Challenge
 	Message      string
 	CertID       int64
+	// CertPEM is the issued chain (also kept when the key is not known).
+	CertPEM string
 	// RenewOf is the certificate this order renews (0: a first issuance).
 	RenewOf int64
 	// RenewAt is when the issued certificate is due for renewal; RenewalID

@@ -87,7 +87,7 @@ func (s *DB) IssuerSetAccount(ctx context.Context, id int64, keyEnc []byte, url 
 }
 
 const orderColumns = `id, account_id, issuer_id, product_code, domains, validate_type, manual, csr_pem, key_enc, csr_id, contact,
-	status, order_url, challenges, message, cert_id, renew_of, renew_at_ms, renewal_id, renew_attempts, next_run_ms, attempts,
+	status, order_url, challenges, message, cert_id, cert_pem, renew_of, renew_at_ms, renewal_id, renew_attempts, next_run_ms, attempts,
 	acme_requests, version, created_ms, modified_ms`
 
 func scanOrder(row interface{ Scan(...any) error }) (store.Order, error) {
@@ -96,7 +96,7 @@ func scanOrder(row interface{ Scan(...any) error }) (store.Order, error) {
 	var manual int
 	var renewAt, nextRun, created, modified int64
 	err := row.Scan(&o.ID, &o.AccountID, &o.IssuerID, &o.ProductCode, &domains, &o.ValidateType, &manual, &o.CsrPEM, &o.KeyEnc,
-		&o.CsrID, &o.Contact, &o.Status, &o.OrderURL, &challenges, &o.Message, &o.CertID, &o.RenewOf, &renewAt, &o.RenewalID,
+		&o.CsrID, &o.Contact, &o.Status, &o.OrderURL, &challenges, &o.Message, &o.CertID, &o.CertPEM, &o.RenewOf, &renewAt, &o.RenewalID,
 		&o.RenewAttempts, &nextRun, &o.Attempts, &o.ACMERequests, &o.Version, &created, &modified)
 	o.Domains = fromJSON[[]string](domains)
 	o.Challenges = fromJSON[[]store.Challenge](challenges)
@@ -113,11 +113,11 @@ func (s *DB) OrderCreate(ctx context.Context, o *store.Order) error {
 	}
 	o.Modified, o.Version = o.Created, 1
 	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO acme_orders (account_id, issuer_id, product_code, domains, validate_type,
-		manual, csr_pem, key_enc, csr_id, contact, status, order_url, challenges, message, cert_id, renew_of, renew_at_ms,
+		manual, csr_pem, key_enc, csr_id, contact, status, order_url, challenges, message, cert_id, cert_pem, renew_of, renew_at_ms,
 		renewal_id, renew_attempts, next_run_ms, attempts, acme_requests, version, created_ms, modified_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		o.AccountID, o.IssuerID, o.ProductCode, jsonText(o.Domains), o.ValidateType, b2i(o.Manual), o.CsrPEM, o.KeyEnc, o.CsrID,
-		o.Contact, string(o.Status), o.OrderURL, jsonText(o.Challenges), o.Message, o.CertID, o.RenewOf, ms(o.RenewAt), o.RenewalID,
+		o.Contact, string(o.Status), o.OrderURL, jsonText(o.Challenges), o.Message, o.CertID, o.CertPEM, o.RenewOf, ms(o.RenewAt), o.RenewalID,
 		o.RenewAttempts, ms(o.NextRun), o.Attempts, o.ACMERequests, o.Version, ms(o.Created), ms(o.Modified)).Scan(&o.ID)
 	return s.wrap(err)
 }
@@ -138,9 +138,9 @@ func (s *DB) OrderGetByID(ctx context.Context, id int64) (store.Order, error) {
 func (s *DB) OrderUpdate(ctx context.Context, o *store.Order) error {
 	o.Modified = time.Now()
 	n, err := s.exec(ctx, s.db, `UPDATE acme_orders SET csr_pem = ?, key_enc = ?, status = ?, order_url = ?, challenges = ?,
-		message = ?, cert_id = ?, renew_at_ms = ?, renewal_id = ?, renew_attempts = ?, next_run_ms = ?, attempts = ?,
+		message = ?, cert_id = ?, cert_pem = ?, renew_at_ms = ?, renewal_id = ?, renew_attempts = ?, next_run_ms = ?, attempts = ?,
 		acme_requests = ?, version = version + 1, modified_ms = ? WHERE id = ? AND version = ?`,
-		o.CsrPEM, o.KeyEnc, string(o.Status), o.OrderURL, jsonText(o.Challenges), o.Message, o.CertID, ms(o.RenewAt), o.RenewalID,
+		o.CsrPEM, o.KeyEnc, string(o.Status), o.OrderURL, jsonText(o.Challenges), o.Message, o.CertID, o.CertPEM, ms(o.RenewAt), o.RenewalID,
 		o.RenewAttempts, ms(o.NextRun), o.Attempts, o.ACMERequests, ms(o.Modified), o.ID, o.Version)
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ CREATE TABLE acme_orders (
     challenges     TEXT    NOT NULL,
     message        TEXT    NOT NULL,
     cert_id        INTEGER NOT NULL,
+    cert_pem       TEXT    NOT NULL,
     renew_of       INTEGER NOT NULL,
     renew_at_ms    INTEGER NOT NULL,
     renewal_id     INTEGER NOT NULL,
