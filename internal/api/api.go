@@ -84,6 +84,11 @@ type Options struct {
 	// PreviewDeploymentJob under the caller's account's egress policy. nil:
 	// the default policy with every account treated as root.
 	Egress *egress.Dialer
+	// Issuance drives certificate orders (nil: orders are stored and wait).
+	Issuance Issuance
+	// DefaultProductCode names the issuer of requests that give no
+	// ProductCode (--default-product-code).
+	DefaultProductCode string
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.
@@ -155,7 +160,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
-	a.secretKeys = secretKeys(products)
+	a.secretKeys = append(secretKeys(products), "EabHmacKey")
 	return a
 }
 
