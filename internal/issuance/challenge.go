@@ -335,6 +335,14 @@ func (r *rfc2136) update(ctx context.Context, fqdn, value string, add bool) erro
 }
 
 func rcode(m *dns.Msg) error {
+	switch m.Rcode {
+	case dns.RcodeSuccess:
+		return nil
+	case dns.RcodeNotAuth, dns.RcodeRefused, dns.RcodeNotImplemented, dns.RcodeNotZone, dns.RcodeBadSig, dns.RcodeBadKey:
+		// The credential or the zone is wrong: retrying will not help.
+		return permanent(fmt.Errorf("the DNS server answered %s (check the rfc2136 credential's key, algorithm and Zone)",
+			dns.RcodeToString[m.Rcode]))
+	}
 	if m.Rcode != dns.RcodeSuccess {
 		return fmt.Errorf("the DNS server answered %s", dns.RcodeToString[m.Rcode])
 	}
