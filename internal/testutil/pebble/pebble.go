@@ -130,7 +130,7 @@ func Start(t testing.TB, o Options) *Server {
 		"certificate": certFile, "privateKey": keyFile, "httpPort": o.HTTPPort, "tlsPort": FreePort(t),
 		"ocspResponderURL": "", "externalAccountBindingRequired": false, "retryAfter": map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
-		"profiles": map[string]any{"default": map[string]any{"description": "tests", "validityPeriod": int64(o.Validity.Seconds())}},
+		"profiles":     map[string]any{"default": map[string]any{"description": "tests", "validityPeriod": int64(o.Validity.Seconds())}},
 	}}
 	b, _ := json.Marshal(conf)
 	confFile := filepath.Join(dir, "pebble.json")
