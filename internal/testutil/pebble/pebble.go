@@ -59,7 +59,25 @@ type Server struct {
 	// PebbleMgmt is pebble's management base URL (/roots/0 …).
 	PebbleMgmt string
 	pebble     *exec.Cmd
-	logs       *bytes.Buffer
+	logs       *syncBuffer
+}
+
+// syncBuffer is a buffer both processes write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // binDir is where scripts/install-pebble.sh puts the binaries.
@@ -112,7 +130,7 @@ func Start(t testing.TB, o Options) *Server {
 		o.Validity = 90 * 24 * time.Hour
 	}
 	dir := t.TempDir()
-	s := &Server{HTTPPort: o.HTTPPort, logs: &bytes.Buffer{}}
+	s := &Server{HTTPPort: o.HTTPPort, logs: &syncBuffer{}}
 	dnsPort, mgmtPort := FreePort(t), FreePort(t)
 	s.DNSAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	s.mgmt = fmt.Sprintf("http://127.0.0.1:%d", mgmtPort)
@@ -156,13 +174,16 @@ func Start(t testing.TB, o Options) *Server {
 }
 
 // Logs returns what pebble and challtestsrv printed.
-func (s *Server) Logs() string {
-	logMu.Lock()
-	defer logMu.Unlock()
-	return s.logs.String()
-}
+func (s *Server) Logs() string { return s.logs.String() }
 
-var logMu sync.Mutex
+// Orders counts the orders pebble created (its "Added order" log lines).
+func (s *Server) Orders() int { return strings.Count(s.Logs(), "Added order") }
+
+// SetA makes challtestsrv answer A queries for host with addr (instead of 127.0.0.1).
+func (s *Server) SetA(t testing.TB, host, addr string) {
+	t.Helper()
+	s.post(t, "/add-a", map[string]any{"host": dnsFqdn(host), "addresses": []string{addr}})
+}
 
 func start(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
@@ -175,7 +196,7 @@ func start(t testing.TB, cmd *exec.Cmd) {
 	})
 }
 
-func waitTCP(t testing.TB, addr string, logs *bytes.Buffer) {
+func waitTCP(t testing.TB, addr string, logs *syncBuffer) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, addr+" listening", func() (bool, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
