@@ -43,7 +43,7 @@ func (d *Driver) answer(ctx context.Context, o *store.Order, ch *store.Challenge
 				return false, fmt.Errorf("%s: publish %s TXT: %w", ch.Domain, ch.RecordName, err)
 			}
 			ch.Published, ch.Since = true, now
-			if err := d.st.OrderUpdate(ctx, o); err != nil {
+			if err := d.save(ctx, o); err != nil {
 				return false, err
 			}
 		}

@@ -95,6 +95,11 @@ type Driver struct {
 
 	mu    sync.Mutex
 	cores map[int64]*issuerCore // by issuer ID
+
+	// The order being advanced (Run works on one at a time): its issuer's
+	// client and the request count already added to the order.
+	stepCore *issuerCore
+	stepSeen int64
 }
 
 // New returns a driver.

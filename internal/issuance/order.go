@@ -41,17 +41,17 @@ func (d *Driver) advance(ctx context.Context, o store.Order) {
 		d.retry(ctx, &o, err)
 		return
 	}
-	before := c.requests.Load()
+	// Count this look's ACME requests into the order with each save (the
+	// driver works on one order at a time).
+	d.stepCore, d.stepSeen = c, c.requests.Load()
 	defer func() {
-		// Count this step's ACME requests in the order (best effort: a
-		// concurrent step of another order on the same issuer adds to it too,
-		// but the driver runs steps one at a time).
-		if n := c.requests.Load() - before; n > 0 {
+		if n := c.requests.Load() - d.stepSeen; n > 0 {
 			if cur, err := d.st.OrderGetByID(context.WithoutCancel(ctx), o.ID); err == nil {
 				cur.ACMERequests += int(n)
 				_ = d.st.OrderUpdate(context.WithoutCancel(ctx), &cur)
 			}
 		}
+		d.stepCore = nil
 	}()
 	for range 8 { // a few transitions per look, then yield to other orders
 		var done bool
@@ -75,7 +75,7 @@ func (d *Driver) advance(ctx context.Context, o store.Order) {
 		if done { // waiting: look again after Poll
 			o.NextRun = d.opts.Clock().Add(d.opts.Poll)
 			o.Attempts = 0
-			if err := d.st.OrderUpdate(ctx, &o); err != nil && !errors.Is(err, store.ErrConflict) {
+			if err := d.save(ctx, &o); err != nil && !errors.Is(err, store.ErrConflict) {
 				d.log.Warn("acme: save order", "order_id", o.ID, "error", err)
 			}
 			return
@@ -102,7 +102,7 @@ func (d *Driver) place(ctx context.Context, core *api.Core, o *store.Order) erro
 			return fmt.Errorf("new order for %s: %w", strings.Join(o.Domains, ", "), err)
 		}
 		o.OrderURL = eo.Location
-		if err := d.st.OrderUpdate(ctx, o); err != nil {
+		if err := d.save(ctx, o); err != nil {
 			return err
 		}
 		d.log.Info("acme: order placed", "order_id", o.ID, "url", o.OrderURL, "domains", o.Domains)
@@ -147,7 +147,7 @@ func (d *Driver) place(ctx context.Context, core *api.Core, o *store.Order) erro
 		chs = append(chs, ch)
 	}
 	o.Challenges, o.Status, o.Attempts = chs, store.OrderVerify, 0
-	return d.st.OrderUpdate(ctx, o)
+	return d.save(ctx, o)
 }
 
 // verify answers (or waits for the answers to) the challenges, asks the CA
@@ -173,7 +173,7 @@ func (d *Driver) verify(ctx context.Context, core *api.Core, o *store.Order) (bo
 				return false, fmt.Errorf("%s: %s challenge: %w", ch.Domain, ch.Type, err)
 			}
 			ch.Accepted = true
-			if err := d.st.OrderUpdate(ctx, o); err != nil {
+			if err := d.save(ctx, o); err != nil {
 				return false, err
 			}
 		}
@@ -203,7 +203,7 @@ func (d *Driver) verify(ctx context.Context, core *api.Core, o *store.Order) (bo
 	}
 	d.cleanup(ctx, o)
 	o.Status, o.Attempts = store.OrderProcess, 0
-	return false, d.st.OrderUpdate(ctx, o)
+	return false, d.save(ctx, o)
 }
 
 // finalize sends the CSR once the order is ready and stores the certificate
@@ -270,7 +270,7 @@ func (d *Driver) issued(ctx context.Context, o *store.Order, chainPEM string) er
 		o.RenewAt = info.NotBefore.Add(life * 2 / 3)
 	}
 	o.Status, o.Message, o.Attempts, o.NextRun = store.OrderIssued, "", 0, time.Time{}
-	if err := d.st.OrderUpdate(ctx, o); err != nil {
+	if err := d.save(ctx, o); err != nil {
 		return err
 	}
 	d.log.Info("acme: certificate issued", "order_id", o.ID, "cert_id", o.CertID, "domains", o.Domains,
@@ -315,7 +315,7 @@ func (d *Driver) retry(ctx context.Context, o *store.Order, err error) {
 	delay = max(delay, after)
 	o.NextRun, o.Message = d.opts.Clock().Add(delay), err.Error()
 	d.log.Warn("acme: order step failed; retrying", "order_id", o.ID, "attempt", o.Attempts, "in", delay, "error", err)
-	if err := d.st.OrderUpdate(ctx, o); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := d.save(ctx, o); err != nil && !errors.Is(err, store.ErrConflict) {
 		d.log.Warn("acme: save order", "order_id", o.ID, "error", err)
 	}
 }
@@ -330,7 +330,7 @@ func (d *Driver) fail(ctx context.Context, o *store.Order, msg string) {
 // next attempt on the certificate it renews.
 func (d *Driver) failNow(ctx context.Context, o *store.Order, msg string) error {
 	o.Status, o.Message, o.NextRun = store.OrderFailed, msg, time.Time{}
-	if err := d.st.OrderUpdate(ctx, o); err != nil {
+	if err := d.save(ctx, o); err != nil {
 		return err
 	}
 	d.log.Warn("acme: order failed", "order_id", o.ID, "domains", o.Domains, "message", msg)
@@ -338,4 +338,20 @@ func (d *Driver) failNow(ctx context.Context, o *store.Order, msg string) error 
 		d.renewalFailed(ctx, o, msg)
 	}
 	return nil
+}
+
+// save writes an order the driver works on, adding the ACME requests made
+// for it since the last save.
+func (d *Driver) save(ctx context.Context, o *store.Order) error {
+	if d.stepCore != nil {
+		now := d.stepCore.requests.Load()
+		o.ACMERequests += int(now - d.stepSeen)
+		if err := d.st.OrderUpdate(ctx, o); err != nil {
+			o.ACMERequests -= int(now - d.stepSeen)
+			return err
+		}
+		d.stepSeen = now
+		return nil
+	}
+	return d.st.OrderUpdate(ctx, o)
 }
