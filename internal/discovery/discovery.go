@@ -192,6 +192,7 @@ func (s *Syncer) syncProduct(ctx context.Context, p deploy.Product, t deploy.Tar
 		seen[f.Key] = true
 		ft := t
 		ft.Domain, ft.Config = f.Domain, f.Config
+		ft.RegionID, ft.InstanceID, ft.ListenerPort, ft.ListenerID = f.RegionID, f.InstanceID, f.ListenerPort, f.ListenerID
 		if len(ft.Config) == 0 {
 			ft.Config = []byte("{}")
 		}

@@ -36,7 +36,8 @@ func TargetOf(ctx context.Context, st TargetStore, box *secret.Box, res store.Re
 		return deploy.Target{}, vs, fmt.Errorf("account %d of resource %d: %w", res.AccountID, res.ID, err)
 	}
 	t := deploy.Target{ResourceID: res.ID, AccountID: res.AccountID, CloudName: res.CloudName, CloudProduct: res.CloudProduct,
-		Domain: res.Domain, Config: config, Scope: ScopeOf(acct)}
+		Domain: res.Domain, RegionID: res.RegionID, InstanceID: res.InstanceID, ListenerPort: res.ListenerPort, ListenerID: res.ListenerID,
+		Config: config, Scope: ScopeOf(acct)}
 	if res.CloudAccessID != 0 {
 		ac, err := st.AccessGet(ctx, res.AccountID, res.CloudAccessID)
 		if err != nil {
