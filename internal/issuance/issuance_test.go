@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +236,80 @@ func TestFailedValidation(t *testing.T) {
 		if !strings.Contains(o.Message, want) {
 			t.Errorf("Message %q does not name %q", o.Message, want)
 		}
+	}
+}
+
+// notices records RenewalFailed calls.
+type notices struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (n *notices) RenewalFailed(_ context.Context, c store.Certificate, reason string, daysLeft int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls = append(n.calls, fmt.Sprintf("%d:%d:%s", c.ID, daysLeft, reason))
+	return nil
+}
+
+func (n *notices) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.calls...)
+}
+
+// TestRenewal: an issued certificate due for renewal gets a renewal order
+// with a new key; when that fails, the contacts are told with the days left
+// and the next attempt waits (backoff), and a later success retires the
+// older order from the renewal scan.
+func TestRenewal(t *testing.T) {
+	n := &notices{}
+	r := newRig(t, true, Options{RenewCheck: 100 * time.Millisecond, RetryBase: time.Hour, Notifier: n, Attempts: 1})
+	o := r.order("FILE", false, "renew.example.test")
+	o = r.wait(o.ID, store.OrderIssued, store.OrderFailed)
+	if o.Status != store.OrderIssued {
+		t.Fatalf("order %s: %s", o.Status, o.Message)
+	}
+	r.peb.SetA(t, "renew.example.test", "127.0.0.2") // the renewal's validation fails
+	o.RenewAt = time.Now()
+	if err := r.st.OrderUpdate(t.Context(), &o); err != nil {
+		t.Fatal(err)
+	}
+	var renewal store.Order
+	testutil.WaitFor(t, 30*time.Second, "the renewal to fail", func() (bool, error) {
+		cur, err := r.st.OrderGetByID(t.Context(), o.ID)
+		if err != nil {
+			return false, err
+		}
+		o = cur
+		return o.RenewAttempts == 1, nil
+	})
+	if o.RenewalID != 0 || !o.RenewAt.After(time.Now().Add(30*time.Minute)) {
+		t.Errorf("after a failed renewal: RenewalID %d, RenewAt %v; want none under way and the next attempt an hour away", o.RenewalID, o.RenewAt)
+	}
+	calls := n.list()
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], fmt.Sprintf("%d:89:", o.CertID)) || !strings.Contains(calls[0], "renew.example.test") {
+		t.Fatalf("RenewalFailed calls %q; want one for certificate %d with 89 days left naming the domain", calls, o.CertID)
+	}
+	// The next attempt succeeds.
+	r.peb.ClearA(t, "renew.example.test")
+	o.RenewAt = time.Now()
+	if err := r.st.OrderUpdate(t.Context(), &o); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the renewal to issue", func() (bool, error) {
+		cur, err := r.st.OrderGetByID(t.Context(), o.ID)
+		if err != nil || cur.RenewalID == 0 {
+			return false, err
+		}
+		renewal, err = r.st.OrderGetByID(t.Context(), cur.RenewalID)
+		return err == nil && renewal.Status == store.OrderIssued, err
+	})
+	if renewal.RenewOf != o.CertID || renewal.CertID == o.CertID || string(renewal.KeyEnc) == string(o.KeyEnc) {
+		t.Errorf("renewal %+v does not renew certificate %d with a certificate and key of its own", renewal, o.CertID)
+	}
+	cur, _ := r.st.OrderGetByID(t.Context(), o.ID)
+	if !cur.RenewAt.IsZero() {
+		t.Errorf("the renewed order is still scheduled for renewal at %v", cur.RenewAt)
 	}
 }

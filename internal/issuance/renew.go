@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-acme/lego/v5/acme/api"
+
+	"github.com/certfleet/certfleet/internal/certs"
 	"github.com/certfleet/certfleet/internal/rollout"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -15,6 +18,7 @@ import (
 // renewal time has come (two thirds of its lifetime, or the start of the
 // CA's ACME Renewal Information window when earlier).
 func (d *Driver) renewDue(ctx context.Context) {
+	d.checkARI(ctx)
 	now := d.opts.Clock()
 	orders, err := d.st.OrderRenewDue(ctx, now, 100)
 	if err != nil {
@@ -29,6 +33,59 @@ func (d *Driver) renewDue(ctx context.Context) {
 		}
 	}
 	d.log.Debug("acme: renewal check done", "due", len(orders))
+}
+
+// checkARI asks the CA's ACME Renewal Information (RFC 9773), where its
+// directory offers it, when the soonest issued certificates should be
+// renewed, and moves their renewal time earlier when the CA's suggested
+// window starts before it (a CA revoking certificates moves it to the past).
+func (d *Driver) checkARI(ctx context.Context) {
+	far := d.opts.Clock().Add(100 * 365 * 24 * time.Hour)
+	orders, err := d.st.OrderRenewDue(ctx, far, 500)
+	if err != nil {
+		return
+	}
+	now := d.opts.Clock()
+	for _, o := range orders {
+		if ctx.Err() != nil || !o.RenewAt.After(now) {
+			continue
+		}
+		at, ok := d.ariStart(ctx, o)
+		if !ok || !at.Before(o.RenewAt) {
+			continue
+		}
+		o.RenewAt = at
+		if err := d.st.OrderUpdate(ctx, &o); err == nil {
+			d.log.Info("acme: the CA's renewal information moves a renewal earlier", "cert_id", o.CertID, "renew_at", at)
+		}
+	}
+}
+
+// ariStart is the start of the CA's suggested renewal window for o's
+// certificate; false when the CA offers none or cannot be asked.
+func (d *Driver) ariStart(ctx context.Context, o store.Order) (time.Time, bool) {
+	iss, err := d.st.IssuerGetByID(ctx, o.IssuerID)
+	if err != nil {
+		return time.Time{}, false
+	}
+	c, err := d.core(ctx, iss)
+	if err != nil || c.core.GetDirectory().RenewalInfo == "" || o.CertPEM == "" {
+		return time.Time{}, false
+	}
+	leaf, _, err := certs.ParseChain(o.CertPEM)
+	if err != nil {
+		return time.Time{}, false
+	}
+	id, err := api.MakeARICertID(leaf)
+	if err != nil {
+		return time.Time{}, false
+	}
+	info, err := c.core.Certificates.GetRenewalInfo(ctx, id)
+	if err != nil {
+		d.log.Debug("acme: renewal information", "cert_id", o.CertID, "error", err)
+		return time.Time{}, false
+	}
+	return info.SuggestedWindow.Start, true
 }
 
 // startRenewal places a renewal order for o's certificate: same issuer,

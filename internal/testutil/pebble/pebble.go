@@ -179,6 +179,12 @@ func (s *Server) Logs() string { return s.logs.String() }
 // Orders counts the orders pebble created (its "Added order" log lines).
 func (s *Server) Orders() int { return strings.Count(s.Logs(), "Added order") }
 
+// ClearA makes challtestsrv answer A queries for host with 127.0.0.1 again.
+func (s *Server) ClearA(t testing.TB, host string) {
+	t.Helper()
+	s.post(t, "/clear-a", map[string]any{"host": dnsFqdn(host)})
+}
+
 // SetA makes challtestsrv answer A queries for host with addr (instead of 127.0.0.1).
 func (s *Server) SetA(t testing.TB, host, addr string) {
 	t.Helper()
