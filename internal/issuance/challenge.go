@@ -29,7 +29,7 @@ func (d *Driver) answer(ctx context.Context, o *store.Order, ch *store.Challenge
 		}
 		return true, nil
 	case ch.Type == "http-01":
-		return d.fileServed(ctx, ch.Domain, ch.Token, ch.KeyAuth), nil
+		return d.fileServed(ctx, o.AccountID, ch.Domain, ch.Token, ch.KeyAuth), nil
 	case !o.Manual:
 		if !ch.Published {
 			p, err := d.dnsProvider(ctx, o.AccountID, ch.Domain)
@@ -107,15 +107,20 @@ func (d *Driver) HTTPHandler() http.Handler {
 }
 
 // fileServed says whether http://domain/.well-known/acme-challenge/token
-// (on ChallengePort) serves keyAuth.
-func (d *Driver) fileServed(ctx context.Context, domain, token, keyAuth string) bool {
+// (on ChallengePort) serves keyAuth. The connection is the account's, under
+// its egress policy.
+func (d *Driver) fileServed(ctx context.Context, accountID int64, domain, token, keyAuth string) bool {
+	tr := &http.Transport{DisableKeepAlives: true, ResponseHeaderTimeout: 10 * time.Second}
+	if d.opts.Egress != nil {
+		tr.DialContext = d.opts.Egress.For(accountID).DialContext
+	}
 	addrs := d.lookupA(ctx, domain)
 	for _, ip := range addrs {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		u := "http://" + net.JoinHostPort(ip, strconv.Itoa(d.opts.ChallengePort)) + "/.well-known/acme-challenge/" + token
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		req.Host = domain
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := tr.RoundTrip(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
