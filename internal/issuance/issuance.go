@@ -55,6 +55,10 @@ type Options struct {
 	// Poll is how often an order waiting on someone else (the CA, a manual
 	// record) is looked at again. Defaults to 5s.
 	Poll time.Duration
+	// ManualTimeout is how long a manual order waits for its answers to
+	// appear before it fails. Defaults to 7 days (Let's Encrypt's
+	// authorizations live about as long).
+	ManualTimeout time.Duration
 	// PropagationTimeout bounds the wait for an automatic DNS record to be
 	// visible before the CA is asked anyway. Defaults to 2m.
 	PropagationTimeout time.Duration
@@ -109,6 +113,9 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, opts Options) *Drive
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 5 * time.Second
+	}
+	if opts.ManualTimeout <= 0 {
+		opts.ManualTimeout = 7 * 24 * time.Hour
 	}
 	if opts.PropagationTimeout <= 0 {
 		opts.PropagationTimeout = 2 * time.Minute

@@ -313,3 +313,17 @@ func TestRenewal(t *testing.T) {
 		t.Errorf("the renewed order is still scheduled for renewal at %v", cur.RenewAt)
 	}
 }
+
+// TestManualTimeout: a manual order whose answer never appears fails,
+// naming what was not published, and asks the CA nothing meanwhile.
+func TestManualTimeout(t *testing.T) {
+	r := newRig(t, false, Options{ManualTimeout: 500 * time.Millisecond})
+	o := r.order("DNS", true, "never.example.test")
+	o = r.wait(o.ID, store.OrderFailed, store.OrderIssued)
+	if o.Status != store.OrderFailed || !strings.Contains(o.Message, "TXT _acme-challenge.never.example.test") || !strings.Contains(o.Message, "did not appear") {
+		t.Fatalf("order %s: %q", o.Status, o.Message)
+	}
+	if o.Challenges[0].Accepted {
+		t.Errorf("the CA was asked to validate an answer that never appeared")
+	}
+}

@@ -72,8 +72,14 @@ func (d *Driver) advance(ctx context.Context, o store.Order) {
 			d.retry(ctx, &o, err)
 			return
 		}
-		if done { // waiting: look again after Poll
-			o.NextRun = d.opts.Clock().Add(d.opts.Poll)
+		if done { // waiting: look again later
+			if o.Manual && o.Status == store.OrderVerify && d.opts.Clock().Sub(o.Created) > d.opts.ManualTimeout {
+				d.cleanup(ctx, &o)
+				d.fail(ctx, &o, fmt.Sprintf("the answer to publish (%s) did not appear within %v; request a new certificate",
+					pendingAnswers(o), d.opts.ManualTimeout))
+				return
+			}
+			o.NextRun = d.opts.Clock().Add(d.waitFor(o))
 			o.Attempts = 0
 			if err := d.save(ctx, &o); err != nil && !errors.Is(err, store.ErrConflict) {
 				d.log.Warn("acme: save order", "order_id", o.ID, "error", err)
@@ -81,6 +87,29 @@ func (d *Driver) advance(ctx context.Context, o store.Order) {
 			return
 		}
 	}
+}
+
+// waitFor is how long an order waits before its next look: Poll at first,
+// then a twentieth of its age (a manual order left for days is looked at
+// every few minutes, not every few seconds), at most five minutes.
+func (d *Driver) waitFor(o store.Order) time.Duration {
+	return min(max(d.opts.Poll, d.opts.Clock().Sub(o.Created)/20), max(d.opts.Poll, 5*time.Minute))
+}
+
+// pendingAnswers names what a manual order still waits for.
+func pendingAnswers(o store.Order) string {
+	var out []string
+	for _, ch := range o.Challenges {
+		if ch.Valid || ch.Accepted {
+			continue
+		}
+		if ch.Type == "dns-01" {
+			out = append(out, "TXT "+ch.RecordName)
+		} else {
+			out = append(out, "http://"+ch.Domain+"/.well-known/acme-challenge/"+ch.Token)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // place creates the order at the CA and records its challenges. The order

@@ -28,6 +28,14 @@ func (d *Driver) renewDue(ctx context.Context) {
 		return
 	}
 	for _, o := range orders {
+		if _, err := d.st.CertificateGet(ctx, o.AccountID, o.CertID); errors.Is(err, store.ErrNotFound) {
+			// The certificate was deleted: nothing to renew any more.
+			o.RenewAt = time.Time{}
+			if err := d.st.OrderUpdate(ctx, &o); err != nil && !errors.Is(err, store.ErrConflict) {
+				d.log.Warn("acme: retire order of a deleted certificate", "order_id", o.ID, "error", err)
+			}
+			continue
+		}
 		if err := d.startRenewal(ctx, o); err != nil && !errors.Is(err, store.ErrConflict) {
 			d.log.Warn("acme: start renewal", "order_id", o.ID, "cert_id", o.CertID, "error", err)
 		}
@@ -111,12 +119,12 @@ func (d *Driver) startRenewal(ctx context.Context, o store.Order) error {
 	if err != nil {
 		return err
 	}
-	manual, err := d.Automatic(ctx, o.AccountID, o.ValidateType, o.Domains)
+	automatic, err := d.Automatic(ctx, o.AccountID, o.ValidateType, o.Domains)
 	if err != nil {
 		return err
 	}
 	r := store.Order{AccountID: o.AccountID, IssuerID: o.IssuerID, ProductCode: o.ProductCode, Domains: o.Domains,
-		ValidateType: o.ValidateType, Manual: !manual, CsrPEM: csr, KeyEnc: d.box.Seal([]byte(keyPEM), secret.PurposeCertKey),
+		ValidateType: o.ValidateType, Manual: !automatic, CsrPEM: csr, KeyEnc: d.box.Seal([]byte(keyPEM), secret.PurposeCertKey),
 		Contact: o.Contact, Status: store.OrderPending, RenewOf: o.CertID, NextRun: d.opts.Clock()}
 	if err := d.st.OrderCreate(ctx, &r); err != nil {
 		return err
