@@ -171,7 +171,15 @@ func TestHTTP01Automatic(t *testing.T) {
 	if _, err := r.st.ChallengeTokenGet(t.Context(), o.Challenges[0].Token); err == nil {
 		t.Errorf("the http-01 answer is still published after issuance")
 	}
-	t.Logf("ACME requests for the order: %d", o.ACMERequests)
+	// What pebble saw, by endpoint (the account's registration included).
+	seen := map[string]int{}
+	for _, line := range strings.Split(r.peb.Logs(), "\n") {
+		if i := strings.Index(line, " -> calling handler()"); i > 0 {
+			f := strings.Fields(line[:i])
+			seen[f[len(f)-2]+" "+strings.SplitN(f[len(f)-1], "/", 3)[1]]++
+		}
+	}
+	t.Logf("ACME requests for the order: %d; pebble saw %v", o.ACMERequests, seen)
 	if o.ACMERequests == 0 {
 		t.Errorf("ACMERequests = 0")
 	}

@@ -115,6 +115,7 @@ func pendingAnswers(o store.Order) string {
 // place creates the order at the CA and records its challenges. The order
 // URL is saved at once, before anything else can fail.
 func (d *Driver) place(ctx context.Context, core *api.Core, o *store.Order) error {
+	var eo acme.Order
 	if o.OrderURL == "" {
 		var opts *api.OrderOptions
 		if o.RenewOf != 0 && core.GetDirectory().RenewalInfo != "" {
@@ -126,19 +127,22 @@ func (d *Driver) place(ctx context.Context, core *api.Core, o *store.Order) erro
 				}
 			}
 		}
-		eo, err := core.Orders.New(ctx, o.Domains, opts)
+		created, err := core.Orders.New(ctx, o.Domains, opts)
 		if err != nil {
 			return fmt.Errorf("new order for %s: %w", strings.Join(o.Domains, ", "), err)
 		}
-		o.OrderURL = eo.Location
+		o.OrderURL = created.Location
 		if err := d.save(ctx, o); err != nil {
 			return err
 		}
 		d.log.Info("acme: order placed", "order_id", o.ID, "url", o.OrderURL, "domains", o.Domains)
-	}
-	eo, err := core.Orders.Get(ctx, o.OrderURL)
-	if err != nil {
-		return fmt.Errorf("read order %s: %w", o.OrderURL, err)
+		eo = created.Order
+	} else { // resumed after a restart: read what the CA holds
+		got, err := core.Orders.Get(ctx, o.OrderURL)
+		if err != nil {
+			return fmt.Errorf("read order %s: %w", o.OrderURL, err)
+		}
+		eo = got.Order
 	}
 	want := "http-01"
 	if o.ValidateType == "DNS" {
@@ -248,10 +252,14 @@ func (d *Driver) finalize(ctx context.Context, core *api.Core, iss store.Issuer,
 		if block == nil {
 			return false, permanent(errors.New("the order's CSR is not PEM"))
 		}
-		if _, err := core.Orders.UpdateForCSR(ctx, eo.Finalize, block.Bytes); err != nil {
+		fin, err := core.Orders.UpdateForCSR(ctx, eo.Finalize, block.Bytes)
+		if err != nil {
 			return false, fmt.Errorf("finalize: %w", err)
 		}
-		return false, nil // look again at once
+		if fin.Status != acme.StatusValid {
+			return false, nil // look again at once
+		}
+		eo = fin // issued at once: no need to read the order again
 	case acme.StatusProcessing, acme.StatusPending:
 		return true, nil
 	case acme.StatusValid:
