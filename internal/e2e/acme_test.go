@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -118,6 +119,17 @@ func TestACMEOrders(t *testing.T) {
 			if len(list.Body.CertificateOrderList) != 1 || tea.Int64Value(list.Body.CertificateOrderList[0].OrderId) != id {
 				t.Fatalf("ListUserCertificateOrder does not show the certificate with order %d", id)
 			}
+			// Renewed on request: a new order, a new certificate.
+			again, err := r.c.RenewCertificateOrderForPackageRequest(&cas.RenewCertificateOrderForPackageRequestRequest{OrderId: tea.Int64(id)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			renewed := r.waitType(tea.Int64Value(again.Body.OrderId), time.Minute, "certificate", "verify_fail")
+			if tea.StringValue(renewed.Type) != "certificate" || tea.StringValue(renewed.Certificate) == tea.StringValue(st.Certificate) {
+				t.Fatalf("renewal order ended %s", tea.StringValue(renewed.Type))
+			}
+			_, err = r.c.RenewCertificateOrderForPackageRequest(&cas.RenewCertificateOrderForPackageRequestRequest{OrderId: tea.Int64(id)})
+			wantAPIError(t, err, "IncorrectStatus") // renewed already
 			pkg, err := r.c.DescribePackageState(&cas.DescribePackageStateRequest{ProductCode: tea.String("pebble")})
 			if err != nil || tea.Int64Value(pkg.Body.IssuedCount) < 1 {
 				t.Fatalf("DescribePackageState: %v %v", pkg, err)
@@ -301,13 +313,14 @@ func TestACMEKillResume(t *testing.T) {
 }
 
 // TestACMERenewalNginx issues a certificate, deploys it to a real nginx,
-// and lets it renew itself: pebble's certificates live 30 s, so at two
-// thirds of that the renewal is ordered, and a trustee job deploys it to
-// nginx and verifies what nginx serves.
+// and lets it renew itself: pebble's certificates live 20 s and its ACME
+// Renewal Information window spans their life, so the renewal is ordered
+// within seconds, and a trustee job deploys it to nginx and verifies what
+// nginx serves. Then renewals fail, and the contacts are told.
 func TestACMERenewalNginx(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		skipShort(t)
-		peb := pebble.Start(t, pebble.Options{Validity: 30 * time.Second})
+		peb := pebble.Start(t, pebble.Options{Validity: 20 * time.Second})
 		const domain = "site.renew.test"
 		v := newVerifyRig(t, engine, domain, append(acmeArgs(peb, true), "--renew-check-interval", "1s")...)
 		r := &acmeRig{v.jobRig, peb}
@@ -355,5 +368,22 @@ func TestACMERenewalNginx(t *testing.T) {
 		if w := r.worker(tj, res); w.Status != "success" {
 			t.Fatalf("trustee worker %s: %s", w.Status, w.ErrorMessage)
 		}
+
+		// From now on renewals fail (pebble's ARI window for 30-second
+		// certificates keeps them coming): the contacts are told, with the
+		// days left, and the served certificate stays.
+		r.peb.SetA(t, domain, "127.0.0.2")
+		testutil.WaitFor(t, 30*time.Second, "a renewal_failed notification", func() (bool, error) {
+			body, err := r.srv.callOwn("ListNotification", nil)
+			if err != nil {
+				return false, err
+			}
+			return strings.Contains(toJSONString(body), "renewal_failed") && strings.Contains(toJSONString(body), "days left"), nil
+		})
 	})
+}
+
+func toJSONString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

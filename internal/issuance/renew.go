@@ -69,8 +69,8 @@ func (d *Driver) checkARI(ctx context.Context) {
 	}
 }
 
-// ariStart is the start of the CA's suggested renewal window for o's
-// certificate; false when the CA offers none or cannot be asked.
+// ariStart is when, within the CA's suggested renewal window for o's
+// certificate, to renew it; false when the CA offers none or cannot be asked.
 func (d *Driver) ariStart(ctx context.Context, o store.Order) (time.Time, bool) {
 	iss, err := d.st.IssuerGetByID(ctx, o.IssuerID)
 	if err != nil {
@@ -93,7 +93,12 @@ func (d *Driver) ariStart(ctx context.Context, o store.Order) (time.Time, bool) 
 		d.log.Debug("acme: renewal information", "cert_id", o.CertID, "error", err)
 		return time.Time{}, false
 	}
-	return info.SuggestedWindow.Start, true
+	// RFC 9773 §4.2: a time chosen uniformly within the window, here a
+	// stable one per order (a fresh draw at every check would drift to the
+	// window's start).
+	w := info.SuggestedWindow
+	frac := float64(uint64(o.ID)*2654435761%1000) / 1000
+	return w.Start.Add(time.Duration(frac * float64(w.End.Sub(w.Start)))), true
 }
 
 // startRenewal places a renewal order for o's certificate: same issuer,
