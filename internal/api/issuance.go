@@ -257,7 +257,7 @@ func (a *API) createCertificateRequest(ctx context.Context, c *call) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return a.newOrder(ctx, c, names, "", 0)
+	return a.newOrder(ctx, c, names, "", 0, nil)
 }
 
 func (a *API) createCertificateWithCsrRequest(ctx context.Context, c *call) (any, error) {
@@ -265,7 +265,7 @@ func (a *API) createCertificateWithCsrRequest(ctx context.Context, c *call) (any
 	if err != nil {
 		return nil, err
 	}
-	return a.newOrder(ctx, c, nil, csr, 0)
+	return a.newOrder(ctx, c, nil, csr, 0, nil)
 }
 
 func (a *API) createCertificateForPackageRequest(ctx context.Context, c *call) (any, error) {
@@ -278,18 +278,28 @@ func (a *API) createCertificateForPackageRequest(ctx context.Context, c *call) (
 		}
 		names = n
 	}
-	return a.newOrder(ctx, c, names, csr, 0)
+	return a.newOrder(ctx, c, names, csr, 0, nil)
 }
 
 // newOrder stores an order for names (or the CSR's names) and wakes the
 // driver. Without a CSR a key of the issuer's KeyType is generated and
 // sealed; with one, the key is known when the CSR is one of the account's
-// (CreateCsr, UploadCsr with Key).
-func (a *API) newOrder(ctx context.Context, c *call, names []string, csrPEM string, renewOf int64) (any, error) {
+// (CreateCsr, UploadCsr with Key). A renewal (renewOf, of order prev)
+// keeps prev's issuer and validation.
+func (a *API) newOrder(ctx context.Context, c *call, names []string, csrPEM string, renewOf int64, prev *store.Order) (any, error) {
 	if len(csrPEM) > 64<<10 {
 		return nil, errInvalid("Csr", "longer than 64 KiB")
 	}
-	iss, err := a.issuer(ctx, c)
+	var iss store.Issuer
+	var err error
+	if prev != nil {
+		iss, err = a.store.IssuerGet(ctx, c.accountID, prev.ProductCode)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errNoIssuer(prev.ProductCode)
+		}
+	} else {
+		iss, err = a.issuer(ctx, c)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -311,8 +321,10 @@ func (a *API) newOrder(ctx context.Context, c *call, names []string, csrPEM stri
 			keyEnc, csrID = csr.KeyEnc, csr.ID
 		}
 	}
-	vt, err := validateType(c, names)
-	if err != nil {
+	vt := ""
+	if prev != nil {
+		vt = prev.ValidateType
+	} else if vt, err = validateType(c, names); err != nil {
 		return nil, err
 	}
 	if csrPEM == "" {
@@ -537,13 +549,11 @@ func (a *API) renewCertificateOrderForPackageRequest(ctx context.Context, c *cal
 			return nil, errStatus("Order %d is already being renewed by order %d.", o.ID, r.ID)
 		}
 	}
-	c.params.v.Set("ProductCode", o.ProductCode)
-	c.params.v.Set("ValidateType", o.ValidateType)
 	var names []string
 	if c.params.str("Csr") == "" {
 		names = o.Domains
 	}
-	out, err := a.newOrder(ctx, c, names, c.params.str("Csr"), o.CertID)
+	out, err := a.newOrder(ctx, c, names, c.params.str("Csr"), o.CertID, &o)
 	if err != nil {
 		return nil, err
 	}
