@@ -89,6 +89,13 @@ func TestOrderLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	events, _, err := f.store.AuditList(t.Context(), store.AuditListParams{AccountID: f.root, Limit: 10})
+	if err != nil || len(events) == 0 || events[len(events)-1].Action != "yundun-cert:CreateIssuer" {
+		t.Fatalf("audit: %v %v", events, err)
+	}
+	if p := events[len(events)-1].Params; strings.Contains(p, "c2VjcmV0LWhtYWM") || !strings.Contains(p, "EabHmacKey") {
+		t.Errorf("audit row params %s: the EAB HMAC key must be redacted", p)
+	}
 	if s := toJSON(body); strings.Contains(s, "c2VjcmV0LWhtYWM") || !strings.Contains(s, `"Default":true`) {
 		t.Errorf("ListIssuers = %s: the HMAC key must not show, the default must", s)
 	}
