@@ -39,10 +39,16 @@ type rig struct {
 
 func newRig(t *testing.T, answerHTTP bool, opts Options) *rig {
 	t.Helper()
+	return newRigWith(t, answerHTTP, opts, pebble.Options{}, nil)
+}
+
+// newRigWith is newRig with pebble's options, and edit changing the issuer.
+func newRigWith(t *testing.T, answerHTTP bool, opts Options, po pebble.Options, edit func(*store.Issuer, *secret.Box)) *rig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs pebble; skipped under -short")
 	}
-	peb := pebble.Start(t, pebble.Options{})
+	peb := pebble.Start(t, po)
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -57,6 +63,9 @@ func newRig(t *testing.T, answerHTTP bool, opts Options) *rig {
 		t.Fatal(err)
 	}
 	iss := store.Issuer{AccountID: acct, ProductCode: "pebble", DirectoryURL: peb.DirectoryURL, KeyType: "EC256", TrustedCA: peb.TrustedCA}
+	if edit != nil {
+		edit(&iss, box)
+	}
 	if err := st.IssuerCreate(ctx, &iss); err != nil {
 		t.Fatal(err)
 	}
@@ -333,5 +342,26 @@ func TestManualTimeout(t *testing.T) {
 	}
 	if o.Challenges[0].Accepted {
 		t.Errorf("the CA was asked to validate an answer that never appeared")
+	}
+}
+
+// TestEAB: a CA requiring external account binding registers the account
+// with the issuer's EAB key ID and (sealed) HMAC key, and refuses an issuer
+// without them, saying so in the order's message.
+func TestEAB(t *testing.T) {
+	const kid, hmac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	po := pebble.Options{EAB: map[string]string{kid: hmac}}
+	r := newRigWith(t, true, Options{}, po, func(i *store.Issuer, box *secret.Box) {
+		i.EabKeyID, i.EabHmacEnc = kid, box.Seal([]byte(hmac), PurposeEAB)
+	})
+	o := r.order("FILE", false, "eab.example.test")
+	if o = r.wait(o.ID, store.OrderIssued, store.OrderFailed); o.Status != store.OrderIssued {
+		t.Fatalf("with EAB: order %s: %s", o.Status, o.Message)
+	}
+
+	r = newRigWith(t, true, Options{Attempts: 1}, po, nil)
+	o = r.order("FILE", false, "noeab.example.test")
+	if o = r.wait(o.ID, store.OrderIssued, store.OrderFailed); o.Status != store.OrderFailed || !strings.Contains(o.Message, "register the ACME account") {
+		t.Fatalf("without EAB: order %s: %q; want failed, saying the account could not be registered", o.Status, o.Message)
 	}
 }

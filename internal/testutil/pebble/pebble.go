@@ -42,6 +42,9 @@ type Options struct {
 	HTTPPort int
 	// Validity of issued certificates. Defaults to 90 days.
 	Validity time.Duration
+	// EAB, when set, makes external account binding required, with these
+	// key IDs and base64url HMAC keys.
+	EAB map[string]string
 }
 
 // Server is a running pebble with its challtestsrv.
@@ -146,7 +149,7 @@ func Start(t testing.TB, o Options) *Server {
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": fmt.Sprintf("127.0.0.1:%d", port), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", pmgmt),
 		"certificate": certFile, "privateKey": keyFile, "httpPort": o.HTTPPort, "tlsPort": FreePort(t),
-		"ocspResponderURL": "", "externalAccountBindingRequired": false, "retryAfter": map[string]int{"authz": 1, "order": 1},
+		"ocspResponderURL": "", "externalAccountBindingRequired": len(o.EAB) > 0, "externalAccountMACKeys": o.EAB, "retryAfter": map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
 		"profiles":     map[string]any{"default": map[string]any{"description": "tests", "validityPeriod": int64(o.Validity.Seconds())}},
 	}}
