@@ -119,7 +119,7 @@ Secrets from the environment only:
 	f.StringVar(&acmeResolvers, "acme-dns-resolvers", "", "comma-separated host:port DNS resolvers for propagation checks and manual orders (default: the system resolver)")
 	f.DurationVar(&cfg.ACME.RenewCheck, "renew-check-interval", time.Hour, "how often issued certificates are checked for renewal")
 	f.IntVar(&cfg.ACME.ChallengePort, "acme-challenge-port", 80, "port a manual FILE order's answer is looked for on before the CA is asked")
-	f.DurationVar(&cfg.ACME.Poll, "acme-poll", 5*time.Second, "how often an order waiting on the CA or on a manual answer is looked at")
+	f.DurationVar(&cfg.ACME.Poll, "acme-poll", 2*time.Second, "how often an order waiting on the CA or on a manual answer is looked at (growing for manual orders left waiting, at most 5m)")
 	f.DurationVar(&cfg.ACME.RetryBase, "acme-retry-base", 10*time.Second, "first retry delay of a failed order step or renewal; doubles each retry (max 1h)")
 	_ = f.MarkHidden("acme-challenge-port")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")

@@ -53,7 +53,7 @@ type Options struct {
 	// the CA is asked to validate. Defaults to 80.
 	ChallengePort int
 	// Poll is how often an order waiting on someone else (the CA, a manual
-	// record) is looked at again. Defaults to 5s.
+	// record) is looked at again. Defaults to 2s.
 	Poll time.Duration
 	// ManualTimeout is how long a manual order waits for its answers to
 	// appear before it fails. Defaults to 7 days (Let's Encrypt's
@@ -112,7 +112,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, opts Options) *Drive
 		opts.ChallengePort = 80
 	}
 	if opts.Poll <= 0 {
-		opts.Poll = 5 * time.Second
+		opts.Poll = 2 * time.Second
 	}
 	if opts.ManualTimeout <= 0 {
 		opts.ManualTimeout = 7 * 24 * time.Hour
