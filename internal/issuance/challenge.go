@@ -315,7 +315,6 @@ func (r *rfc2136) update(ctx context.Context, fqdn, value string, add bool) erro
 	m.SetTsig(r.keyName, alg, 300, time.Now().Unix())
 	c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second, TsigSecret: map[string]string{r.keyName: r.secret}}
 	if r.d.opts.Egress != nil {
-		c.Dialer = nil
 		conn, err := r.d.opts.Egress.For(r.accountID).DialContext(ctx, "tcp", r.cfg.Nameserver)
 		if err != nil {
 			return err

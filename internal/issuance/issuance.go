@@ -339,10 +339,9 @@ func classify(err error) (perm bool, after time.Duration) {
 	return false, 0
 }
 
-func contactJSON(username, phone, email string) string {
+// ContactJSON is the order's record of who asked (CreateCertificateRequest's
+// Username, Phone and Email).
+func ContactJSON(username, phone, email string) string {
 	b, _ := json.Marshal(map[string]string{"Username": username, "Phone": phone, "Email": email})
 	return string(b)
 }
-
-// ContactJSON is the order's record of who asked.
-func ContactJSON(username, phone, email string) string { return contactJSON(username, phone, email) }
