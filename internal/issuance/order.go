@@ -223,7 +223,7 @@ func (d *Driver) verify(ctx context.Context, core *api.Core, o *store.Order) (bo
 			msg := fmt.Sprintf("%s: the %s challenge failed (authorization %s)", ch.Domain, ch.Type, authz.Status)
 			for _, c := range authz.Challenges {
 				if c.Type == ch.Type && c.Error != nil {
-					msg = fmt.Sprintf("%s: the %s challenge failed: the CA answered %s: %s", ch.Domain, ch.Type,
+					msg = fmt.Sprintf("%s: the %s challenge failed; the CA answered %q: %s", ch.Domain, ch.Type,
 						strings.TrimPrefix(c.Error.Type, "urn:ietf:params:acme:error:"), c.Error.Detail)
 				}
 			}
