@@ -9,6 +9,7 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
@@ -22,6 +23,7 @@ type Options struct {
 	Local   local.Options
 	SSH     sshx.Options
 	Webhook webhook.Options
+	AWS     aws.Options
 }
 
 // New builds the catalog of every product.
@@ -32,5 +34,6 @@ func New(o Options) *deploy.List {
 		sshhaproxy.New(o.SSH),
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
+		aws.NewACM(o.AWS), aws.NewCloudFront(o.AWS), aws.NewELB(o.AWS),
 	)
 }
