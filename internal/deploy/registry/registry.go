@@ -15,6 +15,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
 	"github.com/certfleet/certfleet/internal/deploy/sshnginx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
+	"github.com/certfleet/certfleet/internal/deploy/tencent"
 	"github.com/certfleet/certfleet/internal/deploy/webhook"
 )
 
@@ -24,6 +25,7 @@ type Options struct {
 	SSH     sshx.Options
 	Webhook webhook.Options
 	AWS     aws.Options
+	Tencent tencent.Options
 }
 
 // New builds the catalog of every product.
@@ -35,5 +37,6 @@ func New(o Options) *deploy.List {
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
 		aws.NewACM(o.AWS), aws.NewCloudFront(o.AWS), aws.NewELB(o.AWS),
+		tencent.NewCDN(o.Tencent), tencent.NewCLB(o.Tencent), tencent.NewTEO(o.Tencent),
 	)
 }
