@@ -281,11 +281,14 @@ func discovered(ctx context.Context, s *session, product, key, domain string, b 
 	}
 	f.Config, _ = json.Marshal(cfg)
 	if b.CertID != "" {
-		sha, _, notAfter, _, err := s.certSha(ctx, b.CertID)
+		sha, names, notAfter, _, err := s.certSha(ctx, b.CertID)
 		if err != nil {
 			return f, err
 		}
 		f.CertSha2, f.CertEndTime = sha, notAfter
+		if f.Domain == "" && len(names) > 0 {
+			f.Domain = names[0] // a listener's default: the name its certificate serves
+		}
 	}
 	return f, nil
 }

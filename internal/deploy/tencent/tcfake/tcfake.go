@@ -139,6 +139,14 @@ func (s *Server) AddListener(region, lb string, port int, certID string, sni ...
 	return l.ID
 }
 
+// BindSNI binds certID to an SNI domain of a listener, as a user's
+// console would.
+func (s *Server) BindSNI(listener, domain, certID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners[listener].Domains[domain] = certID
+}
+
 // AddTEODomain adds an acceleration domain with Mode disable.
 func (s *Server) AddTEODomain(zone, domain string) {
 	s.mu.Lock()
