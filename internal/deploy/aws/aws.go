@@ -113,6 +113,7 @@ type base struct {
 	mu     sync.Mutex
 	creds  map[string]sdk.CredentialsProvider // access fingerprint → provider (role sessions cached)
 	arnFor map[string]string                  // access|region|sha → ARN of certfleet's import
+	locks  keyLocks                           // access|region|sha: one import at a time
 }
 
 func newBase(o Options) *base {
@@ -390,4 +391,20 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Products are the three AWS products sharing one credential cache, one
+// ACM import cache and one import lock per fingerprint, so workers of one
+// job deploying a certificate to a listener and a distribution in the same
+// region import it once.
+type Products struct {
+	ACM        *ACM
+	CloudFront *CloudFront
+	ELB        *ELB
+}
+
+// New returns the three products over one shared base.
+func New(o Options) Products {
+	b := newBase(o)
+	return Products{ACM: &ACM{b: b}, CloudFront: &CloudFront{b: b}, ELB: &ELB{b: b}}
 }

@@ -218,6 +218,25 @@ func TestUploadOncePerFingerprint(t *testing.T) {
 	if n := w.imports("us-east-1", b.Sha2); n != 1 {
 		t.Errorf("us-east-1 holds %d imports of the bundle, want 1", n)
 	}
+
+	// A listener and a distribution in us-east-1 deployed at once by the
+	// products of one server share the import.
+	c := deploytest.Bundle(t, "www.example.com")
+	p := New(Options{})
+	errs := make(chan error, 2)
+	l2 := w.listener("us-east-1", w.importCert("us-east-1", "old.example.com"))
+	lt := target("ELB", access, "www.example.com", map[string]any{"ListenerArn": l2})
+	ct := target("CLOUDFRONT", access, "www.example.com", map[string]any{"DistributionId": w.distribution("www.example.com")})
+	go func() { _, err := p.ELB.Deploy(ctx, deploy.Request{Target: lt, Bundle: c}); errs <- err }()
+	go func() { _, err := p.CloudFront.Deploy(ctx, deploy.Request{Target: ct, Bundle: c}); errs <- err }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.imports("us-east-1", c.Sha2); n != 1 {
+		t.Errorf("after concurrent deployments us-east-1 holds %d imports, want 1", n)
+	}
 }
 
 // TestSNIReplacesOnlyWhatItCovers: an SNI deployment replaces the older

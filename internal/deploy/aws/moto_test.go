@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,6 +30,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 	"github.com/certfleet/certfleet/internal/testutil"
+	"github.com/certfleet/certfleet/internal/testutil/moto"
 )
 
 // The tests run against moto_server (the AWS emulator), started once per
@@ -43,74 +43,33 @@ const (
 
 var (
 	motoOnce sync.Once
-	motoURL  string
+	motoSrv  *moto.Server
 	motoErr  error
-	motoCmd  *exec.Cmd
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if motoCmd != nil && motoCmd.Process != nil {
-		motoCmd.Process.Kill()
-		motoCmd.Wait()
+	if motoSrv != nil {
+		motoSrv.Stop()
 	}
 	os.Exit(code)
 }
 
-// startMoto returns the URL of the shared moto_server, skipping under
-// -short and when moto_server is missing (failing in CI).
+// startMoto returns the URL of the test binary's shared moto_server,
+// skipping under -short and when moto_server is missing (failing in CI).
 func startMoto(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs moto_server; skipped under -short")
 	}
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		testutil.Missing(t, "moto_server (the AWS emulator)", `pip install "moto[server]==5.2.1" (.ci/run installs it)`)
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		testutil.Missing(t, "moto_server (the AWS emulator)", `pip install "moto[server]==`+moto.Version+`" (.ci/run installs it)`)
 	}
-	motoOnce.Do(func() {
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
-		cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=false", "MOTO_EC2_LOAD_DEFAULT_AMIS=false")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			motoErr = err
-			return
-		}
-		cmd.Stdout = io.Discard
-		if err := cmd.Start(); err != nil {
-			motoErr = err
-			return
-		}
-		motoCmd = cmd
-		found := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			re := regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
-			sent := false
-			for sc.Scan() {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
-					found <- m[1]
-					sent = true
-				}
-			}
-			if !sent {
-				close(found)
-			}
-		}()
-		select {
-		case u, ok := <-found:
-			if !ok {
-				motoErr = fmt.Errorf("moto_server exited without printing its address")
-			}
-			motoURL = u
-		case <-time.After(60 * time.Second):
-			motoErr = fmt.Errorf("moto_server printed no address within 60s")
-		}
-	})
+	motoOnce.Do(func() { motoSrv, motoErr = moto.Launch() })
 	if motoErr != nil {
 		t.Fatalf("start moto_server: %v", motoErr)
 	}
-	return motoURL
+	return motoSrv.URL
 }
 
 // testAccess is a CloudAccess whose endpoints all point at url.

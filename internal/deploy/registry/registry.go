@@ -30,13 +30,14 @@ type Options struct {
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
+	awsp, tc := aws.New(o.AWS), tencent.New(o.Tencent) // each shares its uploads across its products
 	return deploy.NewList(
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
-		aws.NewACM(o.AWS), aws.NewCloudFront(o.AWS), aws.NewELB(o.AWS),
-		tencent.NewCDN(o.Tencent), tencent.NewCLB(o.Tencent), tencent.NewTEO(o.Tencent),
+		awsp.ACM, awsp.CloudFront, awsp.ELB,
+		tc.CDN, tc.CLB, tc.TEO,
 	)
 }

@@ -119,6 +119,11 @@ func (s *session) ensureUploaded(ctx context.Context, b deploy.Bundle) (string, 
 	}
 	sha := strings.ToUpper(b.Sha2)
 	ck := s.key + "|" + sha
+	unlock, err := s.b.locks.lock(ctx, ck)
+	if err != nil {
+		return "", fmt.Errorf("%s: waiting to upload certificate %d: %w", s.product, b.CertID, err)
+	}
+	defer unlock()
 	s.b.mu.Lock()
 	id := s.b.idFor[ck]
 	s.b.mu.Unlock()

@@ -95,6 +95,7 @@ type base struct {
 	creds map[string]*tempCreds // access fingerprint → assumed role
 	shaOf map[string]string     // access|certId → SHA-256 (an SSL certificate never changes)
 	idFor map[string]string     // access|sha → certfleet's upload
+	locks keyLocks              // access|sha: one upload at a time
 }
 
 func newBase(o Options) *base {
@@ -343,5 +344,21 @@ func wait(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// Products are the three Tencent Cloud products sharing one SSL upload
+// cache and lock, so one job's workers upload a certificate once.
+type Products struct {
+	CDN, CLB, TEO *Deployer
+}
+
+// New returns the three products over one shared base.
+func New(o Options) Products {
+	b := newBase(o)
+	return Products{
+		CDN: &Deployer{b: b, desc: CDNDescription, p: cdnProduct{}},
+		CLB: &Deployer{b: b, desc: CLBDescription, p: clbProduct{}},
+		TEO: &Deployer{b: b, desc: TEODescription, p: teoProduct{}},
 	}
 }

@@ -3,6 +3,7 @@ package tencent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -370,5 +371,31 @@ func TestDiscover(t *testing.T) {
 	}
 	if d := keys["cdn.example.com"]; d.EnableHTTPS {
 		t.Errorf("a CDN domain with HTTPS off: %+v", d)
+	}
+}
+
+// TestUploadOnceConcurrently: workers of one job deploying the same
+// certificate to several resources at once upload it once.
+func TestUploadOnceConcurrently(t *testing.T) {
+	f := tcfake.New(t, testID, testSecret)
+	a := access(f, nil)
+	p := New(fastOpts())
+	b := deploytest.Bundle(t, "www.example.com")
+	errs := make(chan error, 6)
+	for i := range 6 {
+		d := fmt.Sprintf("c%d.example.com", i)
+		f.AddCDNDomain(d)
+		go func() {
+			_, err := p.CDN.Deploy(context.Background(), deploy.Request{Target: tgt("TencentCDN", a, d, nil), Bundle: b})
+			errs <- err
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Calls("UploadCertificate"); n != 1 {
+		t.Errorf("six concurrent deployments called UploadCertificate %d times, want 1", n)
 	}
 }
