@@ -238,6 +238,15 @@ func TestAWSTargets(t *testing.T) {
 		if n := countImports(); n != 1 {
 			t.Errorf("%d shared imports of the certificate in us-east-1, want 1 for the listener and the distribution", n)
 		}
+		// The engine sweeps once per product and credential; ELB's and
+		// CLOUDFRONT's find the import bound and delete nothing of the user's.
+		r.srv.waitLog(2, `"msg":"cleanup after job done"`)
+		if n := r.srv.logCount(`"msg":"cleanup after job failed"`); n != 0 {
+			t.Errorf("%d cleanups failed: %s", n, r.srv.Logs())
+		}
+		if w.sha(oldArn) == "" || countImports() != 1 {
+			t.Errorf("the cleanup deleted the user's certificate or the bound import")
+		}
 
 		again := r.createJob(jobSpec{certs: []int64{cert}, resources: ids})
 		r.run(again, "success")

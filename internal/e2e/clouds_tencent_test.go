@@ -60,6 +60,14 @@ func TestTencentTargets(t *testing.T) {
 		def := f.AddListener("ap-guangzhou", "lb-def", 443, oldID)
 		sni := f.AddListener("ap-guangzhou", "lb-sni", 443, oldID, "sni.example.com", "api.example.com")
 		f.BindSNI(sni, "api.example.com", apiID) // the neighbour has its own certificate
+		// Two unused uploads certfleet made in earlier runs (its Alias):
+		// cleanup keeps the newer one (KeepPrevious 1), deletes the older.
+		var leftovers []string
+		for _, n := range []string{"older.example.com", "newer.example.com"} {
+			ch := certstest.New(t, certstest.Options{DNSNames: []string{n}})
+			leftovers = append(leftovers, f.Upload(ch.CertPEM, "certfleet-"+strings.ToLower(shaOf(ch))))
+			f.Advance(2 * time.Second)
+		}
 		r := newJobRig(t, engine)
 
 		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "Tencent", "Name": "tencent-e2e",
@@ -104,6 +112,15 @@ func TestTencentTargets(t *testing.T) {
 			}
 		}
 		check("after the job", true)
+		// After the job the engine sweeps once per product and credential.
+		r.srv.waitLog(3, `"msg":"cleanup after job done"`)
+		if n := r.srv.logCount(`"msg":"cleanup after job failed"`); n != 0 {
+			t.Errorf("%d cleanups failed", n)
+		}
+		if f.Sha(leftovers[0]) != "" || f.Sha(leftovers[1]) == "" || f.Sha(oldID) == "" || f.Sha(apiID) == "" {
+			t.Errorf("after the cleanup: older leftover kept=%v (want false), newer kept=%v, users' kept=%v %v (want true)",
+				f.Sha(leftovers[0]) != "", f.Sha(leftovers[1]) != "", f.Sha(oldID) != "", f.Sha(apiID) != "")
+		}
 		if n := f.Calls("UploadCertificate"); n != 1 {
 			t.Errorf("UploadCertificate called %d times, want 1 for four resources", n)
 		}
