@@ -185,7 +185,7 @@ func TestAWSTargets(t *testing.T) {
 
 		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "aws", "Name": "aws-e2e",
 			"SecretId": awsKeyID, "SecretKey": awsSecret,
-			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": w.url}, "Regions": []string{"us-east-1"}})}), "AccessId")
+			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": w.url}, "Regions": []string{"us-east-1"}, "MaxQPS": 1000})}), "AccessId")
 		if got := r.sync(access); got != "found=3 created=3 updated=0 gone=0" {
 			t.Fatalf("first sync: %s", got)
 		}

@@ -72,7 +72,7 @@ func TestTencentTargets(t *testing.T) {
 
 		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "Tencent", "Name": "tencent-e2e",
 			"SecretId": "AKIDe2etest", "SecretKey": "e2e-tencent-secret-key-0001",
-			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL}, "Regions": []string{"ap-guangzhou"}})}), "AccessId")
+			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL}, "Regions": []string{"ap-guangzhou"}, "MaxQPS": 1000})}), "AccessId")
 		if got := r.sync(access); got != "found=5 created=5 updated=0 gone=0" {
 			t.Fatalf("first sync: %s", got)
 		}

@@ -37,6 +37,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/egress"
@@ -67,6 +68,8 @@ var accessFields = []deploy.Field{
 		Help: `Endpoint overrides: {"ACM"|"CLOUDFRONT"|"ELB"|"STS"|"*": "https://host[:port]"} for VPC endpoints, private gateways and tests.`},
 	{Name: "Regions", Type: deploy.TypeStringList, Default: "us-east-1",
 		Help: "The regions SyncCloudResources looks for ACM certificates and load balancers in."},
+	{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
+		Help: "Calls per second this server makes with this access key, all products together (AWS throttles per account and API)."},
 }
 
 // AccessConfig is a CloudAccess Config, decoded through accessFields.
@@ -75,6 +78,7 @@ type AccessConfig struct {
 	ExternalId string
 	Endpoints  map[string]string
 	Regions    []string
+	MaxQPS     int
 }
 
 var accessSpec = deploy.AccessSpec{
@@ -114,6 +118,7 @@ type base struct {
 	creds  map[string]sdk.CredentialsProvider // access fingerprint → provider (role sessions cached)
 	arnFor map[string]string                  // access|region|sha → ARN of certfleet's import
 	locks  keyLocks                           // access|region|sha: one import at a time
+	rates  map[string]*rate.Limiter           // access key ID → MaxQPS
 }
 
 func newBase(o Options) *base {
@@ -128,6 +133,7 @@ func newBase(o Options) *base {
 		maxAttempts: n,
 		creds:       map[string]sdk.CredentialsProvider{},
 		arnFor:      map[string]string{},
+		rates:       map[string]*rate.Limiter{},
 	}
 }
 
@@ -200,7 +206,7 @@ func (b *base) session(t deploy.Target, product, region string) (*session, error
 	if err != nil {
 		return nil, err
 	}
-	hc := b.clients.Get(t.AccountID)
+	hc := &limited{hc: b.clients.Get(t.AccountID), l: b.limiter(a.SecretID, ac.MaxQPS)}
 	sum := sha256.Sum256([]byte(a.SecretID + "\x00" + a.SecretKey + "\x00" + ac.RoleArn + "\x00" + ac.ExternalId + "\x00" + endpointFor(ac, "STS")))
 	key := hex.EncodeToString(sum[:12])
 
@@ -244,7 +250,41 @@ func (b *base) session(t deploy.Target, product, region string) (*session, error
 	return s, nil
 }
 
-func (b *base) config(hc *http.Client, creds sdk.CredentialsProvider, region string) sdk.Config {
+// limited is an HTTP client waiting for its access key's MaxQPS.
+type limited struct {
+	hc *http.Client
+	l  *rate.Limiter
+}
+
+func (c *limited) Do(req *http.Request) (*http.Response, error) {
+	if err := c.l.Wait(req.Context()); err != nil {
+		if req.Context().Err() != nil {
+			return nil, req.Context().Err()
+		}
+		return nil, fmt.Errorf("waiting for the MaxQPS limit: %v", err)
+	}
+	return c.hc.Do(req)
+}
+
+// limiter is the rate limit shared by every call made with one key.
+func (b *base) limiter(keyID string, qps int) *rate.Limiter {
+	if qps <= 0 {
+		qps = 10
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.rates[keyID]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(qps), qps)
+		b.rates[keyID] = l
+	} else if l.Limit() != rate.Limit(qps) {
+		l.SetLimit(rate.Limit(qps))
+		l.SetBurst(qps)
+	}
+	return l
+}
+
+func (b *base) config(hc sdk.HTTPClient, creds sdk.CredentialsProvider, region string) sdk.Config {
 	n := b.maxAttempts
 	return sdk.Config{
 		Region:      region,

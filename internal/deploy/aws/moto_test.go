@@ -74,7 +74,7 @@ func startMoto(t *testing.T) string {
 
 // testAccess is a CloudAccess whose endpoints all point at url.
 func testAccess(url string) *deploy.Access {
-	cfg, _ := json.Marshal(map[string]any{"Endpoints": map[string]string{"*": url}, "Regions": []string{"us-east-1", "eu-west-1"}})
+	cfg, _ := json.Marshal(map[string]any{"Endpoints": map[string]string{"*": url}, "Regions": []string{"us-east-1", "eu-west-1"}, "MaxQPS": 1000})
 	return &deploy.Access{ID: 9, CloudName: CloudName, SecretID: testKeyID, SecretKey: testSecret, Config: cfg}
 }
 

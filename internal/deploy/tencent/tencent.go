@@ -31,6 +31,7 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/egress"
@@ -67,6 +68,8 @@ var accessFields = []deploy.Field{
 		Help: `Endpoint overrides: {"SSL"|"CDN"|"CLB"|"TEO"|"STS"|"*": "https://host[:port]"} for private gateways and tests.`},
 	{Name: "Regions", Type: deploy.TypeStringList, Default: "ap-guangzhou",
 		Help: "The regions SyncCloudResources looks for CLB load balancers in."},
+	{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
+		Help: "Calls per second this server makes with this credential, all products together (Tencent limits each action per account)."},
 }
 
 // AccessConfig is a Tencent CloudAccess Config.
@@ -74,6 +77,7 @@ type AccessConfig struct {
 	RoleArn   string
 	Endpoints map[string]string
 	Regions   []string
+	MaxQPS    int
 }
 
 var accessSpec = deploy.AccessSpec{
@@ -96,6 +100,7 @@ type base struct {
 	shaOf map[string]string     // access|certId → SHA-256 (an SSL certificate never changes)
 	idFor map[string]string     // access|sha → certfleet's upload
 	locks keyLocks              // access|sha: one upload at a time
+	rates map[string]*rate.Limiter
 }
 
 func newBase(o Options) *base {
@@ -106,7 +111,7 @@ func newBase(o Options) *base {
 		poll = time.Second
 	}
 	return &base{clients: egress.NewClients(o.Egress, t, 0, egress.RefuseRedirects), poll: poll,
-		creds: map[string]*tempCreds{}, shaOf: map[string]string{}, idFor: map[string]string{}}
+		creds: map[string]*tempCreds{}, shaOf: map[string]string{}, idFor: map[string]string{}, rates: map[string]*rate.Limiter{}}
 }
 
 type tempCreds struct {
@@ -122,6 +127,7 @@ type session struct {
 	access  *deploy.Access
 	ac      AccessConfig
 	hc      *http.Client
+	rate    *rate.Limiter
 }
 
 var endpointKeys = map[string]bool{"SSL": true, "CDN": true, "CLB": true, "TEO": true, "STS": true, "*": true}
@@ -171,8 +177,27 @@ func (b *base) session(t deploy.Target, product string) (*session, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(a.SecretID + "\x00" + a.SecretKey + "\x00" + ac.RoleArn))
-	return &session{b: b, product: "Tencent/" + product, key: hex.EncodeToString(sum[:12]), access: a, ac: ac,
-		hc: b.clients.Get(t.AccountID)}, nil
+	key := hex.EncodeToString(sum[:12])
+	return &session{b: b, product: "Tencent/" + product, key: key, access: a, ac: ac,
+		hc: b.clients.Get(t.AccountID), rate: b.limiter(a.SecretID, ac.MaxQPS)}, nil
+}
+
+// limiter is the rate limit shared by every call made with one key.
+func (b *base) limiter(secretID string, qps int) *rate.Limiter {
+	if qps <= 0 {
+		qps = 10
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.rates[secretID]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(qps), qps)
+		b.rates[secretID] = l
+	} else if l.Limit() != rate.Limit(qps) {
+		l.SetLimit(rate.Limit(qps))
+		l.SetBurst(qps)
+	}
+	return l
 }
 
 // credential returns the credential calls are signed with: the access
@@ -227,8 +252,11 @@ func (e *APIError) Error() string {
 }
 
 func (s *session) callWith(ctx context.Context, cred common.CredentialIface, service, action, region string, params, out any) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if err := s.rate.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %s %s: %w", s.product, strings.ToUpper(service), action, ctx.Err())
+		}
+		return fmt.Errorf("%s: %s %s: waiting for the MaxQPS limit: %v", s.product, strings.ToUpper(service), action, err)
 	}
 	hp := profile.NewHttpProfile()
 	hp.ReqTimeout = 30

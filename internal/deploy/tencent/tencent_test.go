@@ -22,7 +22,7 @@ const (
 var seq atomic.Int64
 
 func access(f *tcfake.Server, extra map[string]any) *deploy.Access {
-	cfg := map[string]any{"Endpoints": map[string]string{"*": f.URL}, "Regions": []string{"ap-guangzhou", "ap-shanghai"}}
+	cfg := map[string]any{"Endpoints": map[string]string{"*": f.URL}, "Regions": []string{"ap-guangzhou", "ap-shanghai"}, "MaxQPS": 1000}
 	for k, v := range extra {
 		cfg[k] = v
 	}
@@ -397,5 +397,28 @@ func TestUploadOnceConcurrently(t *testing.T) {
 	}
 	if n := f.Calls("UploadCertificate"); n != 1 {
 		t.Errorf("six concurrent deployments called UploadCertificate %d times, want 1", n)
+	}
+}
+
+// TestMaxQPS: one limiter per key, shared by the products, at MaxQPS;
+// a MaxQPS out of range is refused naming the key.
+func TestMaxQPS(t *testing.T) {
+	f := tcfake.New(t, testID, testSecret)
+	p := New(fastOpts())
+	a := access(f, map[string]any{"MaxQPS": 3})
+	s1, err := p.CDN.b.session(tgt("TencentCDN", a, "x.example.com", nil), "TencentCDN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := p.CLB.b.session(tgt("CLB", a, "x.example.com", nil), "CLB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.rate != s2.rate || s1.rate.Limit() != 3 || s1.rate.Burst() != 3 {
+		t.Errorf("limiters %p %p at %v/%d, want one shared at 3/3", s1.rate, s2.rate, s1.rate.Limit(), s1.rate.Burst())
+	}
+	bad := access(f, map[string]any{"MaxQPS": 0})
+	if _, err := decodeAccess(bad); err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), `"MaxQPS"`) {
+		t.Errorf("MaxQPS 0: got %v, want a permanent error naming MaxQPS", err)
 	}
 }
