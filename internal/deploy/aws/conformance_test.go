@@ -477,3 +477,28 @@ func TestThrottling(t *testing.T) {
 		t.Errorf("Deploy with access denied: got %v, want a permanent error quoting AccessDenied", err)
 	}
 }
+
+// TestAssumeRole: with RoleArn the products call STS AssumeRole once and
+// reuse the session (moto does not check which credential signs, so the
+// proxy counts the calls).
+func TestAssumeRole(t *testing.T) {
+	w := newWorld(t)
+	f := newFaulty(t, w.url)
+	cfg, _ := json.Marshal(map[string]any{"Endpoints": map[string]string{"*": f.srv.URL}, "MaxQPS": 1000,
+		"RoleArn": "arn:aws:iam::123456789012:role/certfleet", "ExternalId": "certfleet-test"})
+	access := &deploy.Access{ID: 11, CloudName: CloudName, SecretID: testKeyID, SecretKey: testSecret, Config: cfg}
+	d := NewACM(Options{})
+	for range 2 {
+		tgt := target("ACM", access, "www.example.com", map[string]any{"RegionId": "us-east-1"})
+		if _, err := d.Deploy(context.Background(), deploy.Request{Target: tgt, Bundle: deploytest.Bundle(t, "www.example.com")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.count("AssumeRole"); n != 1 {
+		t.Errorf("AssumeRole called %d times, want 1", n)
+	}
+	bad, _ := json.Marshal(map[string]any{"RoleArn": "certfleet-role"})
+	if _, err := decodeAccess(&deploy.Access{ID: 12, Config: bad}); err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), `"RoleArn"`) {
+		t.Errorf("a RoleArn that is not an ARN: got %v", err)
+	}
+}
