@@ -143,4 +143,5 @@ type Store interface {
 	NotifyStore  // notifications.go: messages to contacts and the events they tell
 	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
 	MetricsStore // cluster.go: counts read at metrics scrape time
+	ConsoleStore // console.go: login profiles and console sessions
 }
