@@ -81,6 +81,7 @@ type Console struct {
 	gate  http.Handler // api.ConsoleHandler
 	locks *lockout
 	mfa   *pendingMFA
+	chain chainCache
 	mux   *http.ServeMux
 }
 
@@ -118,6 +119,7 @@ func New(st store.Store, a *api.API, box *secret.Box, log *slog.Logger, opts Opt
 	m.HandleFunc("POST /console/pfx", c.pfx)
 	m.HandleFunc("POST /console/mfa/begin", c.mfaBegin)
 	m.HandleFunc("POST /console/mfa/confirm", c.mfaConfirm)
+	m.HandleFunc("GET /console/auditchain", c.auditChain)
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "NotFound", "No such console page: "+r.URL.Path+".")
 	})
