@@ -27,7 +27,7 @@ var (
 )
 
 func errLocked(what string, until time.Time, now time.Time) *consoleError {
-	mins := int(until.Sub(now).Minutes()) + 1
+	mins := int((until.Sub(now) + time.Minute - 1) / time.Minute)
 	return &consoleError{http.StatusTooManyRequests, "Throttling.SignIn",
 		"Too many failed sign-ins " + what + "; sign-in is locked for " + itoa(mins) + " minute(s), until " + until.UTC().Format("15:04") + " UTC."}
 }
