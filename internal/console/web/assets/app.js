@@ -20,6 +20,11 @@ export function h(tag, attrs, ...kids) {
   return e;
 }
 
+// fill replaces el's children, skipping null and false.
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(9).filter(k => k != null && k !== false));
+}
+
 async function post(url, params) {
   const r = await fetch(url, {
     method: 'POST', credentials: 'same-origin',
@@ -48,9 +53,9 @@ const can = (action, version = CERT) => !!(me && me.Allowed && me.Allowed[(versi
 
 function flash(text, kind = 'ok') {
   const f = document.getElementById('flash');
-  f.replaceChildren(h('div', { class: 'msg ' + kind, role: kind === 'error' ? 'alert' : null }, text));
+  fill(f, h('div', { class: 'msg ' + kind, role: kind === 'error' ? 'alert' : null }, text));
 }
-const clearFlash = () => document.getElementById('flash').replaceChildren();
+const clearFlash = () => fill(document.getElementById('flash'), );
 // run calls fn, showing its error; returns its result or undefined.
 async function run(fn, okText) {
   try { const v = await fn(); if (okText) flash(okText); return v; }
@@ -111,7 +116,7 @@ const formValues = (form) => Object.fromEntries([...form.elements].filter(e => e
 function page(title, ...kids) {
   document.title = t(title) + ' · certfleet';
   const m = document.getElementById('main');
-  m.replaceChildren(h('h1', {}, t(title)), ...kids);
+  fill(m, h('h1', {}, t(title)), ...kids);
   return m;
 }
 
@@ -122,13 +127,13 @@ function signInPage() {
   const code = field({ name: 'Code', label: 'Authenticator code', autocomplete: 'one-time-code', help: t('Only if you bound an authenticator app.') });
   const form = h('form', { class: 'box signin', onsubmit: async (ev) => {
     ev.preventDefault();
-    err.replaceChildren();
+    fill(err, );
     try {
       await post('signin', formValues(form));
       await loadMe();
       location.hash = '#/overview';
     } catch (e) {
-      err.replaceChildren(h('p', { class: 'msg error' }, e.message));
+      fill(err, h('p', { class: 'msg error' }, e.message));
     }
   } },
   h('h1', {}, t('Sign in to certfleet')),
@@ -137,7 +142,7 @@ function signInPage() {
   code, err, h('button', { class: 'primary', type: 'submit' }, t('Sign in')));
   const m = document.getElementById('main');
   document.title = t('Sign in') + ' · certfleet';
-  m.replaceChildren(form);
+  fill(m, form);
   form.querySelector('input').focus();
 }
 
@@ -168,7 +173,7 @@ async function overview() {
   const failed = recent.filter(j => j.Status === 'error');
   const stale = status.Data.reduce((n, p) => n + p.StaleCount, 0);
   const card = (label, n, href) => h('a', { class: 'card', href }, h('div', { class: 'n' }, n), t(label));
-  m.replaceChildren(h('h1', {}, t('Overview')),
+  fill(m, h('h1', {}, t('Overview')),
     h('div', { class: 'grid' },
       card('Expired certificates', expired, '#/certificates?status=EXPIRED'),
       card('Expiring within 30 days', soon, '#/certificates?status=WILLEXPIRED'),
@@ -198,7 +203,7 @@ async function certificates(q) {
   async function load() {
     const r = await run(() => api('ListUserCertificateOrder', { Keyword: st.keyword, Status: st.status, CurrentPage: st.page, ShowSize: 20 }));
     if (!r) return;
-    list.replaceChildren(table([
+    fill(list, table([
       ['Name', c => h('a', { href: '#/certificates/' + c.CertificateId }, c.Name)],
       ['Domains', c => c.Sans], ['Issuer', c => c.Issuer],
       ['Expires', c => h('span', {}, c.EndDate, ' (', expiry(c.CertEndTime), ')')],
@@ -314,7 +319,7 @@ async function resourceForm(existing, done) {
   if (existing) selEl.disabled = true;
   async function render() {
     const d = pr.Products.find(p => p.CloudName + '/' + p.CloudProduct === selEl.value);
-    if (!d) { box.replaceChildren(); return; }
+    if (!d) { fill(box, ); return; }
     let current = {};
     try { current = existing && existing.Config ? JSON.parse(existing.Config) : {}; } catch { current = {}; }
     const fields = [...d.Config, ...pr.CommonConfig];
@@ -326,7 +331,7 @@ async function resourceForm(existing, done) {
         help: t('A credential of cloud ') + acl + (d.Access.SecretId ? ': ' + d.Access.SecretId : ''),
         options: [['', '—'], ...list.CloudAccessList.filter(a => a.CloudName === acl).map(a => [a.AccessId, a.Name + ' (' + a.SecretId + ')'])] });
     }
-    box.replaceChildren(h('p', { class: 'help' }, d.Summary),
+    fill(box, h('p', { class: 'help' }, d.Summary),
       field({ name: 'Name', label: 'Name', value: existing ? existing.Name : '' }),
       field({ name: 'Domain', label: 'Domain', value: existing ? existing.Domain : '', help: t('The host name the certificate must cover.') }),
       access, ...configFields(fields, current),
@@ -357,7 +362,7 @@ async function resources() {
   async function load() {
     const r = await run(() => api('ListCloudResources', { Keyword: st.keyword, CurrentPage: st.page, ShowSize: 20 }));
     if (!r) return;
-    list.replaceChildren(table([
+    fill(list, table([
       ['ID', x => x.Id], ['Name', x => x.Name], ['Product', x => x.CloudName + '/' + x.CloudProduct], ['Domain', x => x.Domain],
       ['Certificate', x => x.CertId ? h('a', { href: '#/certificates/' + x.CertId }, x.CertName) : '—'],
       ['Observed', x => x.ObservedError ? h('span', { class: 'exp-bad' }, x.ObservedError) : (x.ObservedSubject || '—')],
@@ -369,7 +374,7 @@ async function resources() {
           load();
         }) }, t('Check now')) : null,
         can('UpdateCloudResource') ? h('button', { type: 'button', onclick: async () => {
-          formSlot.replaceChildren(await resourceForm(x, () => { formSlot.replaceChildren(); load(); }));
+          fill(formSlot, await resourceForm(x, () => { fill(formSlot, ); load(); }));
           formSlot.querySelector('input, select').focus();
         } }, t('Edit')) : null,
         can('DeleteCloudResource') ? h('button', { class: 'danger', type: 'button', onclick: async () => {
@@ -378,7 +383,7 @@ async function resources() {
     pager(st.page, 20, r.Total, (p) => { st.page = p; load(); }));
   }
   page('Resources', search, list, formSlot);
-  if (can('CreateCloudResource')) formSlot.replaceChildren(await resourceForm(null, () => { load(); }));
+  if (can('CreateCloudResource')) fill(formSlot, await resourceForm(null, () => { load(); }));
   await load();
 }
 
@@ -389,7 +394,7 @@ async function jobs() {
   async function load() {
     const r = await run(() => api('ListDeploymentJob', { CurrentPage: st.page, ShowSize: 20 }));
     if (!r) return;
-    list.replaceChildren(table([['ID', j => j.Id], ['Name', j => h('a', { href: '#/jobs/' + j.Id }, j.Name || ('#' + j.Id))], ['Status', j => badge(j.Status)],
+    fill(list, table([['ID', j => j.Id], ['Name', j => h('a', { href: '#/jobs/' + j.Id }, j.Name || ('#' + j.Id))], ['Status', j => badge(j.Status)],
       ['Products', j => j.ProductName], ['Domains', j => j.CertDomain], ['Modified', j => fmtTime(j.GmtModified)]], r.Data, t('No jobs yet.')),
     pager(st.page, 20, r.Total, (p) => { st.page = p; load(); }));
   }
@@ -417,7 +422,7 @@ async function jobWizard() {
   } }, h('h2', {}, '1. ' + t('Certificates')),
   checks(certs.CertificateOrderList.map(c => ({ id: c.CertificateId, label: `${c.Name} — ${c.Sans} (${c.EndDate})` })), sel.certs, 'Certificates to deploy', x => x.id),
   h('button', { class: 'primary', type: 'submit' }, t('Next')));
-  steps.replaceChildren(f1);
+  fill(steps, f1);
   async function step2() {
     const chosen = certs.CertificateOrderList.filter(c => sel.certs.has(c.CertificateId));
     const names = chosen.flatMap(c => c.Sans.split(','));
@@ -500,7 +505,7 @@ async function job(id) {
       if (confirmText && !confirm(t(confirmText))) return;
       if (await run(() => api(action, { JobId: id, ...params }), t('Done.'))) refresh();
     } }, t(label)) : null;
-    head.replaceChildren(
+    fill(head, 
       h('p', {}, t('Status'), ': ', h('span', { id: 'jobstatus' }, badge(j.Status)), j.Cancelled ? ' (' + t('cancelled') + ')' : '', ' · ', t('Domains'), ': ', j.CertDomain),
       bar,
       h('p', { id: 'jobcounts' }, `${t('success')}: ${s.SuccessCount} · ${t('failed')}: ${s.FailedCount} · ${t('workers')}: ${s.WorkerCount}`,
@@ -511,7 +516,7 @@ async function job(id) {
         active ? btn('Cancel job', 'CancelDeploymentJob', {}, 'Cancel this job?', 'danger') : null,
         s.FailedCount ? btn('Retry failed workers', 'RetryDeploymentJob', {}) : null,
         s.SuccessCount ? btn('Roll back the whole job', 'RollbackDeploymentJob', {}, 'Roll back every resource of this job?', 'danger') : null));
-    workersBox.replaceChildren(table([['ID', x => x.Id], ['Resource', x => x.ResourceDomain || x.ResourceId], ['Product', x => x.CloudProduct],
+    fill(workersBox, table([['ID', x => x.Id], ['Resource', x => x.ResourceDomain || x.ResourceId], ['Product', x => x.CloudProduct],
       ['Status', x => h('span', { class: 'wstatus' }, badge(x.Status))], ['Attempts', x => x.Attempts],
       ['Error', x => x.ErrorMessage ? h('span', { class: 'exp-bad' }, x.ErrorMessage) : ''],
       ['Actions', x => x.Status === 'success' && can('RollbackDeploymentJob') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -532,10 +537,10 @@ async function contacts() {
   const st = { page: 1 };
   async function load() {
     const r = await run(() => api('ListContact', { ShowSize: 100 }));
-    if (r) list.replaceChildren(table([['ID', c => c.ContactId], ['Name', c => c.Name], ['Email', c => c.Email], ['Webhooks', c => JSON.parse(c.Webhooks || '[]').join(' ')],
+    if (r) fill(list, table([['ID', c => c.ContactId], ['Name', c => c.Name], ['Email', c => c.Email], ['Webhooks', c => JSON.parse(c.Webhooks || '[]').join(' ')],
       ['Actions', c => can('DeleteContact') ? h('button', { type: 'button', class: 'danger', onclick: async () => { if (await run(() => api('DeleteContact', { ContactId: c.ContactId }), t('Deleted.'))) load(); } }, t('Delete')) : '']], r.ContactList));
     const n = await run(() => api('ListNotification', { CurrentPage: st.page, ShowSize: 20 }));
-    if (n) log.replaceChildren(table([['Time', x => fmtTime(x.GmtCreate)], ['Event', x => x.Event], ['Channel', x => x.Channel], ['Target', x => x.Target],
+    if (n) fill(log, table([['Time', x => fmtTime(x.GmtCreate)], ['Event', x => x.Event], ['Channel', x => x.Channel], ['Target', x => x.Target],
       ['Status', x => badge(x.Status)], ['Error', x => x.LastError]], n.NotificationList, t('No notifications yet.')),
     pager(st.page, 20, n.TotalCount, (p) => { st.page = p; load(); }));
   }
@@ -558,7 +563,7 @@ async function credentials() {
   const clouds = [...new Set(pr.Products.filter(d => d.Access && d.Access.Need !== 'none').map(d => d.Access.CloudName || d.CloudName))];
   async function load() {
     const r = await run(() => api('ListCloudAccess', { ShowSize: 100 }));
-    if (r) list.replaceChildren(table([['ID', a => a.AccessId], ['Name', a => a.Name], ['Cloud', a => a.CloudName], ['SecretId', a => a.SecretId], ['Created', a => fmtTime(a.GmtCreate)],
+    if (r) fill(list, table([['ID', a => a.AccessId], ['Name', a => a.Name], ['Cloud', a => a.CloudName], ['SecretId', a => a.SecretId], ['Created', a => fmtTime(a.GmtCreate)],
       ['Actions', a => can('DeleteCloudAccess') ? h('button', { type: 'button', class: 'danger', onclick: async () => { if (confirm(t('Delete this credential?')) && await run(() => api('DeleteCloudAccess', { AccessId: a.AccessId }), t('Deleted.'))) load(); } }, t('Delete')) : '']],
     r.CloudAccessList, t('No credentials yet.')));
   }
@@ -581,9 +586,9 @@ async function users() {
   const list = h('div'), detail = h('div'), pols = h('div');
   async function load() {
     const r = await run(() => ram('ListUsers', { MaxItems: 100 }));
-    if (r) list.replaceChildren(table([['Name', u => h('button', { type: 'button', onclick: () => showUser(u.UserName) }, u.UserName)], ['Display name', u => u.DisplayName], ['Created', u => fmtTime(u.CreateDate)]], r.Users.User, t('No users yet.')));
+    if (r) fill(list, table([['Name', u => h('button', { type: 'button', onclick: () => showUser(u.UserName) }, u.UserName)], ['Display name', u => u.DisplayName], ['Created', u => fmtTime(u.CreateDate)]], r.Users.User, t('No users yet.')));
     const p = await run(() => ram('ListPolicies', { MaxItems: 100 }));
-    if (p) pols.replaceChildren(table([['Policy', x => x.PolicyName], ['Type', x => x.PolicyType], ['Description', x => x.Description]], p.Policies.Policy));
+    if (p) fill(pols, table([['Policy', x => x.PolicyName], ['Type', x => x.PolicyType], ['Description', x => x.Description]], p.Policies.Policy));
   }
   async function showUser(name) {
     const [keys, ps, prof] = await Promise.all([ram('ListAccessKeys', { UserName: name }).catch(() => null), ram('ListPoliciesForUser', { UserName: name }).catch(() => null),
@@ -601,7 +606,7 @@ async function users() {
     } }, field({ name: 'Password', label: prof ? 'New console password' : 'Console password', type: 'password', required: true, help: t('8–128 characters, letters with digits or symbols.') }),
     h('button', { type: 'submit' }, t('Set password'))) : null;
     const secretBox = h('div');
-    detail.replaceChildren(h('section', { class: 'box', 'aria-label': name }, h('h2', {}, t('User') + ' ' + name),
+    fill(detail, h('section', { class: 'box', 'aria-label': name }, h('h2', {}, t('User') + ' ' + name),
       h('p', {}, t('Console sign-in'), ': ', prof ? name + '@' + me.Account : t('none')), pw,
       h('h3', {}, t('Policies')), ps ? table([['Policy', x => x.PolicyName], ['Type', x => x.PolicyType],
         ['Actions', x => can('DetachPolicyFromUser', RAM) ? h('button', { type: 'button', onclick: async () => { if (await run(() => ram('DetachPolicyFromUser', { UserName: name, PolicyType: x.PolicyType, PolicyName: x.PolicyName }))) showUser(name); } }, t('Detach')) : '']], ps.Policies.Policy) : null,
@@ -614,7 +619,7 @@ async function users() {
         const k = await run(() => ram('CreateAccessKey', { UserName: name }));
         if (!k) return;
         await showUser(name);
-        detail.querySelector('.secret').replaceChildren(h('div', { class: 'msg ok', role: 'status' }, t('Copy the secret now; it is not shown again.'), ' ',
+        fill(detail.querySelector('.secret'), h('div', { class: 'msg ok', role: 'status' }, t('Copy the secret now; it is not shown again.'), ' ',
           h('span', { class: 'mono' }, k.AccessKey.AccessKeyId), ' / ', h('span', { class: 'mono', id: 'newsecret' }, k.AccessKey.AccessKeySecret)));
       } }, t('Create access key')) : null, h('div', { class: 'secret' }, secretBox)));
     detail.querySelector('h2').scrollIntoView();
@@ -642,7 +647,7 @@ async function audit() {
   const st = { page: 1 };
   async function load() {
     const r = await run(() => api('LookupAuditEvents', { CurrentPage: st.page, ShowSize: 20 }));
-    if (r) list.replaceChildren(table([['Time', e => fmtTime(e.EventTime)], ['Principal', e => e.Principal], ['Via', e => e.AccessKeyId.startsWith('console/') ? t('console') : e.AccessKeyId],
+    if (r) fill(list, table([['Time', e => fmtTime(e.EventTime)], ['Principal', e => e.Principal], ['Via', e => e.AccessKeyId.startsWith('console/') ? t('console') : e.AccessKeyId],
       ['Action', e => e.Action], ['Result', e => e.ResultCode], ['Source', e => e.SourceIp], ['Parameters', e => h('span', { class: 'mono' }, e.Parameters)]], r.Events),
     pager(st.page, 20, r.TotalCount, (p) => { st.page = p; load(); }));
   }
@@ -650,7 +655,7 @@ async function audit() {
   load();
   const r = await fetch('auditchain', { credentials: 'same-origin' });
   const j = await r.json().catch(() => ({}));
-  chain.replaceChildren(r.ok ? h('span', { class: j.Intact ? 'exp-ok' : 'exp-bad' }, j.Intact ? t('Chain intact') + ` (${j.Events} ${t('events checked')})` : t('Chain broken') + ': ' + j.Error)
+  fill(chain, r.ok ? h('span', { class: j.Intact ? 'exp-ok' : 'exp-bad' }, j.Intact ? t('Chain intact') + ` (${j.Events} ${t('events checked')})` : t('Chain broken') + ': ' + j.Error)
     : h('span', { class: 'help' }, j.Message || t('Chain not verified.')));
 }
 
@@ -659,7 +664,7 @@ async function account() {
   const box = h('div');
   page('My account', h('p', {}, t('Signed in as'), ' ', me.Name), h('h2', {}, t('Second factor (authenticator app)')),
     h('p', {}, me.MFA ? t('Bound: sign-in asks for a code.') : t('Not bound.')), box);
-  box.replaceChildren(h('button', { type: 'button', onclick: async () => {
+  fill(box, h('button', { type: 'button', onclick: async () => {
     const k = await run(() => post('mfa/begin', {}));
     if (!k) return;
     const f = h('form', { class: 'box', onsubmit: async (ev) => {
@@ -667,7 +672,7 @@ async function account() {
       if (await run(() => post('mfa/confirm', { Code: formValues(f).Code }), t('Authenticator bound.'))) { await loadMe(); account(); }
     } }, h('p', {}, t('Add this secret to your authenticator app, then enter a code:')), h('p', { class: 'mono' }, k.Secret), h('p', { class: 'mono help' }, k.URI),
     field({ name: 'Code', label: 'Authenticator code', required: true, autocomplete: 'one-time-code' }), h('button', { class: 'primary', type: 'submit' }, t('Confirm')));
-    box.replaceChildren(f);
+    fill(box, f);
     f.querySelector('input').focus();
   } }, t(me.MFA ? 'Bind a new authenticator' : 'Bind an authenticator')));
 }
@@ -681,7 +686,7 @@ const routes = [
 
 function renderNav(current) {
   const nav = document.getElementById('nav');
-  nav.replaceChildren(...routes.filter(r => !r[3] || can(r[3], r[0] === 'users' ? RAM : CERT)).map(([path, label]) =>
+  fill(nav, ...routes.filter(r => !r[3] || can(r[3], r[0] === 'users' ? RAM : CERT)).map(([path, label]) =>
     h('a', { href: '#/' + path, 'aria-current': path === current ? 'page' : null }, t(label))));
 }
 
