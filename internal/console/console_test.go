@@ -357,6 +357,11 @@ func TestRAMUserThroughTheSameAuthorization(t *testing.T) {
 			created = true
 		}
 	}
+	for _, e := range events {
+		if strings.Contains(e.Params, "reader-pass") {
+			t.Fatalf("a password reached the audit trail: %s %s", e.Action, e.Params)
+		}
+	}
 	if !denied || !created {
 		t.Fatalf("audit trail lacks the console calls (denied %v, created %v): %+v", denied, created, events)
 	}
