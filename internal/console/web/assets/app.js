@@ -367,6 +367,7 @@ async function resources() {
       ['Certificate', x => x.CertId ? h('a', { href: '#/certificates/' + x.CertId }, x.CertName) : '—'],
       ['Observed', x => x.ObservedError ? h('span', { class: 'exp-bad' }, x.ObservedError) : (x.ObservedSubject || '—')],
       ['Stale', x => x.Stale ? h('span', { class: 'exp-bad' }, t('stale')) : ''],
+      ['Status', x => x.Status === 'gone' ? h('span', { class: 'exp-bad', title: t('No longer found by discovery') }, t('gone')) : t(x.Status || 'online')],
       ['Actions', x => h('span', { class: 'row' },
         can('CheckCloudResource') ? h('button', { type: 'button', onclick: () => run(async () => {
           const c = await api('CheckCloudResource', { Id: x.Id });
@@ -427,8 +428,13 @@ async function jobWizard() {
     const chosen = certs.CertificateOrderList.filter(c => sel.certs.has(c.CertificateId));
     const names = chosen.flatMap(c => c.Sans.split(','));
     const covers = (d) => names.some(n => n === d || (n.startsWith('*.') && d.endsWith(n.slice(1)) && d.split('.').length === n.split('.').length));
-    const res = await api('ListCloudResources', { ShowSize: 100 });
-    const matching = res.Data.filter(r => !r.Domain || covers(r.Domain));
+    // Matching resources, searched on the server by each name (a wildcard by its parent domain).
+    const found = new Map();
+    for (const n of [...new Set(names)].slice(0, 20)) {
+      const res = await api('ListCloudResources', { Keyword: n.replace(/^\*\./, ''), ShowSize: 100 });
+      for (const r of res.Data) found.set(r.Id, r);
+    }
+    const matching = [...found.values()].filter(r => r.Domain && covers(r.Domain));
     matching.forEach(r => sel.resources.add(r.Id));
     const f2 = h('form', { class: 'box', onsubmit: async (ev) => { ev.preventDefault(); if (!sel.resources.size) { flash(t('Pick at least one resource.'), 'error'); return; } clearFlash(); await step3(); } },
       h('h2', {}, '2. ' + t('Resources the certificates cover')),
@@ -564,7 +570,12 @@ async function credentials() {
   async function load() {
     const r = await run(() => api('ListCloudAccess', { ShowSize: 100 }));
     if (r) fill(list, table([['ID', a => a.AccessId], ['Name', a => a.Name], ['Cloud', a => a.CloudName], ['SecretId', a => a.SecretId], ['Created', a => fmtTime(a.GmtCreate)],
-      ['Actions', a => can('DeleteCloudAccess') ? h('button', { type: 'button', class: 'danger', onclick: async () => { if (confirm(t('Delete this credential?')) && await run(() => api('DeleteCloudAccess', { AccessId: a.AccessId }), t('Deleted.'))) load(); } }, t('Delete')) : '']],
+      ['Actions', a => h('span', { class: 'row' }, can('SyncCloudResources') ? h('button', { type: 'button', onclick: () => run(async () => {
+        const r = await api('SyncCloudResources', { AccessId: a.AccessId });
+        const errs = (r.Products || []).filter(p => p.Error).map(p => p.CloudProduct + ': ' + p.Error);
+        flash(`${t('Discovered')}: ${r.Found} · ${t('created')}: ${r.Created} · ${t('updated')}: ${r.Updated} · ${t('gone')}: ${r.Gone}` + (errs.length ? ' — ' + errs.join('; ') : ''), errs.length ? 'error' : 'ok');
+      }) }, t('Discover resources')) : null,
+      can('DeleteCloudAccess') ? h('button', { type: 'button', class: 'danger', onclick: async () => { if (confirm(t('Delete this credential?')) && await run(() => api('DeleteCloudAccess', { AccessId: a.AccessId }), t('Deleted.'))) load(); } }, t('Delete')) : null)]],
     r.CloudAccessList, t('No credentials yet.')));
   }
   const form = can('CreateCloudAccess') ? h('form', { class: 'box', onsubmit: async (ev) => {

@@ -42,7 +42,8 @@ const zh = {
   'Chain intact': '哈希链完整', 'events checked': '条事件已校验', 'Chain broken': '哈希链已损坏', 'Chain not verified.': '未校验哈希链。', 'Signed in as': '当前登录',
   'Second factor (authenticator app)': '第二因素（验证器应用）', 'Bound: sign-in asks for a code.': '已绑定：登录时需要动态码。', 'Not bound.': '未绑定。',
   'Add this secret to your authenticator app, then enter a code:': '将此密钥添加到验证器应用，然后输入动态码：', 'Authenticator bound.': '验证器已绑定。', 'Confirm': '确认',
-  'Bind a new authenticator': '重新绑定验证器', 'Bind an authenticator': '绑定验证器', 'Resources ': '资源', 'Resources': '资源',
+  'Discovered': '发现', 'created': '新建', 'updated': '更新', 'gone': '已消失', 'online': '在线', 'Discover resources': '发现资源',
+  'No longer found by discovery': '同步时已找不到该资源', 'Bind a new authenticator': '重新绑定验证器', 'Bind an authenticator': '绑定验证器', 'Resources ': '资源', 'Resources': '资源',
 };
 let current = localStorage.getItem('certfleet.lang') || ((navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
 export const lang = () => current;
