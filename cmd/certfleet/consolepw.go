@@ -32,6 +32,17 @@ session of the root out and removes its authenticator (TOTP) binding.
 RAM users get their console passwords through the RAM API (CreateLoginProfile).`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == store.RootAccountName { // before the first serve too
+				st, _, err := h.open(cmd)
+				if err != nil {
+					return err
+				}
+				_, err = st.AccountEnsure(cmd.Context(), store.RootAccountName)
+				st.Close()
+				if err != nil {
+					return err
+				}
+			}
 			st, a, err := h.openAccount(cmd, args[0])
 			if err != nil {
 				return err
