@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -82,7 +83,9 @@ type Console struct {
 	locks *lockout
 	mfa   *pendingMFA
 	chain chainCache
-	mux   *http.ServeMux
+	// hashing bounds concurrent password checks (signin.go).
+	hashing chan struct{}
+	mux     *http.ServeMux
 }
 
 // New returns the console over the API front a.
@@ -106,7 +109,8 @@ func New(st store.Store, a *api.API, box *secret.Box, log *slog.Logger, opts Opt
 		opts.Clock = time.Now
 	}
 	c := &Console{st: st, api: a, box: box, log: log, opts: opts, gate: a.ConsoleHandler(),
-		locks: newLockout(opts.UserFailures, opts.SourceFailures, opts.LockoutWindow), mfa: newPendingMFA()}
+		locks: newLockout(opts.UserFailures, opts.SourceFailures, opts.LockoutWindow), mfa: newPendingMFA(),
+		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	assets, _ := fs.Sub(webFS, "web")
 	files := http.FileServerFS(assets)
 	m := http.NewServeMux()

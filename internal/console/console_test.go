@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -409,5 +412,50 @@ func TestTOTP(t *testing.T) {
 	a := n.do("POST", "/console/signin", url.Values{"Name": {"root"}, "Password": {rootPW}, "Code": {code}}, map[string]string{"X-Requested-With": "certfleet-console"})
 	if a.status != 200 {
 		t.Fatalf("sign-in with a code: %d %v", a.status, a.body)
+	}
+}
+
+func TestPFXUpload(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: the PFX fixture is made with it")
+	}
+	f := setup(t)
+	b := f.browser(t)
+	b.signIn("root", rootPW)
+	dir := t.TempDir()
+	gen := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	key, crt := filepath.Join(dir, "k.pem"), filepath.Join(dir, "c.pem")
+	gen("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+		"-days", "30", "-subj", "/CN=pfx.example.test", "-addext", "subjectAltName=DNS:pfx.example.test")
+	legacy, modern := filepath.Join(dir, "legacy.pfx"), filepath.Join(dir, "modern.pfx")
+	gen("pkcs12", "-export", "-legacy", "-inkey", key, "-in", crt, "-out", legacy, "-passout", "pass:pfx-pass")
+	gen("pkcs12", "-export", "-inkey", key, "-in", crt, "-out", modern, "-passout", "pass:pfx-pass")
+	upload := func(file, name, pw string) answer {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.do("POST", "/console/pfx", url.Values{"Name": {name}, "Pfx": {base64.StdEncoding.EncodeToString(raw)}, "PfxPassword": {pw}},
+			map[string]string{"X-CSRF-Token": b.csrf})
+	}
+	if a := upload(legacy, "pfx", "wrong"); a.status != 400 || !strings.Contains(a.body["Message"].(string), "password is wrong") {
+		t.Fatalf("wrong password: %d %v", a.status, a.body)
+	}
+	if a := upload(modern, "pfx", "pfx-pass"); a.status != 400 || !strings.Contains(a.body["Message"].(string), "-legacy") {
+		t.Fatalf("AES PFX: %d %v", a.status, a.body)
+	}
+	a := upload(legacy, "pfx", "pfx-pass")
+	if a.status != 200 || a.body["CertId"] == nil {
+		t.Fatalf("legacy PFX: %d %v", a.status, a.body)
+	}
+	list, _, err := f.st.CertificateList(context.Background(), store.CertificateListParams{AccountID: f.root, Limit: 5})
+	if err != nil || len(list) != 1 || list[0].CommonName != "pfx.example.test" {
+		t.Fatalf("after the PFX upload: %v %+v", err, list)
 	}
 }

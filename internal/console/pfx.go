@@ -59,7 +59,9 @@ func (c *Console) pfx(w http.ResponseWriter, r *http.Request) {
 			}
 			pem.Encode(&certs, b)
 		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
-			pem.Encode(&key, b)
+			// pkcs12 labels every key PRIVATE KEY, an EC key's bytes being
+			// SEC1: re-encode whatever it is as PKCS#8.
+			pemKey(&key, b.Bytes)
 		}
 	}
 	form := url.Values{"Action": {"UploadUserCertificate"}, "Version": {"2020-04-07"}, "Name": {r.PostForm.Get("Name")},
@@ -84,3 +86,18 @@ func isCA(der []byte) bool {
 }
 
 var parseCert = x509.ParseCertificate
+
+func pemKey(w *bytes.Buffer, der []byte) {
+	var k any
+	var err error
+	if k, err = x509.ParsePKCS8PrivateKey(der); err != nil {
+		if k, err = x509.ParseECPrivateKey(der); err != nil {
+			if k, err = x509.ParsePKCS1PrivateKey(der); err != nil {
+				return // no key: the upload says Key is missing
+			}
+		}
+	}
+	if p8, err := x509.MarshalPKCS8PrivateKey(k); err == nil {
+		pem.Encode(w, &pem.Block{Type: "PRIVATE KEY", Bytes: p8})
+	}
+}

@@ -64,6 +64,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, errLocked("from your address", until, now))
 		return
 	}
+	// At most a few password checks at once (each takes 19 MiB and tens of
+	// milliseconds): a flood of sign-ins from many addresses waits here.
+	select {
+	case c.hashing <- struct{}{}:
+		defer func() { <-c.hashing }()
+	case <-r.Context().Done():
+		return
+	}
 	prof, err := c.profileOf(r, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.fail(w, r, err)
