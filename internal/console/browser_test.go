@@ -295,9 +295,12 @@ func TestBrowserFlows(t *testing.T) {
 			ok = evalJS[bool](u, `(() => { document.querySelectorAll('fieldset')[2].querySelector('input').click(); document.querySelectorAll('form.box')[2].requestSubmit(); return true })()`)
 			u.run(chromedp.WaitVisible(chromedp.CSS(`select[name=When]`)))
 			u.clickText("Create job")
+			u.until("the preview", `/1 \/ 1 resource/.test(document.querySelector('#preview')?.textContent || '')`)
+			u.shot("05-job-preview")
+			u.clickText("Start now")
 			u.until("the job's success", `document.querySelector('#jobstatus')?.textContent === 'success'`)
 			u.until("the worker's success", `document.querySelector('.wstatus')?.textContent === 'success'`)
-			u.shot("05-job-success")
+			u.shot("06-job-success")
 			if b, err := os.ReadFile(filepath.Join(n.localDir, "www.crt")); err != nil || string(b) != certPEM {
 				t.Fatalf("the job did not write the certificate: %v", err)
 			}
@@ -305,7 +308,7 @@ func TestBrowserFlows(t *testing.T) {
 			// Roll back the worker.
 			u.clickText("Roll back")
 			u.until("the rollback done", `/rollback: 1\/1/.test(document.querySelector('#jobcounts')?.textContent || '')`)
-			u.shot("06-worker-rolled-back")
+			u.shot("07-worker-rolled-back")
 			if _, err := os.Stat(filepath.Join(n.localDir, "www.crt")); !os.IsNotExist(err) {
 				t.Fatalf("after the rollback the file is still there (%v); it did not exist before the job", err)
 			}
@@ -320,7 +323,7 @@ func TestBrowserFlows(t *testing.T) {
 			u.run(chromedp.WaitVisible(chromedp.CSS(`select[name=Policy]`)), chromedp.SetValue(chromedp.CSS(`select[name=Policy]`), "System:AliyunYundunCertReadOnlyAccess"))
 			u.clickText("Attach")
 			u.until("the policy attached", `[...document.querySelectorAll('section.box td')].some(td => td.textContent === 'AliyunYundunCertReadOnlyAccess')`)
-			u.shot("07-users")
+			u.shot("08-users")
 
 			// Page-load times with 10,000 resources (logged, not asserted).
 			seedResources(t, n, engine, 10000)
@@ -336,7 +339,7 @@ func TestBrowserFlows(t *testing.T) {
 				u.until(p.hash+" rendered", p.ready)
 				t.Logf("page-load engine=%s resources=10001 page=%s ms=%d", engine, p.hash, time.Since(start).Milliseconds())
 			}
-			u.shot("08-resources-10000")
+			u.shot("09-resources-10000")
 			// The console's calls behind those pages, median of 7 from the page
 			// (fetch to answer), against a call of an empty list as the baseline.
 			calls := []struct{ name, body string }{
@@ -365,7 +368,7 @@ func TestBrowserFlows(t *testing.T) {
 			u.run(chromedp.EmulateViewport(390, 844))
 			u.go_("#/overview")
 			u.until("the overview", `document.querySelector('.card')`)
-			u.shot("09-overview-phone")
+			u.shot("10-overview-phone")
 			if wide := evalJS[string](u, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName + '.' + e.className).join(' ')`); wide != "" {
 				t.Fatalf("at phone width (390 px) these overflow the screen: %s", wide)
 			}
@@ -373,7 +376,7 @@ func TestBrowserFlows(t *testing.T) {
 			u.run(chromedp.SetValue(chromedp.CSS(`#lang`), "zh"))
 			ok = evalJS[bool](u, `(() => { const s = document.querySelector('#lang'); s.dispatchEvent(new Event('change')); return true })()`)
 			u.until("Chinese", `document.querySelector('main h1')?.textContent === '概览'`)
-			u.shot("10-overview-zh")
+			u.shot("11-overview-zh")
 			ok = evalJS[bool](u, `(() => { const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); return true })()`)
 
 			// CSP: inline script is refused; the header says so.
@@ -410,7 +413,7 @@ func TestBrowserFlows(t *testing.T) {
 					t.Fatalf("%s shows write controls to a read-only user: %v", hash, writes)
 				}
 			}
-			u.shot("11-read-only-user")
+			u.shot("12-read-only-user")
 			code = evalJS[string](u, `fetch('whoami').then(r => r.json()).then(me => fetch('/console/api', {method: 'POST', headers: {'Content-Type': 'application/x-www-form-urlencoded', 'X-CSRF-Token': me.CSRF}, body: 'Action=DeleteCloudResource&Version=2020-04-07&Id=1'})).then(r => r.json()).then(j => j.Code)`)
 			if code != "Forbidden.RAM" {
 				t.Fatalf("forged write of a read-only user: %q, want Forbidden.RAM", code)
@@ -424,7 +427,7 @@ func TestBrowserFlows(t *testing.T) {
 			}
 			u.signIn("reader@root", "reader-pass-1")
 			u.until("the lockout message", `document.querySelector('form .msg.error')?.textContent.includes('Too many failed sign-ins')`)
-			u.shot("12-lockout")
+			u.shot("13-lockout")
 		})
 	}
 }

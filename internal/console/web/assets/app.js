@@ -462,21 +462,34 @@ async function jobWizard() {
       if (v.Strategy.trim()) p.Strategy = v.Strategy.trim();
       const r = await run(() => api('CreateDeploymentJob', p));
       if (!r) return;
-      const preview = await run(() => api('PreviewDeploymentJob', { JobId: r.JobId }));
-      if (v.When !== 'draft') {
-        if (!await run(() => api('UpdateDeploymentJobStatus', { JobId: r.JobId, Status: v.When === 'now' ? 'pending' : 'scheduling' }))) { location.hash = '#/jobs/' + r.JobId; return; }
-      }
-      const changes = preview ? preview.Data.filter(x => x.WouldChange).length : '?';
-      flash(t('Job created') + ` #${r.JobId}: ${changes} ` + t('resource(s) will change.'));
-      location.hash = '#/jobs/' + r.JobId;
+      f4.querySelector('button[type=submit]').disabled = true;
+      await step5(r.JobId, v.When);
     } }, h('h2', {}, '4. ' + t('Schedule')),
     field({ name: 'Name', label: 'Job name', required: true, value: 'deploy ' + new Date().toISOString().slice(0, 10) }),
     field({ name: 'When', label: 'When', value: 'now', options: [['now', t('Start now')], ['later', t('At the time below')], ['draft', t('Keep as a draft')]] }),
     field({ name: 'At', label: 'Start at', type: 'datetime-local' }),
-    field({ name: 'Strategy', label: 'Waves (Strategy JSON, optional)', type: 'textarea', rows: 3, placeholder: '{"Waves":[{"Percent":10},{"Percent":100}]}' }),
+    field({ name: 'Strategy', label: 'Waves (Strategy JSON, optional)', type: 'textarea', rows: 3, placeholder: '{"Waves":[5,"50%","100%"],"BakeSeconds":60}' }),
     h('button', { class: 'primary', type: 'submit' }, t('Create job')));
     steps.append(f4);
     f4.querySelector('input').focus();
+  }
+  // 5: what would change (PreviewDeploymentJob, no target touched), then start.
+  async function step5(jobId, when) {
+    const preview = await run(() => api('PreviewDeploymentJob', { JobId: jobId }));
+    const items = preview ? preview.Data : [];
+    const changes = items.filter(x => x.WouldChange).length;
+    const start = async () => {
+      if (await run(() => api('UpdateDeploymentJobStatus', { JobId: jobId, Status: when === 'now' ? 'pending' : 'scheduling' }), t('Job started.'))) location.hash = '#/jobs/' + jobId;
+    };
+    const box = h('section', { class: 'box', 'aria-label': t('Preview') }, h('h2', {}, '5. ' + t('Preview')),
+      h('p', { id: 'preview' }, `${t('Job created')} #${jobId}: ${changes} / ${items.length} ` + t('resource(s) will change.')),
+      table([['Resource', x => x.Domain || x.ResourceId], ['Would change', x => x.WouldChange ? t('yes') : t('no (already serving it)')],
+        ['Known from', x => t(x.Source)], ['Error', x => x.ObservedError]], items),
+      h('div', { class: 'row' },
+        when !== 'draft' ? h('button', { type: 'button', class: 'primary', onclick: start }, t(when === 'now' ? 'Start now' : 'Schedule')) : null,
+        h('a', { class: 'button', href: '#/jobs/' + jobId }, t(when === 'draft' ? 'Open the job' : 'Keep as a draft'))));
+    steps.append(box);
+    box.querySelector('button, a').focus();
   }
 }
 
