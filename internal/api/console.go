@@ -3,6 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/certfleet/certfleet/internal/policy"
 )
@@ -37,16 +40,24 @@ func consoleCallerFrom(ctx context.Context) (ConsoleCaller, bool) {
 
 // ConsoleHandler serves the operations for web console sessions: the
 // caller comes from the request's context (WithConsoleCaller; a request
-// without one is served as an unsigned API call, that is refused), then
-// the same chain as Handler's minus the signature: parameters, rate limit,
-// audit, RAM authorization, dispatch. Any path is accepted; the console
-// mounts it where it likes.
+// without one is refused with IncompleteSignature), then the same chain as
+// Handler's minus the signature: parameters, rate limit, audit, RAM
+// authorization, dispatch. Any path is accepted; the console mounts it
+// where it likes.
 func (a *API) ConsoleHandler() http.Handler {
-	return a.withRequest( // request.go: RequestId, body limit, parameters, Action/Version
+	chain := a.withRequest( // request.go: RequestId, body limit, parameters, Action/Version
 		a.withRateLimit( // ratelimit.go: token bucket per console user
 			a.withAudit( // audit.go: changes and denials, AccessKeyId console/<session>
 				a.withAuthorize( // authorize.go: RAM policies
 					http.HandlerFunc(a.dispatch)))))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := consoleCallerFrom(r.Context()); !ok {
+			a.writeError(w, &call{requestID: strings.ToUpper(uuid.NewString())}, &Error{Code: "IncompleteSignature", Status: http.StatusBadRequest,
+				Message: "The request carries neither a signature nor a console session."})
+			return
+		}
+		chain.ServeHTTP(w, r)
+	})
 }
 
 func (c *call) setConsole(cc ConsoleCaller) {
