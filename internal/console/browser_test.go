@@ -325,6 +325,21 @@ func TestBrowserFlows(t *testing.T) {
 			u.until("the policy attached", `[...document.querySelectorAll('section.box td')].some(td => td.textContent === 'AliyunYundunCertReadOnlyAccess')`)
 			u.shot("08-users")
 
+			// The audit log: the console's calls, and the chain verified.
+			u.go_("#/audit")
+			u.until("the chain's status", `/Chain intact/.test(document.querySelector('#chain')?.textContent || '')`)
+			u.until("console calls in the log", `[...document.querySelectorAll('main td')].some(td => td.textContent === 'console')`)
+			u.shot("09-audit")
+
+			// Every control of every page has a label (keyboard and screen reader users).
+			for _, hash := range []string{"#/overview", "#/certificates", "#/resources", "#/jobs", "#/jobs/new", "#/contacts", "#/credentials", "#/users", "#/audit", "#/account"} {
+				u.go_(hash)
+				u.until(hash+" loaded", `document.querySelector('main h1') && !/Loading/.test(document.querySelector('main').textContent)`)
+				if bare := evalJS[[]string](u, `[...document.querySelectorAll('input, select, textarea, button')].filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim())).map(e => e.outerHTML.slice(0, 80))`); len(bare) > 0 {
+					t.Fatalf("%s: controls without a label: %v", hash, bare)
+				}
+			}
+
 			// Page-load times with 10,000 resources (logged, not asserted).
 			seedResources(t, n, engine, 10000)
 			for _, p := range []struct{ hash, ready string }{
@@ -339,7 +354,7 @@ func TestBrowserFlows(t *testing.T) {
 				u.until(p.hash+" rendered", p.ready)
 				t.Logf("page-load engine=%s resources=10001 page=%s ms=%d", engine, p.hash, time.Since(start).Milliseconds())
 			}
-			u.shot("09-resources-10000")
+			u.shot("10-resources-10000")
 			// The console's calls behind those pages, median of 7 from the page
 			// (fetch to answer), against a call of an empty list as the baseline.
 			calls := []struct{ name, body string }{
@@ -368,7 +383,7 @@ func TestBrowserFlows(t *testing.T) {
 			u.run(chromedp.EmulateViewport(390, 844))
 			u.go_("#/overview")
 			u.until("the overview", `document.querySelector('.card')`)
-			u.shot("10-overview-phone")
+			u.shot("11-overview-phone")
 			if wide := evalJS[string](u, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName + '.' + e.className).join(' ')`); wide != "" {
 				t.Fatalf("at phone width (390 px) these overflow the screen: %s", wide)
 			}
@@ -376,7 +391,7 @@ func TestBrowserFlows(t *testing.T) {
 			u.run(chromedp.SetValue(chromedp.CSS(`#lang`), "zh"))
 			ok = evalJS[bool](u, `(() => { const s = document.querySelector('#lang'); s.dispatchEvent(new Event('change')); return true })()`)
 			u.until("Chinese", `document.querySelector('main h1')?.textContent === '概览'`)
-			u.shot("11-overview-zh")
+			u.shot("12-overview-zh")
 			ok = evalJS[bool](u, `(() => { const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); return true })()`)
 
 			// CSP: inline script is refused; the header says so.
@@ -413,7 +428,7 @@ func TestBrowserFlows(t *testing.T) {
 					t.Fatalf("%s shows write controls to a read-only user: %v", hash, writes)
 				}
 			}
-			u.shot("12-read-only-user")
+			u.shot("13-read-only-user")
 			code = evalJS[string](u, `fetch('whoami').then(r => r.json()).then(me => fetch('/console/api', {method: 'POST', headers: {'Content-Type': 'application/x-www-form-urlencoded', 'X-CSRF-Token': me.CSRF}, body: 'Action=DeleteCloudResource&Version=2020-04-07&Id=1'})).then(r => r.json()).then(j => j.Code)`)
 			if code != "Forbidden.RAM" {
 				t.Fatalf("forged write of a read-only user: %q, want Forbidden.RAM", code)
@@ -427,7 +442,7 @@ func TestBrowserFlows(t *testing.T) {
 			}
 			u.signIn("reader@root", "reader-pass-1")
 			u.until("the lockout message", `document.querySelector('form .msg.error')?.textContent.includes('Too many failed sign-ins')`)
-			u.shot("13-lockout")
+			u.shot("14-lockout")
 		})
 	}
 }
