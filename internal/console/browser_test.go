@@ -241,6 +241,8 @@ func TestBrowserFlows(t *testing.T) {
 			u := newUI(t, exe, n.url)
 
 			// Sign in as root: GET / redirects a browser to the console.
+			u.run(chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=Name]`)))
+			u.shot("00-signin")
 			u.signIn("root", rootPassword)
 			u.until("the overview", `document.querySelector('main h1')?.textContent === 'Overview' && document.querySelector('.card')`)
 			var path string
