@@ -121,6 +121,7 @@ func New(st store.Store, a *api.API, box *secret.Box, log *slog.Logger, opts Opt
 	m.HandleFunc("GET /console/whoami", c.whoami)
 	m.HandleFunc("POST /console/api", c.call)
 	m.HandleFunc("POST /console/pfx", c.pfx)
+	m.HandleFunc("POST /console/password", c.changePassword)
 	m.HandleFunc("POST /console/mfa/begin", c.mfaBegin)
 	m.HandleFunc("POST /console/mfa/confirm", c.mfaConfirm)
 	m.HandleFunc("GET /console/auditchain", c.auditChain)
@@ -213,9 +214,11 @@ func checkWrite(r *http.Request, s store.ConsoleSession) error {
 }
 
 var (
-	errCSRF        = &consoleError{http.StatusForbidden, "InvalidCSRFToken", "The request lacks this session's CSRF token; reload the page."}
-	errCrossOrigin = &consoleError{http.StatusForbidden, "InvalidOrigin", "The request comes from another site."}
-	errSignedOut   = &consoleError{http.StatusUnauthorized, "SessionExpired", "You are not signed in, or your session ended; sign in again."}
+	errCSRF          = &consoleError{http.StatusForbidden, "InvalidCSRFToken", "The request lacks this session's CSRF token; reload the page."}
+	errCrossOrigin   = &consoleError{http.StatusForbidden, "InvalidOrigin", "The request comes from another site."}
+	errResetRequired = &consoleError{http.StatusForbidden, "PasswordResetRequired", "Set a new password first: My account → Change password."}
+	errBindRequired  = &consoleError{http.StatusForbidden, "MFABindRequired", "Bind an authenticator app first: My account → Bind an authenticator."}
+	errSignedOut     = &consoleError{http.StatusUnauthorized, "SessionExpired", "You are not signed in, or your session ended; sign in again."}
 )
 
 // sameOrigin reports whether the request's Origin, when present, is this
@@ -271,11 +274,34 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkWrite(r, s)
 	}
+	if err == nil {
+		err = c.checkProfile(r, s)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	c.serveAs(w, r, s)
+}
+
+// checkProfile refuses operations while the user's login profile asks for
+// a new password (PasswordResetRequired) or an authenticator not yet bound
+// (MFABindRequired): the user must do that first, on My account.
+func (c *Console) checkProfile(r *http.Request, s store.ConsoleSession) error {
+	p, err := c.st.LoginProfileGet(r.Context(), s.AccountID, s.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errSignedOut // deleted meanwhile (its sessions go with it)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.PasswordResetRequired:
+		return errResetRequired
+	case p.MFABindRequired && len(p.TOTPSecretEnc) == 0:
+		return errBindRequired
+	}
+	return nil
 }
 
 func (c *Console) serveAs(w http.ResponseWriter, r *http.Request, s store.ConsoleSession) {

@@ -459,3 +459,57 @@ func TestPFXUpload(t *testing.T) {
 		t.Fatalf("after the PFX upload: %v %+v", err, list)
 	}
 }
+
+func TestProfileRequirements(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	root := f.browser(t)
+	root.signIn("root", rootPW)
+	for _, p := range []url.Values{
+		op("CreateUser", "UserName", "newbie"),
+		op("CreateLoginProfile", "UserName", "newbie", "Password", "first-pass-1", "PasswordResetRequired", "true", "MFABindRequired", "true"),
+		op("AttachPolicyToUser", "UserName", "newbie", "PolicyType", "System", "PolicyName", "AliyunYundunCertReadOnlyAccess"),
+	} {
+		if a := root.call(p); a.status != 200 {
+			t.Fatalf("%s: %d %v", p.Get("Action"), a.status, a.body)
+		}
+	}
+	b := f.browser(t)
+	if a := b.signIn("newbie@root", "first-pass-1"); a.status != 200 {
+		t.Fatalf("sign-in: %v", a.body)
+	}
+	if w := b.do("GET", "/console/whoami", nil, nil); w.body["PasswordResetRequired"] != true || w.body["MFABindRequired"] != true {
+		t.Fatalf("whoami: %v", w.body)
+	}
+	list := op("ListUserCertificateOrder")
+	if a := b.call(list); a.status != 403 || a.code() != "PasswordResetRequired" {
+		t.Fatalf("call before the new password: %d %v", a.status, a.body)
+	}
+	hdr := map[string]string{"X-CSRF-Token": b.csrf}
+	if a := b.do("POST", "/console/password", url.Values{"Current": {"wrong-pass-1"}, "New": {"second-pass-2"}}, hdr); a.code() != "InvalidCredentials" {
+		t.Fatalf("wrong current password: %v", a.body)
+	}
+	if a := b.do("POST", "/console/password", url.Values{"Current": {"first-pass-1"}, "New": {"weak"}}, hdr); a.code() != "InvalidParameter.Password" {
+		t.Fatalf("weak new password: %v", a.body)
+	}
+	a := b.do("POST", "/console/password", url.Values{"Current": {"first-pass-1"}, "New": {"second-pass-2"}}, hdr)
+	if a.status != 200 {
+		t.Fatalf("change password: %d %v", a.status, a.body)
+	}
+	b.csrf = a.body["CSRF"].(string) // a new session
+	if a := b.call(list); a.status != 403 || a.code() != "MFABindRequired" {
+		t.Fatalf("call before binding an authenticator: %d %v", a.status, a.body)
+	}
+	hdr = map[string]string{"X-CSRF-Token": b.csrf}
+	k := b.do("POST", "/console/mfa/begin", url.Values{}, hdr)
+	code, _ := totp.GenerateCode(k.body["Secret"].(string), time.Now())
+	if a := b.do("POST", "/console/mfa/confirm", url.Values{"Code": {code}}, hdr); a.status != 200 {
+		t.Fatalf("bind: %v", a.body)
+	}
+	if a := b.call(list); a.status != 200 {
+		t.Fatalf("call after both: %d %v", a.status, a.body)
+	}
+	if a := f.browser(t).signIn("newbie@root", "first-pass-1"); a.code() != "InvalidCredentials" {
+		t.Fatalf("the old password still signs in: %v", a.body)
+	}
+}

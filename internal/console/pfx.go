@@ -24,6 +24,10 @@ func (c *Console) pfx(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if err := c.checkProfile(r, s); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter", "The upload is malformed or larger than 1 MiB.")

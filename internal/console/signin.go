@@ -106,17 +106,23 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.locks.clear(userKey)
+	c.log.Info("console sign-in", "name", name, "source", src)
+	c.startSession(w, r, prof.AccountID, prof.UserID, now)
+}
+
+// startSession creates a session for the user and sets its cookie; the
+// answer carries its CSRF token.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, accountID, userID int64, now time.Time) {
 	tok := newToken()
-	s := store.ConsoleSession{IDHash: tokenHash(tok), AccountID: prof.AccountID, UserID: prof.UserID, CSRF: newToken(), Source: src,
+	s := store.ConsoleSession{IDHash: tokenHash(tok), AccountID: accountID, UserID: userID, CSRF: newToken(), Source: sourceOf(r),
 		Created: now, LastSeen: now, Expires: now.Add(c.opts.AbsoluteTimeout)}
 	if err := c.st.ConsoleSessionCreate(r.Context(), s); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.log.Info("console sign-in", "name", name, "source", src)
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: tok, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: c.opts.Secure || r.TLS != nil, MaxAge: int(c.opts.AbsoluteTimeout.Seconds())})
-	writeJSON(w, http.StatusOK, map[string]string{"Name": name, "CSRF": s.CSRF})
+	writeJSON(w, http.StatusOK, map[string]string{"CSRF": s.CSRF})
 }
 
 // profileOf resolves a sign-in name to its login profile; ErrNotFound for
@@ -200,12 +206,14 @@ func (c *Console) whoami(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	mfa := false
+	var mfa, reset, bind bool
 	if p, err := c.st.LoginProfileGet(ctx, s.AccountID, s.UserID); err == nil {
-		mfa = len(p.TOTPSecretEnc) > 0
+		mfa, reset = len(p.TOTPSecretEnc) > 0, p.PasswordResetRequired
+		bind = p.MFABindRequired && !mfa
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"Name": name, "Account": a.Name, "User": user, "CSRF": s.CSRF,
-		"Expires": s.Expires.UnixMilli(), "IdleTimeoutSeconds": int(c.opts.IdleTimeout.Seconds()), "Allowed": allowed, "MFA": mfa})
+		"Expires": s.Expires.UnixMilli(), "IdleTimeoutSeconds": int(c.opts.IdleTimeout.Seconds()), "Allowed": allowed, "MFA": mfa,
+		"PasswordResetRequired": reset, "MFABindRequired": bind})
 }
 
 // lockout counts failed sign-ins per key (a user, a source address) in a
@@ -280,4 +288,57 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
+}
+
+// changePassword sets the signed-in user's own console password (fields
+// Current and New). The current password is checked as at sign-in (and
+// counts toward the lockout); the new one clears PasswordResetRequired.
+// Every session of the user ends, and this browser gets a new one.
+func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) {
+	s, ok := c.sessionForWrite(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	r.ParseForm()
+	cur, next := r.PostForm.Get("Current"), strings.TrimSpace(r.PostForm.Get("New"))
+	now := c.opts.Clock()
+	key := "session:" + s.IDHash
+	if until, locked := c.locks.locked(key, now); locked {
+		c.fail(w, r, errLocked("for this session", until, now))
+		return
+	}
+	if err := password.Check(next); err != nil {
+		writeErr(w, http.StatusBadRequest, "InvalidParameter.Password", "The new password does not meet the password policy: "+
+			strings.TrimPrefix(err.Error(), password.ErrPolicy.Error()+": ")+".")
+		return
+	}
+	prof, err := c.st.LoginProfileGet(r.Context(), s.AccountID, s.UserID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	select {
+	case c.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	match := password.Verify(prof.PasswordHash, cur)
+	hash := password.Hash(next)
+	<-c.hashing
+	if !match {
+		c.locks.fail(key, c.opts.UserFailures, now)
+		c.fail(w, r, &consoleError{http.StatusBadRequest, "InvalidCredentials", "The current password is wrong."})
+		return
+	}
+	prof.PasswordHash, prof.PasswordResetRequired, prof.Updated = hash, false, now
+	if err := c.st.LoginProfileUpdate(r.Context(), prof); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if _, err := c.st.ConsoleSessionDeleteUser(r.Context(), s.AccountID, s.UserID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.startSession(w, r, s.AccountID, s.UserID, now)
 }

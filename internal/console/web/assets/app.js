@@ -686,7 +686,20 @@ async function audit() {
 // ---------- my account ----------
 async function account() {
   const box = h('div');
-  page('My account', h('p', {}, t('Signed in as'), ' ', me.Name), h('h2', {}, t('Second factor (authenticator app)')),
+  const pw = h('form', { class: 'box', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const v = formValues(pw);
+    if (v.New !== v.Again) { flash(t('The two new passwords differ.'), 'error'); return; }
+    if (await run(() => post('password', { Current: v.Current, New: v.New }), t('Password changed; other browsers are signed out.'))) { await loadMe(); account(); }
+  } }, h('h2', {}, t('Change password')),
+  field({ name: 'Current', label: 'Current password', type: 'password', required: true, autocomplete: 'current-password' }),
+  field({ name: 'New', label: 'New password', type: 'password', required: true, help: t('8–128 characters, letters with digits or symbols.') }),
+  field({ name: 'Again', label: 'New password again', type: 'password', required: true }),
+  h('button', { class: 'primary', type: 'submit' }, t('Change password')));
+  page('My account', h('p', {}, t('Signed in as'), ' ', me.Name),
+    me.PasswordResetRequired ? h('p', { class: 'msg error' }, t('Your administrator asks you to set a new password before anything else.')) : null,
+    me.MFABindRequired ? h('p', { class: 'msg error' }, t('Your administrator asks you to bind an authenticator app before anything else.')) : null,
+    pw, h('h2', {}, t('Second factor (authenticator app)')),
     h('p', {}, me.MFA ? t('Bound: sign-in asks for a code.') : t('Not bound.')), box);
   fill(box, h('button', { type: 'button', onclick: async () => {
     const k = await run(() => post('mfa/begin', {}));
@@ -721,7 +734,8 @@ async function route() {
   if (!me && !(await loadMe())) { if (path !== 'signin') clearFlash(); signInPage(); return; }
   if (path === 'signin') { location.hash = '#/overview'; return; }
   document.getElementById('top').hidden = false;
-  const [section, id] = path.split('/');
+  let [section, id] = path.split('/');
+  if ((me.PasswordResetRequired || me.MFABindRequired) && section !== 'account') { section = 'account'; id = undefined; }
   renderNav(section);
   try {
     if (section === 'certificates' && id) await certificate(id);
