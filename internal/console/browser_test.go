@@ -147,7 +147,7 @@ func newUI(t *testing.T, exe, base string) *ui {
 
 func (u *ui) run(actions ...chromedp.Action[chromedp.Void]) {
 	u.t.Helper()
-	ctx, cancel := context.WithTimeout(u.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(u.ctx, 2*time.Minute) // generous: CI machines are shared
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		u.shot("failure")
@@ -171,7 +171,7 @@ func evalJS[T any](u *ui, expr string) T {
 // until waits for a JavaScript condition.
 func (u *ui) until(what, cond string) {
 	u.t.Helper()
-	testutil.WaitFor(u.t, 60*time.Second, what, func() (bool, error) {
+	testutil.WaitFor(u.t, 2*time.Minute, what, func() (bool, error) {
 		return chromedp.Run(u.ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
 	})
 }

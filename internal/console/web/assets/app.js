@@ -114,6 +114,7 @@ function field(spec) {
 const formValues = (form) => Object.fromEntries([...form.elements].filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]));
 
 function page(title, ...kids) {
+  document.getElementById('top').hidden = false;
   document.title = t(title) + ' · certfleet';
   const m = document.getElementById('main');
   fill(m, h('h1', {}, t(title)), ...kids);
