@@ -132,7 +132,7 @@ function signInPage() {
     try {
       await post('signin', formValues(form));
       await loadMe();
-      location.hash = '#/overview';
+      route(); // the page asked for (the hash), or the overview
     } catch (e) {
       fill(err, h('p', { class: 'msg error' }, e.message));
     }
