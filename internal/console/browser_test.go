@@ -214,6 +214,9 @@ func (u *ui) signOut() {
 	u.t.Helper()
 	u.clickText("Sign out")
 	u.run(chromedp.WaitVisible(chromedp.CSS(`input[name=Name]`)))
+	if st := evalJS[float64](u, `fetch('/console/whoami').then(r => r.status)`); st != 401 {
+		u.t.Fatalf("whoami after signing out: %v, want 401", st)
+	}
 }
 
 func (u *ui) text(sel string) string {

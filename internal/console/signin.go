@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -151,7 +152,11 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 	s, err := c.authenticate(r)
 	if err == nil {
 		if err = checkWrite(r, s); err == nil {
-			err = c.st.ConsoleSessionDelete(r.Context(), s.IDHash)
+			// Not cancelled with the request: a page that navigates away
+			// must not leave its session alive.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+			err = c.st.ConsoleSessionDelete(ctx, s.IDHash)
+			cancel()
 			if errors.Is(err, store.ErrNotFound) {
 				err = nil
 			}

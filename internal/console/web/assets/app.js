@@ -113,10 +113,14 @@ function field(spec) {
 }
 const formValues = (form) => Object.fromEntries([...form.elements].filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]));
 
+// page starts rendering a page: a fresh container in main, which it
+// returns. A page still loading when the user moves on renders into its own
+// container, by then detached, so it never overwrites the newer page.
 function page(title, ...kids) {
   document.getElementById('top').hidden = false;
   document.title = t(title) + ' · certfleet';
-  const m = document.getElementById('main');
+  const m = h('div');
+  fill(document.getElementById('main'), m);
   fill(m, h('h1', {}, t(title)), ...kids);
   return m;
 }
@@ -141,9 +145,8 @@ function signInPage() {
   field({ name: 'Name', label: 'Sign-in name', required: true, autocomplete: 'username', help: t('An account name (root) for its root user, or user@account for a RAM user.') }),
   field({ name: 'Password', label: 'Password', type: 'password', required: true, autocomplete: 'current-password' }),
   code, err, h('button', { class: 'primary', type: 'submit' }, t('Sign in')));
-  const m = document.getElementById('main');
   document.title = t('Sign in') + ' · certfleet';
-  fill(m, form);
+  fill(document.getElementById('main'), form);
   form.querySelector('input').focus();
 }
 
@@ -498,17 +501,18 @@ let pollTimer = null;
 async function job(id) {
   const head = h('div'), workersBox = h('div');
   const st = { page: 1, status: '', prev: null };
-  page('Job', head, h('h2', {}, t('Workers')), h('div', { class: 'row' },
+  const root = page('Job', head, h('h2', {}, t('Workers')), h('div', { class: 'row' },
     field({ name: 'WorkerStatus', label: 'Show workers', options: [['', t('all')], ['error', t('error')], ['success', t('success')], ['processing', t('processing')], ['rollback', t('rollback')]] })), workersBox);
-  document.querySelector('[name=WorkerStatus]').addEventListener('change', (e) => { st.status = e.target.value; st.page = 1; refresh(); });
+  root.querySelector('[name=WorkerStatus]').addEventListener('change', (e) => { st.status = e.target.value; st.page = 1; refresh(); });
   async function refresh() {
     let j, s, w;
     try {
       [j, s, w] = await Promise.all([api('DescribeDeploymentJob', { JobId: id }), api('DescribeDeploymentJobStatus', { JobId: id }),
         api('ListWorkerResource', { JobId: id, Status: st.status, CurrentPage: st.page, ShowSize: 20 })]);
     } catch (e) { flash(e.message, 'error'); return; }
+    if (!root.isConnected) return; // the user moved on
     document.title = (j.Name || '#' + id) + ' · certfleet';
-    document.querySelector('main h1').textContent = t('Job') + ' #' + id + ' ' + (j.Name || '');
+    root.querySelector('h1').textContent = t('Job') + ' #' + id + ' ' + (j.Name || '');
     const done = s.SuccessCount + s.FailedCount, total = s.WorkerCount || 1;
     const now = Date.now();
     let rate = '', eta = '';
