@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeployedBy", testDeployedBy},
 		{"Cluster", testCluster},
 		{"Console", testConsole},
+		{"ACME", testACME},
 		{"Discovery", testDiscovery},
 	}
 	for _, g := range groups {
