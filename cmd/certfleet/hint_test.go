@@ -19,8 +19,8 @@ func TestServeHintRunsInAnotherShell(t *testing.T) {
 	}
 	n := setup(t)
 	var evalLine, pasteLine string
-	// setup returns once the node listens; the hint's two lines follow.
-	testutil.WaitFor(t, 30*time.Second, "serve's two hint lines", func() (bool, error) {
+	// The hint follows the ready line the harness waited for: wait for it too.
+	testutil.WaitFor(t, 30*time.Second, "serve's hint", func() (bool, error) {
 		for _, line := range strings.Split(n.Logs(), "\n") {
 			if _, rest, ok := strings.Cut(line, "run in any terminal on this machine: "); ok {
 				evalLine = rest

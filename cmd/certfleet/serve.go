@@ -58,6 +58,11 @@ Secrets from the environment only:
 				// test harnesses (internal/testutil/proc reads this line).
 				fmt.Fprintf(os.Stderr, "certfleet: listening on %s\n", addr)
 				printClientHint(os.Stderr, cfg, addr)
+				scheme := "http"
+				if cfg.TLSCert != "" {
+					scheme = "https"
+				}
+				fmt.Fprintf(os.Stderr, "certfleet: web console: %s://%s/console/ (the root's password: certfleet account password root)\n", scheme, addr)
 			}
 			for _, r := range strings.Split(acmeResolvers, ",") {
 				if r = strings.TrimSpace(r); r == "" {

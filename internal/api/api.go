@@ -195,6 +195,8 @@ type call struct {
 	// facts they are evaluated against (allowed).
 	docs    []*policy.Document
 	authReq policy.Request
+	// console is set for a call of a console session (console.go).
+	console *ConsoleCaller
 	// keyRead is the ID of the certificate whose private key the answer
 	// carries; withAudit records such a call whatever its verb.
 	keyRead int64

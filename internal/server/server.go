@@ -23,6 +23,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/auth"
+	"github.com/certfleet/certfleet/internal/console"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/discovery"
 	"github.com/certfleet/certfleet/internal/egress"
@@ -177,7 +178,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("/", front.Handler())
+	con := console.New(st, front, box, log, console.Options{Secure: cfg.TLSCert != ""})
+	mux.Handle(console.Prefix, con.Handler())
+	apiHandler := front.Handler()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console.IsBrowserRoot(r) { // a browser; API calls always carry an Action
+			http.Redirect(w, r, console.Prefix, http.StatusFound)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	}))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -202,6 +212,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go elector.Run(engineCtx)
 	go bus.Run(engineCtx)
 	go elector.Lead(engineCtx, func(ctx context.Context) { purgeNonces(ctx, st, log) })
+	go elector.Lead(engineCtx, func(ctx context.Context) { purgeSessions(ctx, con, log) })
 	if cfg.ProbeInterval > 0 {
 		go elector.Lead(engineCtx, func(ctx context.Context) { eng.RunProber(ctx, cfg.ProbeInterval) })
 	}
@@ -392,4 +403,20 @@ func splitEntries(in []string) []string {
 		}
 	}
 	return out
+}
+
+// purgeSessions deletes expired and idle console sessions every 10 minutes.
+func purgeSessions(ctx context.Context, con *console.Console, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := con.Purge(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("purge console sessions", "error", err)
+			}
+		}
+	}
 }

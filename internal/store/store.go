@@ -161,4 +161,5 @@ type Store interface {
 	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
 	ACMEStore    // acme.go: issuers, ACME orders, CSRs (issue 20)
 	MetricsStore // cluster.go: counts read at metrics scrape time
+	ConsoleStore // console.go: login profiles and console sessions
 }
