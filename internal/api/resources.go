@@ -251,7 +251,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		return err
 	}
 	t := deploy.Target{ResourceID: r.ID, AccountID: c.accountID, CloudName: r.CloudName, CloudProduct: r.CloudProduct,
-		Domain: r.Domain, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
+		Domain: r.Domain, RegionID: r.RegionID, InstanceID: r.InstanceID, ListenerPort: r.ListenerPort, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
 	claims, err := deploy.Check(d, t, r.CloudAccessID != 0)
 	if err != nil {
 		return errInvalid("Config", "%v", err)

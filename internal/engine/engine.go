@@ -788,7 +788,8 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		return deploy.Request{}, vs, 0, fmt.Errorf("engine: account %d of resource %d: %w", w.AccountID, res.ID, err)
 	}
 	t := deploy.Target{ResourceID: res.ID, AccountID: w.AccountID, CloudName: res.CloudName, CloudProduct: res.CloudProduct,
-		Domain: res.Domain, Config: config, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
+		Domain: res.Domain, RegionID: res.RegionID, InstanceID: res.InstanceID, ListenerPort: res.ListenerPort,
+		Config: config, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
 	if res.CloudAccessID != 0 {
 		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
 		if err != nil {

@@ -1,0 +1,368 @@
+// Package cdn deploys certificates to Alibaba Cloud CDN domains (CloudName
+// "aliyun", CloudProduct "CDN"): the certificate is uploaded once to the
+// account's certificate service (CAS) and bound to the resource's Domain by
+// its CertId (SetCdnDomainSSLCertificate, CertType=cas), then read back.
+//
+// It is not a generic CDN client: it makes only the calls listed in the
+// RAM policy of docs/deployers.md.
+package cdn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun"
+)
+
+// Description is aliyun/CDN's Description.
+var Description = deploy.Description{
+	CloudName:    aliyun.CloudName,
+	CloudProduct: "CDN",
+	Summary:      "Binds the certificate, uploaded once to the account's certificate service, to an Alibaba Cloud CDN domain (the resource's Domain).",
+	Config:       []deploy.Field{aliyun.FieldEndpoint, aliyun.FieldKeepPrevious},
+	Access:       aliyun.AccessSpec,
+}
+
+// Config is a CDN resource's Config.
+type Config struct {
+	Endpoint     string
+	KeepPrevious *int
+}
+
+// Deployer binds certificates to CDN domains. It is safe for concurrent use.
+type Deployer struct {
+	hub *aliyun.Hub
+}
+
+var (
+	_ deploy.Product         = (*Deployer)(nil)
+	_ deploy.Rollbacker      = (*Deployer)(nil)
+	_ deploy.Snapshotter     = (*Deployer)(nil)
+	_ deploy.Checker         = (*Deployer)(nil)
+	_ deploy.Discoverer      = (*Deployer)(nil)
+	_ deploy.Sweeper         = (*Deployer)(nil)
+	_ deploy.ConfigValidator = (*Deployer)(nil)
+)
+
+// New returns a CDN deployer over hub, and registers CDN's bindings as CAS
+// users for hub's sweeps.
+func New(hub *aliyun.Hub) *Deployer {
+	d := &Deployer{hub: hub}
+	hub.RegisterCASUser("CDN", d.casInUse)
+	return d
+}
+
+// ValidateConfig checks Endpoint.
+func (d *Deployer) ValidateConfig(config json.RawMessage) error {
+	var cfg Config
+	if err := Description.DecodeConfig(config, &cfg); err != nil {
+		return err
+	}
+	return aliyun.ValidateEndpoint("CDN", cfg.Endpoint)
+}
+
+// Describe returns Description.
+func (d *Deployer) Describe() deploy.Description { return Description }
+
+// binding is what a domain serves, as DescribeDomainCertificateInfo says;
+// it is also the snapshot Rollback restores.
+type binding struct {
+	SSL      bool
+	CertType string `json:",omitempty"`
+	CertID   int64  `json:"CertId,omitempty"`
+	CertName string `json:",omitempty"`
+}
+
+func (d *Deployer) client(t deploy.Target) (*aliyun.Client, error) {
+	var cfg Config
+	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+		return nil, err
+	}
+	if err := aliyun.ValidateEndpoint("CDN", cfg.Endpoint); err != nil {
+		return nil, err
+	}
+	if t.Domain == "" {
+		return nil, deploy.Permanentf("aliyun/CDN: the resource has no Domain: set it to the CDN domain name")
+	}
+	return d.hub.Client(t, "CDN", cfg.Endpoint)
+}
+
+type certInfo struct {
+	DomainName              string
+	CertType                string
+	CertID                  string `json:"CertId"`
+	CertName                string
+	ServerCertificateStatus string
+	CertExpireTime          string
+}
+
+func (d *Deployer) describe(ctx context.Context, c *aliyun.Client, domains ...string) ([]certInfo, error) {
+	var out struct {
+		CertInfos struct{ CertInfo []certInfo }
+	}
+	if err := c.Call(ctx, aliyun.CDN, true, "DescribeDomainCertificateInfo", map[string]string{"DomainName": strings.Join(domains, ",")}, &out); err != nil {
+		return nil, err
+	}
+	return out.CertInfos.CertInfo, nil
+}
+
+func (d *Deployer) current(ctx context.Context, c *aliyun.Client, domain string) (binding, error) {
+	infos, err := d.describe(ctx, c, domain)
+	if err != nil {
+		return binding{}, fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+	}
+	for _, in := range infos {
+		if in.DomainName == domain && in.ServerCertificateStatus == "on" {
+			id, _ := strconv.ParseInt(in.CertID, 10, 64)
+			return binding{SSL: true, CertType: in.CertType, CertID: id, CertName: in.CertName}, nil
+		}
+	}
+	return binding{}, nil
+}
+
+// Snapshot records the domain's binding: on or off, and the CAS CertId.
+func (d *Deployer) Snapshot(ctx context.Context, req deploy.Request) ([]byte, error) {
+	c, err := d.client(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.current(ctx, c, req.Target.Domain)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(b)
+}
+
+// AlreadyDeployed reports whether the domain serves a CAS certificate with
+// the bundle's SHA-256.
+func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (bool, error) {
+	c, err := d.client(req.Target)
+	if err != nil {
+		return false, err
+	}
+	b, err := d.current(ctx, c, req.Target.Domain)
+	if err != nil || !b.SSL || b.CertType != "cas" {
+		return false, err
+	}
+	sha, err := c.CASSha2(ctx, b.CertID)
+	if err != nil {
+		return false, fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, err)
+	}
+	return sha == aliyun.BundleSHA256(req.Bundle), nil
+}
+
+// Deploy uploads the bundle to CAS (once per fingerprint), binds it to the
+// domain and reads the binding back; previous is the binding before.
+func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, error) {
+	c, err := d.client(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	domain := req.Target.Domain
+	before, err := d.current(ctx, c, domain)
+	if err != nil {
+		return nil, err
+	}
+	previous, _ := json.Marshal(before)
+	id, err := c.UploadCAS(ctx, req.Bundle)
+	if err != nil {
+		return previous, fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+	}
+	if before.SSL && before.CertType == "cas" && before.CertID == id {
+		return previous, nil
+	}
+	if err := d.bind(ctx, c, domain, binding{SSL: true, CertType: "cas", CertID: id, CertName: aliyun.UploadName(aliyun.BundleSHA256(req.Bundle))}); err != nil {
+		if aliyun.Code(err) == "InvalidCertificate.NotFound" {
+			c.ForgetCAS(aliyun.BundleSHA256(req.Bundle)) // deleted behind our back: upload again next attempt
+			err = fmt.Errorf("%w (certfleet will upload it again on the next attempt)", err)
+		}
+		return previous, err
+	}
+	return previous, nil
+}
+
+// bind sets the domain's binding and reads it back.
+func (d *Deployer) bind(ctx context.Context, c *aliyun.Client, domain string, b binding) error {
+	params := map[string]string{"DomainName": domain, "SSLProtocol": "off"}
+	if b.SSL {
+		params["SSLProtocol"] = "on"
+		params["CertType"] = "cas"
+		params["CertId"] = strconv.FormatInt(b.CertID, 10)
+		params["CertName"] = b.CertName
+		params["CertRegion"] = "cn-hangzhou"
+	}
+	if err := c.Call(ctx, aliyun.CDN, true, "SetCdnDomainSSLCertificate", params, nil); err != nil {
+		return fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+	}
+	got, err := d.current(ctx, c, domain)
+	if err != nil {
+		return fmt.Errorf("aliyun/CDN %s: read back: %w", domain, err)
+	}
+	if got.SSL != b.SSL || (b.SSL && got.CertID != b.CertID) {
+		return fmt.Errorf("aliyun/CDN %s: read back after the change: the domain serves %s, want %s", domain, describeBinding(got), describeBinding(b))
+	}
+	return nil
+}
+
+func describeBinding(b binding) string {
+	switch {
+	case !b.SSL:
+		return "no certificate (HTTPS off)"
+	case b.CertType == "cas":
+		return fmt.Sprintf("CAS certificate %d", b.CertID)
+	}
+	return fmt.Sprintf("a %s certificate %q", b.CertType, b.CertName)
+}
+
+// Rollback restores the binding previous recorded: HTTPS off, or the CAS
+// certificate it named. A previous binding certfleet cannot restore by id
+// (an inline "upload" certificate) is restored from req.Bundle, the
+// certificate the engine says the resource held.
+func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []byte) error {
+	c, err := d.client(req.Target)
+	if err != nil {
+		return err
+	}
+	var b binding
+	if len(previous) > 0 {
+		if err := json.Unmarshal(previous, &b); err != nil {
+			return deploy.Permanentf("aliyun/CDN %s: the recorded previous binding is unreadable: %v", req.Target.Domain, err)
+		}
+	} else if req.Bundle.CertID == 0 {
+		return deploy.Permanentf("aliyun/CDN %s: nothing was recorded before the deployment, and no certificate to restore", req.Target.Domain)
+	}
+	if b.SSL && b.CertType != "cas" || len(previous) == 0 {
+		if req.Bundle.CertID == 0 {
+			return deploy.Permanentf("aliyun/CDN %s: the previous certificate was not a CAS certificate and the engine gave none to restore", req.Target.Domain)
+		}
+		id, err := c.UploadCAS(ctx, req.Bundle)
+		if err != nil {
+			return fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, err)
+		}
+		b = binding{SSL: true, CertType: "cas", CertID: id, CertName: aliyun.UploadName(aliyun.BundleSHA256(req.Bundle))}
+	}
+	cur, err := d.current(ctx, c, req.Target.Domain)
+	if err != nil {
+		return err
+	}
+	if cur.SSL == b.SSL && (!b.SSL || cur.CertID == b.CertID) {
+		return nil
+	}
+	return d.bind(ctx, c, req.Target.Domain, b)
+}
+
+type userDomain struct {
+	DomainName  string
+	SslProtocol string
+}
+
+func (d *Deployer) domains(ctx context.Context, c *aliyun.Client) ([]userDomain, error) {
+	var all []userDomain
+	for page := 1; ; page++ {
+		var out struct {
+			Domains    struct{ PageData []userDomain }
+			TotalCount int
+		}
+		if err := c.Call(ctx, aliyun.CDN, true, "DescribeUserDomains", map[string]string{
+			"PageSize": "500", "PageNumber": strconv.Itoa(page)}, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Domains.PageData...)
+		if len(out.Domains.PageData) == 0 || len(all) >= out.TotalCount {
+			return all, nil
+		}
+	}
+}
+
+// certInfos describes the HTTPS domains, 50 a call.
+func (d *Deployer) certInfos(ctx context.Context, c *aliyun.Client) ([]certInfo, error) {
+	doms, err := d.domains(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, x := range doms {
+		names = append(names, x.DomainName)
+	}
+	var all []certInfo
+	for len(names) > 0 {
+		n := min(len(names), 50)
+		infos, err := d.describe(ctx, c, names[:n]...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, infos...)
+		names = names[n:]
+	}
+	return all, nil
+}
+
+func (d *Deployer) casInUse(ctx context.Context, c *aliyun.Client) ([]int64, error) {
+	infos, err := d.certInfos(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("CDN: %w", err)
+	}
+	var ids []int64
+	for _, in := range infos {
+		if in.ServerCertificateStatus == "on" && in.CertType == "cas" {
+			if id, err := strconv.ParseInt(in.CertID, 10, 64); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
+}
+
+// Discover lists every CDN domain of the account, HTTPS or not (each can
+// take a certificate), with the SHA-256 of the CAS certificate it serves.
+func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Discovered, error) {
+	c, err := d.hub.Client(t, "CDN", "")
+	if err != nil {
+		return nil, err
+	}
+	infos, err := d.certInfos(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("aliyun/CDN: discover: %w", err)
+	}
+	shas := map[int64]string{}
+	var out []deploy.Discovered
+	for _, in := range infos {
+		x := deploy.Discovered{Key: in.DomainName, CloudProduct: "CDN", Domain: in.DomainName, EnableHTTPS: in.ServerCertificateStatus == "on"}
+		if x.EnableHTTPS && in.CertType == "cas" {
+			id, _ := strconv.ParseInt(in.CertID, 10, 64)
+			if _, ok := shas[id]; !ok {
+				shas[id], _ = c.CASSha2(ctx, id)
+			}
+			x.CertSha2 = shas[id]
+		}
+		if e, err := time.Parse("2006-01-02T15:04:05Z", in.CertExpireTime); err == nil {
+			x.CertEndTime = e
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// Sweep deletes CAS certificates certfleet uploaded that no CDN domain nor
+// any other registered product binds, keeping the newest KeepPrevious.
+func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
+	var cfg Config
+	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+		return err
+	}
+	keep := 1
+	if cfg.KeepPrevious != nil {
+		keep = *cfg.KeepPrevious
+	}
+	c, err := d.hub.Client(t, "CDN", cfg.Endpoint)
+	if err != nil {
+		return err
+	}
+	_, err = c.SweepCAS(ctx, keep)
+	return err
+}

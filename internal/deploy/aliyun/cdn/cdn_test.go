@@ -1,0 +1,166 @@
+package cdn
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/aliyunfake"
+	"github.com/certfleet/certfleet/internal/deploy/deploytest"
+)
+
+const (
+	akID     = "LTAI5tCertfleetTest01"
+	akSecret = "fake-secret-0123456789abcdef"
+)
+
+var ids atomic.Int64
+
+// fast lifts the default rate limit (10 calls a second) to keep tests quick.
+var fast = map[string]any{"MaxQPS": 1000}
+
+func hub() *aliyun.Hub { return aliyun.NewHub(aliyun.Options{Backoff: 5 * time.Millisecond}) }
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	t.Cleanup(f.Close)
+	f.AddKey("LTAI5tDenied", "denied-secret-0123456789")
+	f.Deny("LTAI5tDenied", "SetCdnDomainSSLCertificate")
+	stall := aliyunfake.New(akID, akSecret)
+	t.Cleanup(stall.Close)
+	target := func(fk *aliyunfake.Fake, domain string, access *deploy.Access) deploy.Target {
+		return deploy.Target{ResourceID: ids.Add(1), AccountID: 1, CloudName: "aliyun", CloudProduct: "CDN", Domain: domain,
+			Config: json.RawMessage(`{}`), Access: access}
+	}
+	fresh := func(fk *aliyunfake.Fake) string {
+		d := fmt.Sprintf("cdn%d.example.com", ids.Add(1))
+		fk.AddCDNDomain(d, 0)
+		return d
+	}
+	deploytest.Run(t, deploytest.Harness{
+		Deployer: New(hub()),
+		Target: func(t *testing.T) deploy.Target {
+			return target(f, fresh(f), f.Access(7, akID, akSecret, fast))
+		},
+		Served: func(t *testing.T, tgt deploy.Target) []byte {
+			if s := f.CDNServedSha2(tgt.Domain); s != "" {
+				return []byte(s)
+			}
+			return nil
+		},
+		DeployChecksFirst: true,
+		BadConfigs: []deploytest.BadConfig{
+			{Desc: "KeepPrevious below 0", Config: json.RawMessage(`{"KeepPrevious": -1}`)},
+			{Desc: "an Endpoint that is not an address", Config: json.RawMessage(`{"Endpoint": "ftp://cdn.example.com/x"}`)},
+			{Desc: "an unknown key", Config: json.RawMessage(`{"Domain": "x"}`)},
+		},
+		Stall: func(t *testing.T) (deploy.Target, <-chan struct{}) {
+			reached := stall.Stall("SetCdnDomainSSLCertificate")
+			return target(stall, fresh(stall), stall.Access(8, akID, akSecret, fast)), reached
+		},
+		Failing: []deploytest.Failing{
+			{Desc: "a domain the account does not have", Target: func(t *testing.T) deploy.Target {
+				return target(f, "missing.example.com", f.Access(7, akID, akSecret, fast))
+			}},
+			{Desc: "a key RAM denies SetCdnDomainSSLCertificate", Target: func(t *testing.T) deploy.Target {
+				return target(f, fresh(f), f.Access(9, "LTAI5tDenied", "denied-secret-0123456789", fast))
+			}},
+			{Desc: "a wrong AccessKeySecret", Target: func(t *testing.T) deploy.Target {
+				return target(f, fresh(f), f.Access(10, akID, "wrong-secret-0123456789", fast))
+			}},
+		},
+	})
+}
+
+// TestUploadOnce: many deployments of one certificate upload it once.
+func TestUploadOnce(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	d := New(hub())
+	b := deploytest.Bundle(t, "www.example.com")
+	done := make(chan error)
+	for i := range 20 {
+		name := fmt.Sprintf("d%d.example.com", i)
+		f.AddCDNDomain(name, 0)
+		go func() {
+			_, err := d.Deploy(t.Context(), deploy.Request{Bundle: b, Target: deploy.Target{AccountID: 1, Domain: name,
+				Access: f.Access(7, akID, akSecret, fast)}})
+			done <- err
+		}()
+	}
+	for range 20 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Calls("UploadUserCertificate"); n != 1 {
+		t.Errorf("UploadUserCertificate called %d times, want 1", n)
+	}
+	// A new Hub (a restarted server) finds the upload by its SHA-256.
+	f.AddCDNDomain("late.example.com", 0)
+	if _, err := New(hub()).Deploy(t.Context(), deploy.Request{Bundle: b, Target: deploy.Target{AccountID: 1, Domain: "late.example.com",
+		Access: f.Access(7, akID, akSecret, fast)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Calls("UploadUserCertificate"); n != 1 {
+		t.Errorf("after a restart UploadUserCertificate was called %d times in all, want 1", n)
+	}
+}
+
+// TestErrors: Alibaba's codes are classified and quoted with the RequestId.
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	f.AddKey("LTAI5tDenied", "denied-secret-0123456789")
+	f.Deny("LTAI5tDenied", "DescribeDomainCertificateInfo")
+	f.AddCDNDomain("www.example.com", 0)
+	d := New(hub())
+	b := deploytest.Bundle(t, "www.example.com")
+	req := func(domain string, a *deploy.Access) deploy.Request {
+		return deploy.Request{Bundle: b, Target: deploy.Target{AccountID: 1, Domain: domain, Access: a}}
+	}
+	for _, tt := range []struct {
+		desc      string
+		req       deploy.Request
+		code      string
+		permanent bool
+	}{
+		{"unknown domain", req("nope.example.com", f.Access(1, akID, akSecret, fast)), "InvalidDomain.NotFound", true},
+		{"RAM denies", req("www.example.com", f.Access(2, "LTAI5tDenied", "denied-secret-0123456789", fast)), "Forbidden.RAM", true},
+		{"unknown key", req("www.example.com", f.Access(3, "LTAI5tNobody", "whatever-secret-123", fast)), "InvalidAccessKeyId.NotFound", true},
+		{"wrong secret", req("www.example.com", f.Access(4, akID, "wrong-secret-0123456789", fast)), "SignatureDoesNotMatch", true},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			_, err := d.Deploy(t.Context(), tt.req)
+			if err == nil || aliyun.Code(err) != tt.code || deploy.IsPermanent(err) != tt.permanent || !strings.Contains(err.Error(), "RequestId ") {
+				t.Fatalf("got %v (code %q, permanent %v), want %s, permanent %v, with its RequestId", err, aliyun.Code(err), deploy.IsPermanent(err), tt.code, tt.permanent)
+			}
+		})
+	}
+	t.Run("throttling and 5xx are retried", func(t *testing.T) {
+		f.Fail("SetCdnDomainSSLCertificate", "Throttling.User", 2)
+		f.Fail("DescribeDomainCertificateInfo", "ServiceUnavailable", 1)
+		if _, err := d.Deploy(t.Context(), req("www.example.com", f.Access(1, akID, akSecret, fast))); err != nil {
+			t.Fatalf("Deploy through 2 throttlings and a 503: %v", err)
+		}
+		if got := f.CDNServedSha2("www.example.com"); got != b.Sha2 {
+			t.Fatalf("serves %q, want %q", got, b.Sha2)
+		}
+	})
+	t.Run("throttling that lasts fails transiently", func(t *testing.T) {
+		f.Fail("DescribeDomainCertificateInfo", "Throttling.User", 100)
+		defer f.Fail("DescribeDomainCertificateInfo", "Throttling.User", 0)
+		_, err := d.Deploy(t.Context(), req("www.example.com", f.Access(1, akID, akSecret, fast)))
+		if err == nil || deploy.IsPermanent(err) || aliyun.Code(err) != "Throttling.User" {
+			t.Fatalf("got %v, want a transient Throttling.User", err)
+		}
+	})
+}
