@@ -55,6 +55,8 @@ var AccessSpec = deploy.AccessSpec{
 			Help: "A RAM role (acs:ram::UID:role/NAME) assumed through STS AssumeRole before calling the products; empty: the key's own rights."},
 		{Name: "Endpoints", Type: deploy.TypeObject,
 			Help: `Endpoints per product ("CDN", "SLB", "CAS", "STS"…, or "*" for all): a host name, or an http(s):// address, for VPC endpoints, private gateways and tests.`},
+		{Name: "Regions", Type: deploy.TypeStringList, Default: DefaultRegion,
+			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB)."},
 		{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
 			Help: "Calls per second certfleet makes with this credential, across every product and job."},
 	},
@@ -73,6 +75,7 @@ var (
 // AccessConfig is an aliyun CloudAccess's Config.
 type AccessConfig struct {
 	RoleArn   string
+	Regions   []string
 	Endpoints map[string]string
 	MaxQPS    int
 }
@@ -110,7 +113,7 @@ type Hub struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 	sessions map[string]stsSession
-	uploads  map[string]int64 // credential key + "/" + product + "/" + SHA-256 → provider id
+	uploads  map[string]string // credential key + "/" + product key → provider id
 	flight   singleflight.Group
 	casUsers map[string]CASUser
 }
@@ -127,7 +130,7 @@ func NewHub(opts Options) *Hub {
 	}
 	h := &Hub{clients: egress.NewClients(opts.Egress, base, 0, egress.RefuseRedirects), attempts: opts.Attempts,
 		backoff: opts.Backoff, now: opts.Now, limiters: map[string]*rate.Limiter{}, sessions: map[string]stsSession{},
-		uploads: map[string]int64{}}
+		uploads: map[string]string{}}
 	if h.attempts <= 0 {
 		h.attempts = 6
 	}
@@ -511,4 +514,54 @@ func ValidateEndpoint(product, endpoint string) error {
 		return deploy.Permanentf("aliyun/%s: Config key \"Endpoint\": %v", product, err)
 	}
 	return nil
+}
+
+// Regions returns the regions discovery looks in: the credential's Config
+// Regions, else DefaultRegion. A malformed Config gives DefaultRegion; Client
+// reports the error.
+func Regions(t deploy.Target) []string {
+	var ac AccessConfig
+	if t.Access != nil {
+		_ = deploy.DecodeFields("aliyun", "CloudAccess Config", AccessSpec.Config, t.Access.Config, &ac)
+	}
+	if len(ac.Regions) == 0 {
+		return []string{DefaultRegion}
+	}
+	return ac.Regions
+}
+
+// Once returns the provider id cached under key for this credential, or
+// runs upload (once, however many callers ask at the same time) and caches
+// what it returns. Products use it for their uploads: key names the product
+// and the fingerprint ("SLB/cn-hangzhou/<SHA-256>").
+func (c *Client) Once(ctx context.Context, key string, upload func() (string, error)) (string, error) {
+	key = c.credKey() + "/" + key
+	h := c.hub
+	h.mu.Lock()
+	id, ok := h.uploads[key]
+	h.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	v, err, _ := h.flight.Do(key, func() (any, error) {
+		id, err := upload()
+		if err != nil {
+			return "", err
+		}
+		h.mu.Lock()
+		h.uploads[key] = id
+		h.mu.Unlock()
+		return id, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// Forget drops what Once cached under key.
+func (c *Client) Forget(key string) {
+	c.hub.mu.Lock()
+	delete(c.hub.uploads, c.credKey()+"/"+key)
+	c.hub.mu.Unlock()
 }

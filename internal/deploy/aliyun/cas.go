@@ -98,18 +98,10 @@ func (c *Client) UploadCAS(ctx context.Context, b deploy.Bundle) (int64, error) 
 	if sha == "" {
 		return 0, deploy.Permanentf("aliyun: certificate %d: its PEM holds no certificate", b.CertID)
 	}
-	key := c.credKey() + "/CAS/" + sha
-	h := c.hub
-	h.mu.Lock()
-	id, ok := h.uploads[key]
-	h.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	v, err, _ := h.flight.Do(key, func() (any, error) {
+	v, err := c.Once(ctx, "CAS/"+sha, func() (string, error) {
 		certs, err := c.CASCerts(ctx)
 		if err != nil {
-			return int64(0), err
+			return "", err
 		}
 		var id int64
 		for _, x := range certs {
@@ -123,27 +115,22 @@ func (c *Client) UploadCAS(ctx context.Context, b deploy.Bundle) (int64, error) 
 			}
 			if err := c.Call(ctx, CAS, false, "UploadUserCertificate", map[string]string{
 				"Name": UploadName(sha), "Cert": FullChain(b), "Key": b.KeyPEM}, &out); err != nil {
-				return int64(0), fmt.Errorf("upload certificate %d to CAS: %w", b.CertID, err)
+				return "", fmt.Errorf("upload certificate %d to CAS: %w", b.CertID, err)
 			}
 			id = out.CertID
 		}
-		h.mu.Lock()
-		h.uploads[key] = id
-		h.mu.Unlock()
-		return id, nil
+		return strconv.FormatInt(id, 10), nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return v.(int64), nil
+	return strconv.ParseInt(v, 10, 64)
 }
 
 // ForgetCAS drops the cached upload of sha (after the provider said the
 // certificate is gone).
 func (c *Client) ForgetCAS(sha string) {
-	c.hub.mu.Lock()
-	delete(c.hub.uploads, c.credKey()+"/CAS/"+strings.ToUpper(sha))
-	c.hub.mu.Unlock()
+	c.Forget("CAS/" + strings.ToUpper(sha))
 }
 
 // CASSha2 returns the SHA-256 of CAS certificate id (GetUserCertificateDetail).
