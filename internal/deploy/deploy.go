@@ -33,6 +33,9 @@ type Target struct {
 	RegionID     string
 	InstanceID   string
 	ListenerPort string
+	// ListenerID is the provider's listener name where it has one
+	// ("lsn-…@443" for ALB/NLB), as Discovered.ListenerID.
+	ListenerID string
 	// Config is the resource's product-specific configuration (JSON object).
 	Config json.RawMessage
 	// Access is nil when the resource has no CloudAccessId.

@@ -133,6 +133,51 @@ func (c *Client) ForgetCAS(sha string) {
 	c.Forget("CAS/" + strings.ToUpper(sha))
 }
 
+// CASDetail returns what CAS says of certificate id (GetUserCertificateDetail,
+// without the PEM): its SHA-256, common name and SANs.
+func (c *Client) CASDetail(ctx context.Context, id int64) (CASCert, error) {
+	var out struct {
+		ID     int64 `json:"Id"`
+		Name   string
+		Sha2   string
+		Common string
+		Sans   string
+	}
+	if err := c.Call(ctx, CAS, false, "GetUserCertificateDetail", map[string]string{
+		"CertId": strconv.FormatInt(id, 10), "CertFilter": "true"}, &out); err != nil {
+		return CASCert{}, err
+	}
+	return CASCert{CertificateID: id, Name: out.Name, Sha2: strings.ToUpper(out.Sha2), CommonName: out.Common, Sans: out.Sans}, nil
+}
+
+// Names returns the host names a CAS certificate covers.
+func (x CASCert) Names() []string {
+	names := []string{}
+	if x.CommonName != "" {
+		names = append(names, strings.ToLower(x.CommonName))
+	}
+	for _, s := range strings.Split(x.Sans, ",") {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+			names = append(names, s)
+		}
+	}
+	return names
+}
+
+// Covers reports whether a certificate name (possibly "*.example.com")
+// matches host.
+func Covers(name, host string) bool {
+	name, host = strings.ToLower(name), strings.ToLower(host)
+	if name == host {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(name, "*."); ok {
+		_, after, found := strings.Cut(host, ".")
+		return found && after == rest
+	}
+	return false
+}
+
 // CASSha2 returns the SHA-256 of CAS certificate id (GetUserCertificateDetail).
 func (c *Client) CASSha2(ctx context.Context, id int64) (string, error) {
 	var out struct{ Sha2 string }
@@ -213,8 +258,10 @@ func (c *Client) SweepCAS(ctx context.Context, keep int) ([]string, error) {
 	}
 	h.mu.Unlock()
 	inUse := map[string]bool{}
+	shared := *c
+	shared.endpoint = "" // the resource's own Endpoint is for its own product only
 	for _, f := range users {
-		ids, err := f(ctx, c)
+		ids, err := f(ctx, &shared)
 		if err != nil {
 			return nil, fmt.Errorf("aliyun: CAS sweep: list bindings: %w", err)
 		}
