@@ -9,6 +9,10 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
@@ -22,11 +26,18 @@ type Options struct {
 	Local   local.Options
 	SSH     sshx.Options
 	Webhook webhook.Options
+	// Aliyun is shared by every Alibaba Cloud product (one rate limit and
+	// upload cache per credential).
+	Aliyun aliyun.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
+	ali := aliyun.NewHub(o.Aliyun)
 	return deploy.NewList(
+		alb.New(ali),
+		cdn.New(ali),
+		slb.New(ali),
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
