@@ -479,7 +479,9 @@ func (f *Fake) secretFor(ak, token string) (string, *apiError) {
 }
 
 func (f *Fake) fresh(ts time.Time, nonce string) *apiError {
+	f.mu.Lock()
 	now := f.now()
+	f.mu.Unlock()
 	if d := now.Sub(ts); d > 15*time.Minute || d < -15*time.Minute {
 		return errorf(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
 	}
