@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
@@ -209,6 +210,66 @@ func TestAliyunTargets(t *testing.T) {
 		rollbackAll(job1)
 		if got := aliyunState(f); !maps.Equal(got, original) {
 			t.Fatalf("after rolling back the first job the account binds\n%v\nwant what it bound before\n%v", got, original)
+		}
+	})
+}
+
+// TestAliyunDiscovery: SyncCloudResources finds the fake account's CDN
+// domains, SLB listeners (default and SNI) and ALB listeners (default and
+// additional), ListCloudResources shows them with the certfleet certificate
+// bound, and a second sync changes nothing.
+func TestAliyunDiscovery(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		t.Parallel()
+		f := aliyunfake.New(aliAK, aliSecret)
+		t.Cleanup(f.Close)
+		r := newJobRig(t, engine, "--egress-allow", "127.0.0.1/32")
+		certA, chA := r.upload("a", certstest.Options{DNSNames: []string{"cdn1.example.com", "www.example.com"}})
+		// The account holds certfleet's certificate A (uploaded by someone)
+		// and one certfleet does not know.
+		casA := f.AddCASCert("someone-a", chA.CertPEM)
+		theirs := deploytest.Bundle(t, "other.example.com")
+		theirCAS := f.AddCASCert("theirs", theirs.FullChainPEM)
+		f.AddCDNDomain("cdn1.example.com", casA)
+		f.AddCDNDomain("cdn2.example.com", theirCAS)
+		f.AddCDNDomain("plain.example.com", 0)
+		slbA := f.AddSLBCert(aliRegion, "certfleet-"+strings.ToLower(leafSha(t, chA)), chA.CertPEM)
+		f.AddLoadBalancer(aliRegion, "lb-disc", slbA, 443)
+		f.AddDomainExtension("lb-disc", 443, "other.example.com", f.AddSLBCert(aliRegion, "theirs", theirs.FullChainPEM))
+		f.AddALBListener(aliRegion, "alb-disc", "lsn-disc", 443, aliyunfake.ALBCertID(casA), aliyunfake.ALBCertID(theirCAS))
+		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "aliyun", "Name": "fake account",
+			"SecretId": aliAK, "SecretKey": aliSecret,
+			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL()}, "MaxQPS": 200})}), "AccessId")
+		sync := func() map[string]any {
+			return r.own("SyncCloudResources", map[string]string{"AccessId": strconv.FormatInt(access, 10)})
+		}
+		// 3 CDN domains, SLB default + 1 SNI, ALB default + 1 additional.
+		first := sync()
+		if fmt.Sprint(first["Found"]) != "7" || fmt.Sprint(first["Created"]) != "7" {
+			t.Fatalf("first sync: %v, want 7 found and created", first)
+		}
+		second := sync()
+		if fmt.Sprint(second["Found"]) != "7" || fmt.Sprint(second["Created"]) != "0" || fmt.Sprint(second["Updated"]) != "0" || fmt.Sprint(second["Gone"]) != "0" {
+			t.Errorf("second sync: %v, want 7 found and nothing changed", second)
+		}
+		list, err := r.c.ListCloudResources(&cas.ListCloudResourcesRequest{CloudName: tea.String("aliyun"), ShowSize: tea.Int32(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, d := range list.Body.Data {
+			key := tea.StringValue(d.CloudProduct) + " " + tea.StringValue(d.Domain) + " " + tea.StringValue(d.InstanceId)
+			got[key] = tea.Int64Value(d.CertId)
+		}
+		want := map[string]int64{
+			"CDN cdn1.example.com ": certA, "CDN cdn2.example.com ": 0, "CDN plain.example.com ": 0,
+			"SLB  lb-disc": certA, "SLB other.example.com lb-disc": 0,
+			"ALB  alb-disc": certA, "ALB other.example.com alb-disc": 0,
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("ListCloudResources (product domain instance → CertId):\n%v\nwant\n%v", got, want)
 		}
 	})
 }
