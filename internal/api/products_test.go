@@ -53,7 +53,7 @@ func TestListCloudProducts(t *testing.T) {
 	if !slices.IsSorted(names) || got.TotalCount != len(names) {
 		t.Fatalf("products %v (TotalCount %d), want them all, sorted", names, got.TotalCount)
 	}
-	for _, want := range []string{"aliyun/CDN", "aliyun/SLB", "aliyun/ALB", "local/FILE", "ssh/FILE", "ssh/HAPROXY", "ssh/NGINX", "webhook/WEBHOOK"} {
+	for _, want := range []string{"aliyun/CDN", "aliyun/SLB", "aliyun/ALB", "aliyun/OSS", "local/FILE", "ssh/FILE", "ssh/HAPROXY", "ssh/NGINX", "webhook/WEBHOOK"} {
 		if !slices.Contains(names, want) {
 			t.Fatalf("products %v: no %s", names, want)
 		}

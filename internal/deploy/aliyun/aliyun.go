@@ -214,6 +214,7 @@ var (
 	ALB = API{"ALB", "2020-06-16", func(r string) string { return "alb." + r + ".aliyuncs.com" }}
 	CAS = API{"CAS", "2020-04-07", func(string) string { return "cas.aliyuncs.com" }}
 	STS = API{"STS", "2015-04-01", func(string) string { return "sts.aliyuncs.com" }}
+	OSS = API{"OSS", "", func(r string) string { return "oss-" + r + ".aliyuncs.com" }}
 )
 
 // endpointFor applies the endpoint rules: the resource's Endpoint (for its
@@ -253,6 +254,14 @@ func endpointURL(s string) (*url.URL, error) {
 // returns an *Error for an answer Alibaba refused; permanent ones are
 // wrapped with deploy.Permanent. When ctx ends, the error wraps ctx.Err().
 func (c *Client) Call(ctx context.Context, api API, own bool, action string, params map[string]string, out any) error {
+	return c.Retry(ctx, func() error { return c.callOnce(ctx, api, own, action, params, out) })
+}
+
+// Retry runs one provider call (which waits for the rate limit itself:
+// Wait) until it succeeds, fails permanently, or the attempts run out,
+// sleeping with backoff between attempts. Products whose calls do not go
+// through Call (OSS) use it with Wait and NewError.
+func (c *Client) Retry(ctx context.Context, once func() error) error {
 	var err error
 	for attempt := 0; attempt < c.hub.attempts; attempt++ {
 		if attempt > 0 {
@@ -271,7 +280,10 @@ func (c *Client) Call(ctx context.Context, api API, own bool, action string, par
 			case <-time.After(d):
 			}
 		}
-		err = c.callOnce(ctx, api, own, action, params, out)
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		err = once()
 		if err == nil || deploy.IsPermanent(err) || ctx.Err() != nil {
 			return err
 		}
@@ -279,14 +291,54 @@ func (c *Client) Call(ctx context.Context, api API, own bool, action string, par
 	return err
 }
 
-func (c *Client) callOnce(ctx context.Context, api API, own bool, action string, params map[string]string, out any) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// Wait waits for the credential's rate limit (MaxQPS).
+func (c *Client) Wait(ctx context.Context) error {
 	if err := c.limiter().Wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		return err
+	}
+	return nil
+}
+
+// HTTPClient is the account's HTTP client: connections through egress,
+// redirects refused.
+func (c *Client) HTTPClient() *http.Client { return c.hub.clients.Get(c.t.AccountID) }
+
+// Endpoint returns the endpoint api's calls go to (own: the resource's
+// Endpoint applies).
+func (c *Client) Endpoint(api API, own bool) (*url.URL, error) { return c.endpointFor(api, own) }
+
+// Credentials returns the AccessKey (or the assumed role's STS key) to sign
+// with: id, secret and security token ("" without a role).
+func (c *Client) Credentials(ctx context.Context) (id, secret, token string, err error) {
+	p, err := c.credentials(ctx, API{Product: "OSS"})
+	if err != nil {
+		return "", "", "", err
+	}
+	cc, err := p.GetCredentials()
+	if err != nil {
+		return "", "", "", err
+	}
+	return cc.AccessKeyId, cc.AccessKeySecret, cc.SecurityToken, nil
+}
+
+// NewError classifies an error answer of a product whose calls do not go
+// through Call: an *Error, wrapped with deploy.Permanent unless transient.
+func NewError(where string, status int, code, message, requestID string) error {
+	e := &Error{Where: where, HTTPStatus: status, Code: code, Message: scrub(message), RequestID: requestID}
+	if e.Code == "" {
+		e.Code = fmt.Sprintf("HTTP%d", status)
+	}
+	if e.Transient() {
+		return e
+	}
+	return deploy.Permanent(e)
+}
+
+func (c *Client) callOnce(ctx context.Context, api API, own bool, action string, params map[string]string, out any) error {
+	if err := c.Wait(ctx); err != nil {
 		return err
 	}
 	where := api.Product + " " + action

@@ -12,6 +12,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
@@ -37,6 +38,7 @@ func New(o Options) *deploy.List {
 	return deploy.NewList(
 		alb.New(ali),
 		cdn.New(ali),
+		oss.New(ali),
 		slb.New(ali),
 		local.New(o.Local),
 		sshfile.New(o.SSH),

@@ -1,9 +1,11 @@
 // Package aliyunfake is a fake Alibaba Cloud for tests and benchmarks: one
 // HTTP server answering the OpenAPI actions certfleet calls on CAS, CDN, SLB,
-// ALB and STS, as the public API reference documents them. It verifies each
+// ALB and STS, and OSS's ListBuckets, ListCname and PutCname, as the public
+// API reference documents them. It verifies each
 // request's signature as Alibaba does — RPC signature version 1.0
-// (HMAC-SHA1, what github.com/aliyun/alibaba-cloud-sdk-go sends) and
-// ACS3-HMAC-SHA256 (the V3 signature of the alibabacloud-go SDKs) — keeps
+// (HMAC-SHA1, what github.com/aliyun/alibaba-cloud-sdk-go sends),
+// ACS3-HMAC-SHA256 (the V3 signature of the alibabacloud-go SDKs) and OSS's
+// OSS4-HMAC-SHA256 (path-style requests) — keeps
 // per-product state (CDN domains, SLB listeners and domain extensions, ALB
 // listeners and additional certificates, uploaded certificates, quotas),
 // answers with the documented response shapes and error codes, injects
@@ -59,6 +61,15 @@
 //     form). GetListenerAttribute's Certificates holds the default
 //     certificate only; ListListenerCertificates lists default and
 //     additional ones with IsDefault.
+//   - OSS: the fake takes path-style requests only (/BUCKET/?cname), as
+//     OSS does for an IP endpoint; errors are the documented XML
+//     <Error><Code/><Message/><RequestId/><HostId/></Error>. PutCname with a
+//     PreviousCertId that is not the bound one answers 409
+//     CertificateIdNotMatch (code and status guessed); an unknown CertId
+//     answers InvalidCertificate (guessed); ListCname's Certificate.CertId
+//     is the "<CAS CertId>-cn-hangzhou" form and its Fingerprint the SHA-1
+//     in colon-separated pairs (guessed). A RAM denial answers 403
+//     AccessDenied. The per-action QPS limit is not applied to OSS.
 //   - STS: AssumeRole issues "STS."-prefixed keys valid one hour; a request
 //     signed with them must carry the SecurityToken (else
 //     InvalidSecurityToken.Mismatch, guessed code).
@@ -114,6 +125,7 @@ type Fake struct {
 	slbQuota     int
 	lbs          map[string]*LoadBalancer
 	albListeners map[string]*ALBListener
+	buckets      map[string]*Bucket
 }
 
 type fault struct {
@@ -279,6 +291,10 @@ func (c *call) get(k string) string { return c.params[k] }
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	rid := requestID()
+	if strings.HasPrefix(r.Header.Get("Authorization"), "OSS4-HMAC-SHA256 ") {
+		f.serveOSS(w, r, rid)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", rid)
 	c, aerr := f.verify(r)

@@ -318,6 +318,13 @@ func (f *Fake) casInUse(id int64) bool {
 			return true
 		}
 	}
+	for _, b := range f.buckets {
+		for _, c := range b.Cnames {
+			if c != "" && casIDOfALB(c) == id {
+				return true
+			}
+		}
+	}
 	for _, l := range f.albListeners {
 		if casIDOfALB(l.Default) == id {
 			return true
