@@ -21,6 +21,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/aliyunfake"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 )
 
@@ -51,6 +52,13 @@ func aliyunState(f *aliyunfake.Fake) aliState {
 	for d, id := range l.Extensions {
 		s["slb sni "+d] = f.SLBCertSha2(id)
 	}
+	for _, d := range []string{"static.example.com", "img.example.com"} {
+		if id := f.OSSCert("bucket-e2e", d); id != "" {
+			s["oss "+d] = f.CASSha2(casIDOf(id))
+		} else {
+			s["oss "+d] = ""
+		}
+	}
 	a := f.ALB("lsn-e2e1")
 	s["alb default"] = f.CASSha2(casIDOf(a.Default))
 	for _, id := range a.Additional {
@@ -70,14 +78,14 @@ func writes(f *aliyunfake.Fake) int {
 	n := 0
 	for _, a := range []string{"UploadUserCertificate", "SetCdnDomainSSLCertificate", "UploadServerCertificate", "SetLoadBalancerHTTPSListenerAttribute",
 		"AddDomainExtension", "SetDomainExtensionAttribute", "DeleteDomainExtension", "UpdateListenerAttribute",
-		"AssociateAdditionalCertificatesWithListener", "DissociateAdditionalCertificatesFromListener"} {
+		"AssociateAdditionalCertificatesWithListener", "DissociateAdditionalCertificatesFromListener", "PutCname"} {
 		n += f.Calls(a)
 	}
 	return n
 }
 
-// TestAliyunTargets: a job over CDN, SLB (default and SNI) and ALB (default
-// and additional) resources of a fake Alibaba Cloud account deploys through
+// TestAliyunTargets: a job over CDN, SLB (default and SNI), ALB (default
+// and additional) and OSS resources of a fake Alibaba Cloud account deploys through
 // throttling and a 503; the fake shows every new binding and nothing else
 // changed, each certificate uploaded once; the same job again uploads and
 // writes nothing; a second certificate, a cleanup that keeps what rollback
@@ -101,6 +109,7 @@ func TestAliyunTargets(t *testing.T) {
 		f.AddLoadBalancer(aliRegion, "lb-e2e", theirSLB, 443)
 		f.AddDomainExtension("lb-e2e", 443, "other.example.com", f.AddSLBCert(aliRegion, "theirs-other", deploytest.Bundle(t, "other.example.com").FullChainPEM))
 		f.AddALBListener(aliRegion, "alb-e2e", "lsn-e2e1", 443, aliyunfake.ALBCertID(theirCAS), aliyunfake.ALBCertID(otherCAS))
+		f.AddBucket(aliRegion, "bucket-e2e", aliyunfake.ALBCertID(theirCAS), "static.example.com", "img.example.com")
 		original := aliyunState(f)
 
 		r := newJobRig(t, engine, "--egress-allow", "127.0.0.1/32")
@@ -128,29 +137,31 @@ func TestAliyunTargets(t *testing.T) {
 			resource("SLB", "www.example.com", "lb-e2e", "443", false),
 			resource("ALB", "", "alb-e2e", "lsn-e2e1@443", true),
 			resource("ALB", "www.example.com", "alb-e2e", "lsn-e2e1@443", false),
+			resource("OSS", "static.example.com", "bucket-e2e", "", false),
 		}
-		names := []string{"cdn1.example.com", "cdn2.example.com", "www.example.com"}
+		names := []string{"cdn1.example.com", "cdn2.example.com", "www.example.com", "static.example.com"}
 		certA, chA := r.upload("a", certstest.Options{DNSNames: names})
 		shaA := leafSha(t, chA)
 		want := func(sha string) aliState {
 			s := maps.Clone(original)
-			for _, k := range []string{"cdn cdn1.example.com", "cdn cdn2.example.com", "slb default", "slb sni www.example.com", "alb default"} {
+			for _, k := range []string{"cdn cdn1.example.com", "cdn cdn2.example.com", "slb default", "slb sni www.example.com", "alb default", "oss static.example.com"} {
 				s[k] = sha
 			}
 			s["alb additional cdn1.example.com"] = sha // the additional certificate is known by its common name
 			return s
 		}
 
-		// Deploy through 2 throttlings of CDN and a 503 of SLB.
+		// Deploy through 2 throttlings of CDN, a 503 of SLB and one of OSS.
 		f.Fail("SetCdnDomainSSLCertificate", "Throttling.User", 2)
 		f.Fail("AddDomainExtension", "ServiceUnavailable", 1)
+		f.Fail("PutCname", "ServiceUnavailable", 1)
 		job1 := r.createJob(jobSpec{name: "aliyun-a", certs: []int64{certA}, resources: resources})
 		r.run(job1, "success")
 		if got := aliyunState(f); !maps.Equal(got, want(shaA)) {
 			t.Fatalf("after the job the account binds\n%v\nwant\n%v", got, want(shaA))
 		}
-		if n, m := f.Calls("SetCdnDomainSSLCertificate"), f.Calls("AddDomainExtension"); n != 4 || m != 2 {
-			t.Errorf("SetCdnDomainSSLCertificate answered %d times, AddDomainExtension %d; want 4 and 2 (the faults, then the retries)", n, m)
+		if n, m, o := f.Calls("SetCdnDomainSSLCertificate"), f.Calls("AddDomainExtension"), f.Calls("PutCname"); n != 4 || m != 2 || o != 2 {
+			t.Errorf("SetCdnDomainSSLCertificate answered %d times, AddDomainExtension %d, PutCname %d; want 4, 2 and 2 (the faults, then the retries)", n, m, o)
 		}
 		if n, m := f.Calls("UploadUserCertificate"), f.Calls("UploadServerCertificate"); n != 1 || m != 1 {
 			t.Errorf("uploads: %d to CAS, %d to SLB; want one each", n, m)
@@ -177,7 +188,8 @@ func TestAliyunTargets(t *testing.T) {
 			SecretID: aliAK, SecretKey: aliSecret, Config: []byte(jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL()}}))}}
 		hub := aliyun.NewHub(aliyun.Options{})
 		d := cdn.New(hub)
-		alb.New(hub) // registers ALB's bindings, as the registry does
+		alb.New(hub) // registers ALB's and OSS's bindings, as the registry does
+		oss.New(hub)
 		if err := d.Sweep(t.Context(), sweep); err != nil {
 			t.Fatalf("sweep: %v", err)
 		}
@@ -215,8 +227,8 @@ func TestAliyunTargets(t *testing.T) {
 }
 
 // TestAliyunDiscovery: SyncCloudResources finds the fake account's CDN
-// domains, SLB listeners (default and SNI) and ALB listeners (default and
-// additional), ListCloudResources shows them with the certfleet certificate
+// domains, SLB listeners (default and SNI), ALB listeners (default and
+// additional) and OSS custom domains, ListCloudResources shows them with the certfleet certificate
 // bound, and a second sync changes nothing.
 func TestAliyunDiscovery(t *testing.T) {
 	skipShort(t)
@@ -226,7 +238,7 @@ func TestAliyunDiscovery(t *testing.T) {
 		f := aliyunfake.New(aliAK, aliSecret)
 		t.Cleanup(f.Close)
 		r := newJobRig(t, engine, "--egress-allow", "127.0.0.1/32")
-		certA, chA := r.upload("a", certstest.Options{DNSNames: []string{"cdn1.example.com", "www.example.com"}})
+		certA, chA := r.upload("a", certstest.Options{DNSNames: []string{"cdn1.example.com", "www.example.com", "static.example.com"}})
 		// The account holds certfleet's certificate A (uploaded by someone)
 		// and one certfleet does not know.
 		casA := f.AddCASCert("someone-a", chA.CertPEM)
@@ -239,20 +251,22 @@ func TestAliyunDiscovery(t *testing.T) {
 		f.AddLoadBalancer(aliRegion, "lb-disc", slbA, 443)
 		f.AddDomainExtension("lb-disc", 443, "other.example.com", f.AddSLBCert(aliRegion, "theirs", theirs.FullChainPEM))
 		f.AddALBListener(aliRegion, "alb-disc", "lsn-disc", 443, aliyunfake.ALBCertID(casA), aliyunfake.ALBCertID(theirCAS))
+		f.AddBucket(aliRegion, "bucket-disc", aliyunfake.ALBCertID(casA), "static.example.com")
 		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "aliyun", "Name": "fake account",
 			"SecretId": aliAK, "SecretKey": aliSecret,
 			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL()}, "MaxQPS": 200})}), "AccessId")
 		sync := func() map[string]any {
 			return r.own("SyncCloudResources", map[string]string{"AccessId": strconv.FormatInt(access, 10)})
 		}
-		// 3 CDN domains, SLB default + 1 SNI, ALB default + 1 additional.
+		// 3 CDN domains, SLB default + 1 SNI, ALB default + 1 additional,
+		// 1 OSS custom domain.
 		first := sync()
-		if fmt.Sprint(first["Found"]) != "7" || fmt.Sprint(first["Created"]) != "7" {
-			t.Fatalf("first sync: %v, want 7 found and created", first)
+		if fmt.Sprint(first["Found"]) != "8" || fmt.Sprint(first["Created"]) != "8" {
+			t.Fatalf("first sync: %v, want 8 found and created", first)
 		}
 		second := sync()
-		if fmt.Sprint(second["Found"]) != "7" || fmt.Sprint(second["Created"]) != "0" || fmt.Sprint(second["Updated"]) != "0" || fmt.Sprint(second["Gone"]) != "0" {
-			t.Errorf("second sync: %v, want 7 found and nothing changed", second)
+		if fmt.Sprint(second["Found"]) != "8" || fmt.Sprint(second["Created"]) != "0" || fmt.Sprint(second["Updated"]) != "0" || fmt.Sprint(second["Gone"]) != "0" {
+			t.Errorf("second sync: %v, want 8 found and nothing changed", second)
 		}
 		list, err := r.c.ListCloudResources(&cas.ListCloudResourcesRequest{CloudName: tea.String("aliyun"), ShowSize: tea.Int32(100)})
 		if err != nil {
@@ -267,6 +281,7 @@ func TestAliyunDiscovery(t *testing.T) {
 			"CDN cdn1.example.com ": certA, "CDN cdn2.example.com ": 0, "CDN plain.example.com ": 0,
 			"SLB  lb-disc": certA, "SLB other.example.com lb-disc": 0,
 			"ALB  alb-disc": certA, "ALB other.example.com alb-disc": 0,
+			"OSS static.example.com bucket-disc": certA,
 		}
 		if !maps.Equal(got, want) {
 			t.Errorf("ListCloudResources (product domain instance → CertId):\n%v\nwant\n%v", got, want)
