@@ -59,6 +59,10 @@ var AccessSpec = deploy.AccessSpec{
 			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB)."},
 		{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
 			Help: "Calls per second certfleet makes with this credential, across every product and job."},
+		{Name: "ActionQPS", Type: deploy.TypeObject,
+			Help: `Calls per second per API action ({"DescribeDomainCertificateInfo": 100, "*": 50}), below the limits Alibaba sets per action, so calls wait instead of being throttled.`},
+		{Name: "Batch", Type: deploy.TypeBoolean, Default: "true",
+			Help: "Combine concurrent deployments into batch calls where a product has them (CDN: up to 50 domains a call)."},
 	},
 }
 
@@ -78,6 +82,8 @@ type AccessConfig struct {
 	Regions   []string
 	Endpoints map[string]string
 	MaxQPS    int
+	ActionQPS map[string]int
+	Batch     *bool
 }
 
 // Options are the server's settings for every aliyun product.
@@ -116,6 +122,7 @@ type Hub struct {
 	uploads  map[string]string // credential key + "/" + product key → provider id
 	flight   singleflight.Group
 	casUsers map[string]CASUser
+	batch    batcher
 }
 
 // NewHub returns a Hub for opts.
@@ -338,9 +345,14 @@ func NewError(where string, status int, code, message, requestID string) error {
 }
 
 func (c *Client) callOnce(ctx context.Context, api API, own bool, action string, params map[string]string, out any) error {
-	if err := c.Wait(ctx); err != nil {
+	if err := c.WaitAction(ctx, action); err != nil {
 		return err
 	}
+	return c.send(ctx, api, own, action, params, out)
+}
+
+// send makes one call without waiting for the rate limits (the caller has).
+func (c *Client) send(ctx context.Context, api API, own bool, action string, params map[string]string, out any) error {
 	where := api.Product + " " + action
 	ep, err := c.endpointFor(api, own)
 	if err != nil {
@@ -409,18 +421,48 @@ func (c *Client) callOnce(ctx context.Context, api API, own bool, action string,
 	return nil
 }
 
-func (c *Client) limiter() *rate.Limiter {
+func (c *Client) limiter() *rate.Limiter { return c.limiterFor("", c.access.MaxQPS) }
+
+// limiterFor returns the credential's limiter of qps calls a second, for
+// one action ("" for all of them).
+func (c *Client) limiterFor(action string, qps int) *rate.Limiter {
 	h := c.hub
-	key := c.credKey()
+	key := c.credKey() + "/" + action
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l, ok := h.limiters[key]
-	if !ok || int(l.Limit()) != c.access.MaxQPS {
-		l = rate.NewLimiter(rate.Limit(c.access.MaxQPS), c.access.MaxQPS)
+	if !ok || int(l.Limit()) != qps {
+		l = rate.NewLimiter(rate.Limit(qps), max(1, qps/10))
 		h.limiters[key] = l
 	}
 	return l
 }
+
+// WaitAction waits for the credential's MaxQPS and for action's own limit
+// (ActionQPS[action], else ActionQPS["*"], else none).
+func (c *Client) WaitAction(ctx context.Context, action string) error {
+	if err := c.Wait(ctx); err != nil {
+		return err
+	}
+	qps, ok := c.access.ActionQPS[action]
+	if !ok {
+		qps, ok = c.access.ActionQPS["*"]
+	}
+	if !ok || qps <= 0 {
+		return nil
+	}
+	if err := c.limiterFor(action, qps).Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// Batch reports whether the credential lets products combine concurrent
+// calls into batch APIs (Config Batch, default true).
+func (c *Client) Batch() bool { return c.access.Batch == nil || *c.access.Batch }
 
 // Error is an answer Alibaba Cloud refused, with its code, message and
 // request ID (what Alibaba's support asks for).

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -111,8 +112,65 @@ func (d *Deployer) describe(ctx context.Context, c *aliyun.Client, domains ...st
 	return out.CertInfos.CertInfo, nil
 }
 
+// describeOne describes one domain; with batching on, concurrent
+// deployments share DescribeDomainCertificateInfo calls (50 domains each).
+func (d *Deployer) describeOne(ctx context.Context, c *aliyun.Client, domain string) ([]certInfo, error) {
+	if !c.Batch() {
+		return d.describe(ctx, c, domain)
+	}
+	ep, err := c.Endpoint(aliyun.CDN, true)
+	if err != nil {
+		return nil, deploy.Permanent(err)
+	}
+	res, err := c.Batched(ctx, "CDN/describe/"+ep.String(), "DescribeDomainCertificateInfo", domain, maxBatch,
+		func(ctx context.Context, domains []string) (map[string]any, error) {
+			var out struct {
+				CertInfos struct{ CertInfo []certInfo }
+			}
+			err := c.SendWaited(ctx, aliyun.CDN, true, "DescribeDomainCertificateInfo", map[string]string{"DomainName": strings.Join(domains, ",")}, &out)
+			if err != nil && len(domains) > 1 && deploy.IsPermanent(err) {
+				return d.oneByOne(ctx, domains, func(domain string) (any, error) { return d.describe(ctx, c, domain) })
+			}
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]any{}
+			for _, in := range out.CertInfos.CertInfo {
+				m[in.DomainName] = []certInfo{in}
+			}
+			return m, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := res.(error); ok {
+		return nil, e
+	}
+	infos, _ := res.([]certInfo)
+	return infos, nil
+}
+
+// oneByOne answers a batch whose combined call was refused (one unknown
+// domain refuses them all) with a call per item; an item's error becomes
+// its result.
+func (d *Deployer) oneByOne(ctx context.Context, items []string, call func(string) (any, error)) (map[string]any, error) {
+	m := map[string]any{}
+	for _, it := range items {
+		v, err := call(it)
+		if err != nil {
+			m[it] = err
+			continue
+		}
+		m[it] = v
+	}
+	return m, nil
+}
+
+// maxBatch is how many domains one CDN batch call carries.
+const maxBatch = 50
+
 func (d *Deployer) current(ctx context.Context, c *aliyun.Client, domain string) (binding, error) {
-	infos, err := d.describe(ctx, c, domain)
+	infos, err := d.describeOne(ctx, c, domain)
 	if err != nil {
 		return binding{}, fmt.Errorf("aliyun/CDN %s: %w", domain, err)
 	}
@@ -196,7 +254,7 @@ func (d *Deployer) bind(ctx context.Context, c *aliyun.Client, domain string, b 
 		params["CertName"] = b.CertName
 		params["CertRegion"] = "cn-hangzhou"
 	}
-	if err := c.Call(ctx, aliyun.CDN, true, "SetCdnDomainSSLCertificate", params, nil); err != nil {
+	if err := d.set(ctx, c, domain, params); err != nil {
 		return fmt.Errorf("aliyun/CDN %s: %w", domain, err)
 	}
 	got, err := d.current(ctx, c, domain)
@@ -205,6 +263,42 @@ func (d *Deployer) bind(ctx context.Context, c *aliyun.Client, domain string, b 
 	}
 	if got.SSL != b.SSL || (b.SSL && got.CertID != b.CertID) {
 		return fmt.Errorf("aliyun/CDN %s: read back after the change: the domain serves %s, want %s", domain, describeBinding(got), describeBinding(b))
+	}
+	return nil
+}
+
+// set changes one domain's binding; with batching on, concurrent
+// deployments of one CAS certificate share BatchSetCdnDomainServerCertificate
+// calls (50 domains each).
+func (d *Deployer) set(ctx context.Context, c *aliyun.Client, domain string, params map[string]string) error {
+	single := func(domain string) (any, error) {
+		p := maps.Clone(params)
+		p["DomainName"] = domain
+		return nil, c.Call(ctx, aliyun.CDN, true, "SetCdnDomainSSLCertificate", p, nil)
+	}
+	if !c.Batch() || params["SSLProtocol"] != "on" {
+		_, err := single(domain)
+		return err
+	}
+	ep, err := c.Endpoint(aliyun.CDN, true)
+	if err != nil {
+		return deploy.Permanent(err)
+	}
+	res, err := c.Batched(ctx, "CDN/set/"+ep.String()+"/"+params["CertId"], "BatchSetCdnDomainServerCertificate", domain, maxBatch,
+		func(ctx context.Context, domains []string) (map[string]any, error) {
+			p := maps.Clone(params)
+			p["DomainName"] = strings.Join(domains, ",")
+			err := c.SendWaited(ctx, aliyun.CDN, true, "BatchSetCdnDomainServerCertificate", p, nil)
+			if err != nil && len(domains) > 1 && deploy.IsPermanent(err) {
+				return d.oneByOne(ctx, domains, single)
+			}
+			return nil, err
+		})
+	if err != nil {
+		return err
+	}
+	if e, ok := res.(error); ok {
+		return e
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func TestConformance(t *testing.T) {
 	t.Cleanup(f.Close)
 	f.AddKey("LTAI5tDenied", "denied-secret-0123456789")
 	f.Deny("LTAI5tDenied", "SetCdnDomainSSLCertificate")
+	f.Deny("LTAI5tDenied", "BatchSetCdnDomainServerCertificate")
 	stall := aliyunfake.New(akID, akSecret)
 	t.Cleanup(stall.Close)
 	target := func(fk *aliyunfake.Fake, domain string, access *deploy.Access) deploy.Target {
@@ -61,7 +62,7 @@ func TestConformance(t *testing.T) {
 			{Desc: "an unknown key", Config: json.RawMessage(`{"Domain": "x"}`)},
 		},
 		Stall: func(t *testing.T) (deploy.Target, <-chan struct{}) {
-			reached := stall.Stall("SetCdnDomainSSLCertificate")
+			reached := stall.Stall("BatchSetCdnDomainServerCertificate")
 			return target(stall, fresh(stall), stall.Access(8, akID, akSecret, fast)), reached
 		},
 		Failing: []deploytest.Failing{
@@ -103,6 +104,15 @@ func TestUploadOnce(t *testing.T) {
 	if n := f.Calls("UploadUserCertificate"); n != 1 {
 		t.Errorf("UploadUserCertificate called %d times, want 1", n)
 	}
+	// The 20 bindings shared batch calls.
+	if n, m := f.Calls("BatchSetCdnDomainServerCertificate"), f.Calls("SetCdnDomainSSLCertificate"); n == 0 || n >= 20 || m != 0 {
+		t.Errorf("20 concurrent deployments made %d batch and %d single calls, want fewer than 20 batch calls", n, m)
+	}
+	for i := range 20 {
+		if got := f.CDNServedSha2(fmt.Sprintf("d%d.example.com", i)); got != b.Sha2 {
+			t.Errorf("d%d.example.com serves %q", i, got)
+		}
+	}
 	// A new Hub (a restarted server) finds the upload by its SHA-256.
 	f.AddCDNDomain("late.example.com", 0)
 	if _, err := New(hub()).Deploy(t.Context(), deploy.Request{Bundle: b, Target: deploy.Target{AccountID: 1, Domain: "late.example.com",
@@ -111,6 +121,60 @@ func TestUploadOnce(t *testing.T) {
 	}
 	if n := f.Calls("UploadUserCertificate"); n != 1 {
 		t.Errorf("after a restart UploadUserCertificate was called %d times in all, want 1", n)
+	}
+}
+
+// TestUnbatched: with Batch false every domain gets its own calls.
+func TestUnbatched(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	f.AddCDNDomain("www.example.com", 0)
+	f.AddCDNDomain("nope.example.com", 0)
+	d := New(hub())
+	access := f.Access(7, akID, akSecret, map[string]any{"MaxQPS": 1000, "Batch": false})
+	if _, err := d.Deploy(t.Context(), deploy.Request{Bundle: deploytest.Bundle(t, "www.example.com"),
+		Target: deploy.Target{AccountID: 1, Domain: "www.example.com", Access: access}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := f.Calls("BatchSetCdnDomainServerCertificate"), f.Calls("SetCdnDomainSSLCertificate"); n != 0 || m != 1 {
+		t.Errorf("%d batch and %d single calls, want 0 and 1", n, m)
+	}
+}
+
+// TestBatchOneBad: a batch holding an unknown domain fails that domain
+// alone.
+func TestBatchOneBad(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	d := New(hub())
+	b := deploytest.Bundle(t, "www.example.com")
+	errs := make(chan error)
+	for i := range 10 {
+		name := fmt.Sprintf("d%d.example.com", i)
+		if i != 3 {
+			f.AddCDNDomain(name, 0)
+		}
+		go func() {
+			_, err := d.Deploy(t.Context(), deploy.Request{Bundle: b, Target: deploy.Target{AccountID: 1, Domain: name, Access: f.Access(7, akID, akSecret, fast)}})
+			if err != nil && !strings.Contains(err.Error(), "d3.example.com") {
+				err = fmt.Errorf("%s: %w", name, err)
+			}
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range 10 {
+		if err := <-errs; err != nil {
+			failed++
+			if aliyun.Code(err) != "InvalidDomain.NotFound" || !strings.Contains(err.Error(), "d3.example.com") {
+				t.Errorf("unexpected failure: %v", err)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d deployments failed, want only d3's", failed)
 	}
 }
 
@@ -146,7 +210,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	t.Run("throttling and 5xx are retried", func(t *testing.T) {
-		f.Fail("SetCdnDomainSSLCertificate", "Throttling.User", 2)
+		f.Fail("BatchSetCdnDomainServerCertificate", "Throttling.User", 2)
 		f.Fail("DescribeDomainCertificateInfo", "ServiceUnavailable", 1)
 		if _, err := d.Deploy(t.Context(), req("www.example.com", f.Access(1, akID, akSecret, fast))); err != nil {
 			t.Fatalf("Deploy through 2 throttlings and a 503: %v", err)
