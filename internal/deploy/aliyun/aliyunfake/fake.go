@@ -111,6 +111,7 @@ type Fake struct {
 	denied  map[string]bool // AccessKeyId + "/" + Action → Forbidden.RAM
 	nonces  map[string]time.Time
 	calls   map[string]int
+	refused map[string]int // calls refused by Fail or SetQPS
 	faults  map[string][]fault
 	qps     map[string]*rate.Limiter
 	latency time.Duration
@@ -136,7 +137,7 @@ type fault struct {
 // New starts a fake on 127.0.0.1 with one AccessKey pair; Close stops it.
 func New(accessKeyID, accessKeySecret string) *Fake {
 	f := &Fake{keys: map[string]string{accessKeyID: accessKeySecret}, tokens: map[string]string{}, roles: map[string]bool{},
-		denied: map[string]bool{}, nonces: map[string]time.Time{}, calls: map[string]int{}, faults: map[string][]fault{},
+		denied: map[string]bool{}, nonces: map[string]time.Time{}, calls: map[string]int{}, refused: map[string]int{}, faults: map[string][]fault{},
 		qps: map[string]*rate.Limiter{}, stalls: map[string]chan struct{}{}, now: time.Now, nextID: 1000,
 		cas: map[int64]*CASCert{}, cdn: map[string]*CDNDomain{}, slbCerts: map[string]*SLBCert{}, lbs: map[string]*LoadBalancer{},
 		albListeners: map[string]*ALBListener{}}
@@ -234,8 +235,20 @@ func (f *Fake) AllCalls() map[string]int {
 	return m
 }
 
+// Refused returns a copy of the per-action counts of calls refused by an
+// injected fault or a QPS limit (included in AllCalls).
+func (f *Fake) Refused() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.refused))
+	for k, v := range f.refused {
+		m[k] = v
+	}
+	return m
+}
+
 // ResetCalls zeroes the call counts.
-func (f *Fake) ResetCalls() { f.mu.Lock(); clear(f.calls); f.mu.Unlock() }
+func (f *Fake) ResetCalls() { f.mu.Lock(); clear(f.calls); clear(f.refused); f.mu.Unlock() }
 
 // apiError is an error answer.
 type apiError struct {
@@ -542,10 +555,12 @@ func (f *Fake) dispatch(c *call) (any, *apiError) {
 			if fs[0].n <= 0 {
 				f.faults[key] = fs[1:]
 			}
+			f.refused[c.action]++
 			return nil, faultError(code)
 		}
 	}
 	if l := f.qps[c.action]; l != nil && !l.Allow() {
+		f.refused[c.action]++
 		return nil, faultError("Throttling.User")
 	}
 	return h(f, c)
