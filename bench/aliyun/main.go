@@ -56,6 +56,7 @@ type config struct {
 	cdn, slb, qps, workers int
 	latency, timeout       time.Duration
 	modes                  []string
+	interleave             bool
 }
 
 type result struct {
@@ -79,6 +80,7 @@ func main() {
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "the fake's latency per call")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "give up after")
 	flag.StringVar(&modes, "modes", "unbatched,batched", "modes to run")
+	flag.BoolVar(&c.interleave, "interleave", false, "order the job's resources CDN and SLB mixed (default: every CDN domain, then every SLB listener)")
 	flag.Parse()
 	c.modes = strings.Split(modes, ",")
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
@@ -92,8 +94,12 @@ func main() {
 		}
 		results = append(results, r)
 	}
-	fmt.Printf("\n%d CDN domains + %d SLB listeners, one job; fake: %v per call, %d QPS per action; certfleet --workers %d\n\n",
-		c.cdn, c.slb, c.latency, c.qps, c.workers)
+	order := "every CDN domain, then every SLB listener"
+	if c.interleave {
+		order = "CDN and SLB interleaved"
+	}
+	fmt.Printf("\n%d CDN domains + %d SLB listeners, one job (%s); fake: %v per call, %d QPS per action; certfleet --workers %d\n\n",
+		c.cdn, c.slb, order, c.latency, c.qps, c.workers)
 	fmt.Printf("%-10s %-8s %8s %9s %-38s %9s %9s %11s\n", "mode", "job", "calls", "throttled", "busiest action (accepted calls)", "bound s", "wall s", "wall/bound")
 	for _, r := range results {
 		total, refused := 0, 0
@@ -225,9 +231,25 @@ func run(ctx context.Context, c config, mode string) (result, error) {
 	if err != nil {
 		return res, err
 	}
+	if c.interleave && c.slb > 0 {
+		// One SLB listener after every cdn/slb CDN domains.
+		mixed := make([]int64, 0, len(ids))
+		step := max(1, c.cdn/c.slb)
+		cdnIDs, slbIDs := ids[:c.cdn], ids[c.cdn:]
+		for len(cdnIDs)+len(slbIDs) > 0 {
+			n := min(step, len(cdnIDs))
+			mixed = append(mixed, cdnIDs[:n]...)
+			cdnIDs = cdnIDs[n:]
+			if len(slbIDs) > 0 {
+				mixed = append(mixed, slbIDs[0])
+				slbIDs = slbIDs[1:]
+			}
+		}
+		ids = mixed
+	}
 	job, err := casc.CreateDeploymentJob(&cas.CreateDeploymentJobRequest{Name: tea.String("bench " + mode), JobType: tea.String("user"),
 		ContactIds: tea.String(strconv.FormatInt(contact, 10)),
-		CertIds: tea.String(strconv.FormatInt(tea.Int64Value(up.Body.CertId), 10)), ResourceIds: tea.String(benchkit.JoinIDs(ids))})
+		CertIds:    tea.String(strconv.FormatInt(tea.Int64Value(up.Body.CertId), 10)), ResourceIds: tea.String(benchkit.JoinIDs(ids))})
 	if err != nil {
 		return res, fmt.Errorf("CreateDeploymentJob: %w", err)
 	}
