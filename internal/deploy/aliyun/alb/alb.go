@@ -367,7 +367,17 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if slices.Equal(a, b) {
 		return nil
 	}
-	return d.bind(ctx, l, cur, want)
+	err = d.bind(ctx, l, cur, want)
+	if aliyun.Code(err) == "ResourceNotFound.Certificate" && req.Bundle.CertID != 0 && len(want.CertificateIDs) == 1 {
+		// The recorded certificate was deleted since: bind the engine's copy.
+		l.c.ForgetCAS(aliyun.BundleSHA256(req.Bundle))
+		id, uerr := l.c.UploadCAS(ctx, req.Bundle)
+		if uerr != nil {
+			return fmt.Errorf("%s: %w", l.display, uerr)
+		}
+		return d.bind(ctx, l, cur, state{Default: want.Default, CertificateIDs: []string{certID(id)}})
+	}
+	return err
 }
 
 type albListener struct {

@@ -126,6 +126,10 @@ func (f *Fake) addCAS(name, certPEM string) (*CASCert, *apiError) {
 	return c, nil
 }
 
+// DeleteCAS deletes a CAS certificate whatever binds it (as someone
+// working around certfleet would, through the console).
+func (f *Fake) DeleteCAS(id int64) { f.mu.Lock(); delete(f.cas, id); f.mu.Unlock() }
+
 // CAS returns a copy of the CAS certificates, by CertId.
 func (f *Fake) CAS() map[int64]CASCert {
 	f.mu.Lock()

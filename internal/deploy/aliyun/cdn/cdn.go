@@ -347,7 +347,18 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if cur.SSL == b.SSL && (!b.SSL || cur.CertID == b.CertID) {
 		return nil
 	}
-	return d.bind(ctx, c, req.Target.Domain, b)
+	err = d.bind(ctx, c, req.Target.Domain, b)
+	if aliyun.Code(err) == "InvalidCertificate.NotFound" && req.Bundle.CertID != 0 {
+		// The recorded CAS certificate was deleted since (a cleanup with
+		// KeepPrevious 0, someone else): bind the engine's copy instead.
+		c.ForgetCAS(aliyun.BundleSHA256(req.Bundle))
+		id, uerr := c.UploadCAS(ctx, req.Bundle)
+		if uerr != nil {
+			return fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, uerr)
+		}
+		return d.bind(ctx, c, req.Target.Domain, binding{SSL: true, CertType: "cas", CertID: id, CertName: aliyun.UploadName(aliyun.BundleSHA256(req.Bundle))})
+	}
+	return err
 }
 
 type userDomain struct {

@@ -228,3 +228,30 @@ func TestErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestRollbackAfterDeletion: when the certificate a snapshot names was
+// deleted from CAS since, rollback binds the engine's copy of it.
+func TestRollbackAfterDeletion(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	f.AddCDNDomain("www.example.com", 0)
+	d := New(hub())
+	tgt := deploy.Target{AccountID: 1, Domain: "www.example.com", Access: f.Access(7, akID, akSecret, fast)}
+	a, b := deploytest.Bundle(t, "www.example.com"), deploytest.Bundle(t, "www.example.com")
+	if _, err := d.Deploy(t.Context(), deploy.Request{Bundle: a, Target: tgt}); err != nil {
+		t.Fatal(err)
+	}
+	aID := f.CDN()["www.example.com"].CertID
+	previous, err := d.Deploy(t.Context(), deploy.Request{Bundle: b, Target: tgt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.DeleteCAS(aID)
+	if err := d.Rollback(t.Context(), deploy.Request{Bundle: a, Target: tgt}, previous); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if got := f.CDNServedSha2("www.example.com"); got != a.Sha2 {
+		t.Errorf("after the rollback the domain serves %q, want %q", got, a.Sha2)
+	}
+}

@@ -306,7 +306,17 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if cur.CertID == want.CertID {
 		return nil
 	}
-	return d.bind(ctx, t, cur, want.CertID)
+	err = d.bind(ctx, t, cur, want.CertID)
+	if aliyun.Code(err) == "InvalidCertificate" && req.Bundle.CertID != 0 && want.CertID != "" {
+		// The recorded certificate was deleted since: bind the engine's copy.
+		t.c.ForgetCAS(aliyun.BundleSHA256(req.Bundle))
+		id, uerr := t.c.UploadCAS(ctx, req.Bundle)
+		if uerr != nil {
+			return fmt.Errorf("%s: %w", t.display, uerr)
+		}
+		return d.bind(ctx, t, cur, certID(id))
+	}
+	return err
 }
 
 type bucket struct{ name, region string }

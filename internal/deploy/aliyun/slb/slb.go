@@ -354,7 +354,18 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	if cur.ServerCertificateID == want.ServerCertificateID {
 		return nil
 	}
-	return d.bind(ctx, l, cur, want.ServerCertificateID)
+	err = d.bind(ctx, l, cur, want.ServerCertificateID)
+	if aliyun.Code(err) == "ServerCertificateId.NotFound" && req.Bundle.CertID != 0 && want.ServerCertificateID != "" {
+		// The recorded server certificate was deleted since: bind the
+		// engine's copy.
+		l.c.Forget("SLB/" + l.c.Region() + "/" + aliyun.BundleSHA256(req.Bundle))
+		id, uerr := d.upload(ctx, l, req.Bundle)
+		if uerr != nil {
+			return fmt.Errorf("%s: %w", l.display, uerr)
+		}
+		return d.bind(ctx, l, cur, id)
+	}
+	return err
 }
 
 type httpsListener struct {
