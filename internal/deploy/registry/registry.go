@@ -14,11 +14,13 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
+	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
 	"github.com/certfleet/certfleet/internal/deploy/sshnginx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
+	"github.com/certfleet/certfleet/internal/deploy/tencent"
 	"github.com/certfleet/certfleet/internal/deploy/webhook"
 )
 
@@ -29,12 +31,15 @@ type Options struct {
 	Webhook webhook.Options
 	// Aliyun is shared by every Alibaba Cloud product (one rate limit and
 	// upload cache per credential).
-	Aliyun aliyun.Options
+	Aliyun  aliyun.Options
+	AWS     aws.Options
+	Tencent tencent.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
 	ali := aliyun.NewHub(o.Aliyun)
+	awsp, tc := aws.New(o.AWS), tencent.New(o.Tencent) // each shares its uploads across its products
 	return deploy.NewList(
 		alb.New(ali),
 		cdn.New(ali),
@@ -45,5 +50,7 @@ func New(o Options) *deploy.List {
 		sshhaproxy.New(o.SSH),
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
+		awsp.ACM, awsp.CloudFront, awsp.ELB,
+		tc.CDN, tc.CLB, tc.TEO,
 	)
 }
