@@ -216,12 +216,13 @@ type API struct {
 
 // The APIs certfleet calls.
 var (
-	CDN = API{"CDN", "2018-05-10", func(string) string { return "cdn.aliyuncs.com" }}
-	SLB = API{"SLB", "2014-05-15", func(r string) string { return "slb." + r + ".aliyuncs.com" }}
-	ALB = API{"ALB", "2020-06-16", func(r string) string { return "alb." + r + ".aliyuncs.com" }}
-	CAS = API{"CAS", "2020-04-07", func(string) string { return "cas.aliyuncs.com" }}
-	STS = API{"STS", "2015-04-01", func(string) string { return "sts.aliyuncs.com" }}
-	OSS = API{"OSS", "", func(r string) string { return "oss-" + r + ".aliyuncs.com" }}
+	CDN  = API{"CDN", "2018-05-10", func(string) string { return "cdn.aliyuncs.com" }}
+	DCDN = API{"DCDN", "2018-01-15", func(string) string { return "dcdn.aliyuncs.com" }}
+	SLB  = API{"SLB", "2014-05-15", func(r string) string { return "slb." + r + ".aliyuncs.com" }}
+	ALB  = API{"ALB", "2020-06-16", func(r string) string { return "alb." + r + ".aliyuncs.com" }}
+	CAS  = API{"CAS", "2020-04-07", func(string) string { return "cas.aliyuncs.com" }}
+	STS  = API{"STS", "2015-04-01", func(string) string { return "sts.aliyuncs.com" }}
+	OSS  = API{"OSS", "", func(r string) string { return "oss-" + r + ".aliyuncs.com" }}
 )
 
 // endpointFor applies the endpoint rules: the resource's Endpoint (for its

@@ -12,6 +12,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/dcdn"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/aws"
@@ -43,6 +44,7 @@ func New(o Options) *deploy.List {
 	return deploy.NewList(
 		alb.New(ali),
 		cdn.New(ali),
+		dcdn.New(ali),
 		oss.New(ali),
 		slb.New(ali),
 		local.New(o.Local),

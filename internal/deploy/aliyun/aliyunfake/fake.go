@@ -45,6 +45,11 @@
 //     domains and, for CertType=cas, a CertId (or the CAS certificate's
 //     CertName); a CAS CertId that does not exist answers
 //     InvalidCertificate.NotFound (guessed). Domains are global (no region).
+//   - DCDN (2018-01-15) behaves as CDN: DescribeDcdnDomainCertificateInfo's
+//     CertInfo carries SSLProtocol "on"|"off" (and, as CDN's,
+//     ServerCertificateStatus), CertId and CertType; SetDcdnDomainSSLCertificate
+//     takes CertType=cas with CertId; DescribeDcdnUserDomains pages as
+//     DescribeUserDomains does. DCDN domains are separate from CDN ones.
 //   - SLB: DescribeServerCertificates' Fingerprint is the SHA-1 of the leaf,
 //     lower-case hex pairs joined by ':'. DescribeLoadBalancerHTTPSListenerAttribute
 //     includes DomainExtensions.DomainExtension. A missing listener answers
@@ -122,6 +127,7 @@ type Fake struct {
 	cas          map[int64]*CASCert
 	casQuota     int
 	cdn          map[string]*CDNDomain
+	dcdn         map[string]*CDNDomain
 	slbCerts     map[string]*SLBCert
 	slbQuota     int
 	lbs          map[string]*LoadBalancer
@@ -139,7 +145,7 @@ func New(accessKeyID, accessKeySecret string) *Fake {
 	f := &Fake{keys: map[string]string{accessKeyID: accessKeySecret}, tokens: map[string]string{}, roles: map[string]bool{},
 		denied: map[string]bool{}, nonces: map[string]time.Time{}, calls: map[string]int{}, refused: map[string]int{}, faults: map[string][]fault{},
 		qps: map[string]*rate.Limiter{}, stalls: map[string]chan struct{}{}, now: time.Now, nextID: 1000,
-		cas: map[int64]*CASCert{}, cdn: map[string]*CDNDomain{}, slbCerts: map[string]*SLBCert{}, lbs: map[string]*LoadBalancer{},
+		cas: map[int64]*CASCert{}, cdn: map[string]*CDNDomain{}, dcdn: map[string]*CDNDomain{}, slbCerts: map[string]*SLBCert{}, lbs: map[string]*LoadBalancer{},
 		albListeners: map[string]*ALBListener{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f

@@ -317,6 +317,11 @@ func (f *Fake) CASSha2(id int64) string {
 }
 
 func (f *Fake) casInUse(id int64) bool {
+	for _, d := range f.dcdn {
+		if d.SSL && d.CertType == "cas" && d.CertID == id {
+			return true
+		}
+	}
 	for _, d := range f.cdn {
 		if d.SSL && d.CertType == "cas" && d.CertID == id {
 			return true
@@ -340,6 +345,38 @@ func (f *Fake) casInUse(id int64) bool {
 		}
 	}
 	return false
+}
+
+var setDomainsImpl func(f *Fake, c *call, names []string, m map[string]*CDNDomain) *apiError
+
+func setDomains(f *Fake, c *call, names []string, m map[string]*CDNDomain) *apiError {
+	return setDomainsImpl(f, c, names, m)
+}
+
+// AddDCDNDomain adds a DCDN domain; with certID > 0 it serves that CAS
+// certificate.
+func (f *Fake) AddDCDNDomain(name string, certID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := &CDNDomain{Name: name}
+	if certID > 0 {
+		d.SSL, d.CertType, d.CertID, d.CertName = true, "cas", certID, f.cas[certID].Name
+	}
+	f.dcdn[name] = d
+}
+
+// DCDNServedSha2 returns the SHA-256 of what a DCDN domain serves.
+func (f *Fake) DCDNServedSha2(domain string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.dcdn[domain]
+	if d == nil || !d.SSL {
+		return ""
+	}
+	if c := f.cas[d.CertID]; c != nil {
+		return c.Sha2
+	}
+	return "missing"
 }
 
 func init() {
@@ -454,30 +491,42 @@ func init() {
 		}
 		return info
 	}
-	actions["2018-05-10/DescribeDomainCertificateInfo"] = func(f *Fake, c *call) (any, *apiError) {
+	describeDomains := func(f *Fake, c *call, m map[string]*CDNDomain, dcdn bool) (any, *apiError) {
 		if aerr := required(c, "DomainName"); aerr != nil {
 			return nil, aerr
 		}
 		var infos []map[string]any
 		for _, name := range strings.Split(c.get("DomainName"), ",") {
-			d := f.cdn[name]
+			d := m[name]
 			if d == nil {
 				return nil, errorf(404, "InvalidDomain.NotFound", "The domain %s does not exist.", name)
 			}
-			infos = append(infos, cdnCertInfo(f, d))
+			info := cdnCertInfo(f, d)
+			if dcdn { // DCDN names the status SSLProtocol
+				info["SSLProtocol"] = info["ServerCertificateStatus"]
+			}
+			infos = append(infos, info)
 		}
 		return map[string]any{"CertInfos": map[string]any{"CertInfo": infos}}, nil
 	}
-	setCDN := func(f *Fake, c *call, names []string) *apiError {
+	actions["2018-05-10/DescribeDomainCertificateInfo"] = func(f *Fake, c *call) (any, *apiError) { return describeDomains(f, c, f.cdn, false) }
+	actions["2018-01-15/DescribeDcdnDomainCertificateInfo"] = func(f *Fake, c *call) (any, *apiError) { return describeDomains(f, c, f.dcdn, true) }
+	actions["2018-01-15/SetDcdnDomainSSLCertificate"] = func(f *Fake, c *call) (any, *apiError) {
+		if aerr := required(c, "DomainName", "SSLProtocol"); aerr != nil {
+			return nil, aerr
+		}
+		return map[string]any{}, setDomains(f, c, []string{c.get("DomainName")}, f.dcdn)
+	}
+	setDomainsImpl = func(f *Fake, c *call, names []string, m map[string]*CDNDomain) *apiError {
 		for _, name := range names {
-			if f.cdn[name] == nil {
+			if m[name] == nil {
 				return errorf(404, "InvalidDomain.NotFound", "The domain %s does not exist.", name)
 			}
 		}
 		switch c.get("SSLProtocol") {
 		case "off":
 			for _, name := range names {
-				*f.cdn[name] = CDNDomain{Name: name}
+				*m[name] = CDNDomain{Name: name}
 			}
 			return nil
 		case "on":
@@ -511,7 +560,7 @@ func init() {
 		for _, name := range names {
 			dd := d
 			dd.Name = name
-			*f.cdn[name] = dd
+			*m[name] = dd
 		}
 		return nil
 	}
@@ -519,7 +568,7 @@ func init() {
 		if aerr := required(c, "DomainName", "SSLProtocol"); aerr != nil {
 			return nil, aerr
 		}
-		return map[string]any{}, setCDN(f, c, []string{c.get("DomainName")})
+		return map[string]any{}, setDomains(f, c, []string{c.get("DomainName")}, f.cdn)
 	}
 	actions["2018-05-10/BatchSetCdnDomainServerCertificate"] = func(f *Fake, c *call) (any, *apiError) {
 		if aerr := required(c, "DomainName", "SSLProtocol"); aerr != nil {
@@ -529,17 +578,17 @@ func init() {
 		if len(names) > 50 {
 			return nil, errorf(400, "InvalidDomainName.TooMany", "At most 50 domains may be set at once.")
 		}
-		return map[string]any{}, setCDN(f, c, names)
+		return map[string]any{}, setDomains(f, c, names, f.cdn)
 	}
-	actions["2018-05-10/DescribeUserDomains"] = func(f *Fake, c *call) (any, *apiError) {
-		names := make([]string, 0, len(f.cdn))
-		for n := range f.cdn {
+	listDomains := func(f *Fake, c *call, m map[string]*CDNDomain) (any, *apiError) {
+		names := make([]string, 0, len(m))
+		for n := range m {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		var data []map[string]any
 		for _, n := range names {
-			d := f.cdn[n]
+			d := m[n]
 			ssl := "off"
 			if d.SSL {
 				ssl = "on"
@@ -553,6 +602,8 @@ func init() {
 		}
 		return map[string]any{"Domains": map[string]any{"PageData": p}, "TotalCount": len(data), "PageNumber": num, "PageSize": size}, nil
 	}
+	actions["2018-05-10/DescribeUserDomains"] = func(f *Fake, c *call) (any, *apiError) { return listDomains(f, c, f.cdn) }
+	actions["2018-01-15/DescribeDcdnUserDomains"] = func(f *Fake, c *call) (any, *apiError) { return listDomains(f, c, f.dcdn) }
 
 	// SLB 2014-05-15
 	slbListener := func(f *Fake, c *call) (*SLBListener, *apiError) {

@@ -35,9 +35,29 @@ type Config struct {
 	KeepPrevious *int
 }
 
+// Variant is what differs between the CDN products that bind CAS
+// certificates to accelerated domains the same way (CDN, DCDN): their API,
+// action names and answer fields.
+type Variant struct {
+	Description deploy.Description
+	API         aliyun.API
+	// Describe, Set and List are the actions that describe domains'
+	// certificates (comma-separated DomainName), set one domain's, and
+	// list the account's domains (PageSize, PageNumber).
+	Describe, Set, List string
+	// BatchSet sets several domains' certificate at once ("" for none).
+	BatchSet string
+}
+
+// CDNVariant is Alibaba Cloud CDN (2018-05-10).
+var CDNVariant = Variant{Description: Description, API: aliyun.CDN, Describe: "DescribeDomainCertificateInfo",
+	Set: "SetCdnDomainSSLCertificate", List: "DescribeUserDomains", BatchSet: "BatchSetCdnDomainServerCertificate"}
+
 // Deployer binds certificates to CDN domains. It is safe for concurrent use.
 type Deployer struct {
-	hub *aliyun.Hub
+	hub  *aliyun.Hub
+	v    Variant
+	name string // "aliyun/CDN", for errors
 }
 
 var (
@@ -52,23 +72,26 @@ var (
 
 // New returns a CDN deployer over hub, and registers CDN's bindings as CAS
 // users for hub's sweeps.
-func New(hub *aliyun.Hub) *Deployer {
-	d := &Deployer{hub: hub}
-	hub.RegisterCASUser("CDN", d.casInUse)
+func New(hub *aliyun.Hub) *Deployer { return NewVariant(hub, CDNVariant) }
+
+// NewVariant returns a deployer for another product of CDN's kind (DCDN).
+func NewVariant(hub *aliyun.Hub, v Variant) *Deployer {
+	d := &Deployer{hub: hub, v: v, name: v.Description.Name()}
+	hub.RegisterCASUser(v.Description.CloudProduct, d.casInUse)
 	return d
 }
 
 // ValidateConfig checks Endpoint.
 func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 	var cfg Config
-	if err := Description.DecodeConfig(config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(config, &cfg); err != nil {
 		return err
 	}
-	return aliyun.ValidateEndpoint("CDN", cfg.Endpoint)
+	return aliyun.ValidateEndpoint(d.v.Description.CloudProduct, cfg.Endpoint)
 }
 
 // Describe returns Description.
-func (d *Deployer) Describe() deploy.Description { return Description }
+func (d *Deployer) Describe() deploy.Description { return d.v.Description }
 
 // binding is what a domain serves, as DescribeDomainCertificateInfo says;
 // it is also the snapshot Rollback restores.
@@ -81,16 +104,16 @@ type binding struct {
 
 func (d *Deployer) client(t deploy.Target) (*aliyun.Client, error) {
 	var cfg Config
-	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return nil, err
 	}
-	if err := aliyun.ValidateEndpoint("CDN", cfg.Endpoint); err != nil {
+	if err := aliyun.ValidateEndpoint(d.v.Description.CloudProduct, cfg.Endpoint); err != nil {
 		return nil, err
 	}
 	if t.Domain == "" {
-		return nil, deploy.Permanentf("aliyun/CDN: the resource has no Domain: set it to the CDN domain name")
+		return nil, deploy.Permanentf("%s: the resource has no Domain: set it to the accelerated domain name", d.name)
 	}
-	return d.hub.Client(t, "CDN", cfg.Endpoint)
+	return d.hub.Client(t, d.v.Description.CloudProduct, cfg.Endpoint)
 }
 
 type certInfo struct {
@@ -99,14 +122,18 @@ type certInfo struct {
 	CertID                  string `json:"CertId"`
 	CertName                string
 	ServerCertificateStatus string
-	CertExpireTime          string
+	// SSLProtocol is DCDN's name of ServerCertificateStatus.
+	SSLProtocol    string
+	CertExpireTime string
 }
+
+func (in certInfo) on() bool { return in.ServerCertificateStatus == "on" || in.SSLProtocol == "on" }
 
 func (d *Deployer) describe(ctx context.Context, c *aliyun.Client, domains ...string) ([]certInfo, error) {
 	var out struct {
 		CertInfos struct{ CertInfo []certInfo }
 	}
-	if err := c.Call(ctx, aliyun.CDN, true, "DescribeDomainCertificateInfo", map[string]string{"DomainName": strings.Join(domains, ",")}, &out); err != nil {
+	if err := c.Call(ctx, d.v.API, true, d.v.Describe, map[string]string{"DomainName": strings.Join(domains, ",")}, &out); err != nil {
 		return nil, err
 	}
 	return out.CertInfos.CertInfo, nil
@@ -118,16 +145,16 @@ func (d *Deployer) describeOne(ctx context.Context, c *aliyun.Client, domain str
 	if !c.Batch() {
 		return d.describe(ctx, c, domain)
 	}
-	ep, err := c.Endpoint(aliyun.CDN, true)
+	ep, err := c.Endpoint(d.v.API, true)
 	if err != nil {
 		return nil, deploy.Permanent(err)
 	}
-	res, err := c.Batched(ctx, "CDN/describe/"+ep.String(), "DescribeDomainCertificateInfo", domain, maxBatch,
+	res, err := c.Batched(ctx, d.v.Description.CloudProduct+"/describe/"+ep.String(), d.v.Describe, domain, maxBatch,
 		func(ctx context.Context, domains []string) (map[string]any, error) {
 			var out struct {
 				CertInfos struct{ CertInfo []certInfo }
 			}
-			err := c.SendWaited(ctx, aliyun.CDN, true, "DescribeDomainCertificateInfo", map[string]string{"DomainName": strings.Join(domains, ",")}, &out)
+			err := c.SendWaited(ctx, d.v.API, true, d.v.Describe, map[string]string{"DomainName": strings.Join(domains, ",")}, &out)
 			if err != nil && len(domains) > 1 && deploy.IsPermanent(err) {
 				return d.oneByOne(ctx, domains, func(domain string) (any, error) { return d.describe(ctx, c, domain) })
 			}
@@ -172,10 +199,10 @@ const maxBatch = 50
 func (d *Deployer) current(ctx context.Context, c *aliyun.Client, domain string) (binding, error) {
 	infos, err := d.describeOne(ctx, c, domain)
 	if err != nil {
-		return binding{}, fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+		return binding{}, fmt.Errorf("%s %s: %w", d.name, domain, err)
 	}
 	for _, in := range infos {
-		if in.DomainName == domain && in.ServerCertificateStatus == "on" {
+		if in.DomainName == domain && in.on() {
 			id, _ := strconv.ParseInt(in.CertID, 10, 64)
 			return binding{SSL: true, CertType: in.CertType, CertID: id, CertName: in.CertName}, nil
 		}
@@ -209,7 +236,7 @@ func (d *Deployer) AlreadyDeployed(ctx context.Context, req deploy.Request) (boo
 	}
 	sha, err := c.CASSha2(ctx, b.CertID)
 	if err != nil {
-		return false, fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, err)
+		return false, fmt.Errorf("%s %s: %w", d.name, req.Target.Domain, err)
 	}
 	return sha == aliyun.BundleSHA256(req.Bundle), nil
 }
@@ -229,7 +256,7 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	previous, _ := json.Marshal(before)
 	id, err := c.UploadCAS(ctx, req.Bundle)
 	if err != nil {
-		return previous, fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+		return previous, fmt.Errorf("%s %s: %w", d.name, domain, err)
 	}
 	if before.SSL && before.CertType == "cas" && before.CertID == id {
 		return previous, nil
@@ -255,14 +282,14 @@ func (d *Deployer) bind(ctx context.Context, c *aliyun.Client, domain string, b 
 		params["CertRegion"] = "cn-hangzhou"
 	}
 	if err := d.set(ctx, c, domain, params); err != nil {
-		return fmt.Errorf("aliyun/CDN %s: %w", domain, err)
+		return fmt.Errorf("%s %s: %w", d.name, domain, err)
 	}
 	got, err := d.current(ctx, c, domain)
 	if err != nil {
-		return fmt.Errorf("aliyun/CDN %s: read back: %w", domain, err)
+		return fmt.Errorf("%s %s: read back: %w", d.name, domain, err)
 	}
 	if got.SSL != b.SSL || (b.SSL && got.CertID != b.CertID) {
-		return fmt.Errorf("aliyun/CDN %s: read back after the change: the domain serves %s, want %s", domain, describeBinding(got), describeBinding(b))
+		return fmt.Errorf("%s %s: read back after the change: the domain serves %s, want %s", d.name, domain, describeBinding(got), describeBinding(b))
 	}
 	return nil
 }
@@ -274,21 +301,21 @@ func (d *Deployer) set(ctx context.Context, c *aliyun.Client, domain string, par
 	single := func(domain string) (any, error) {
 		p := maps.Clone(params)
 		p["DomainName"] = domain
-		return nil, c.Call(ctx, aliyun.CDN, true, "SetCdnDomainSSLCertificate", p, nil)
+		return nil, c.Call(ctx, d.v.API, true, d.v.Set, p, nil)
 	}
-	if !c.Batch() || params["SSLProtocol"] != "on" {
+	if !c.Batch() || d.v.BatchSet == "" || params["SSLProtocol"] != "on" {
 		_, err := single(domain)
 		return err
 	}
-	ep, err := c.Endpoint(aliyun.CDN, true)
+	ep, err := c.Endpoint(d.v.API, true)
 	if err != nil {
 		return deploy.Permanent(err)
 	}
-	res, err := c.Batched(ctx, "CDN/set/"+ep.String()+"/"+params["CertId"], "BatchSetCdnDomainServerCertificate", domain, maxBatch,
+	res, err := c.Batched(ctx, d.v.Description.CloudProduct+"/set/"+ep.String()+"/"+params["CertId"], d.v.BatchSet, domain, maxBatch,
 		func(ctx context.Context, domains []string) (map[string]any, error) {
 			p := maps.Clone(params)
 			p["DomainName"] = strings.Join(domains, ",")
-			err := c.SendWaited(ctx, aliyun.CDN, true, "BatchSetCdnDomainServerCertificate", p, nil)
+			err := c.SendWaited(ctx, d.v.API, true, d.v.BatchSet, p, nil)
 			if err != nil && len(domains) > 1 && deploy.IsPermanent(err) {
 				return d.oneByOne(ctx, domains, single)
 			}
@@ -325,18 +352,18 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 	var b binding
 	if len(previous) > 0 {
 		if err := json.Unmarshal(previous, &b); err != nil {
-			return deploy.Permanentf("aliyun/CDN %s: the recorded previous binding is unreadable: %v", req.Target.Domain, err)
+			return deploy.Permanentf("%s %s: the recorded previous binding is unreadable: %v", d.name, req.Target.Domain, err)
 		}
 	} else if req.Bundle.CertID == 0 {
-		return deploy.Permanentf("aliyun/CDN %s: nothing was recorded before the deployment, and no certificate to restore", req.Target.Domain)
+		return deploy.Permanentf("%s %s: nothing was recorded before the deployment, and no certificate to restore", d.name, req.Target.Domain)
 	}
 	if b.SSL && b.CertType != "cas" || len(previous) == 0 {
 		if req.Bundle.CertID == 0 {
-			return deploy.Permanentf("aliyun/CDN %s: the previous certificate was not a CAS certificate and the engine gave none to restore", req.Target.Domain)
+			return deploy.Permanentf("%s %s: the previous certificate was not a CAS certificate and the engine gave none to restore", d.name, req.Target.Domain)
 		}
 		id, err := c.UploadCAS(ctx, req.Bundle)
 		if err != nil {
-			return fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, err)
+			return fmt.Errorf("%s %s: %w", d.name, req.Target.Domain, err)
 		}
 		b = binding{SSL: true, CertType: "cas", CertID: id, CertName: aliyun.UploadName(aliyun.BundleSHA256(req.Bundle))}
 	}
@@ -354,7 +381,7 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 		c.ForgetCAS(aliyun.BundleSHA256(req.Bundle))
 		id, uerr := c.UploadCAS(ctx, req.Bundle)
 		if uerr != nil {
-			return fmt.Errorf("aliyun/CDN %s: %w", req.Target.Domain, uerr)
+			return fmt.Errorf("%s %s: %w", d.name, req.Target.Domain, uerr)
 		}
 		return d.bind(ctx, c, req.Target.Domain, binding{SSL: true, CertType: "cas", CertID: id, CertName: aliyun.UploadName(aliyun.BundleSHA256(req.Bundle))})
 	}
@@ -373,7 +400,7 @@ func (d *Deployer) domains(ctx context.Context, c *aliyun.Client) ([]userDomain,
 			Domains    struct{ PageData []userDomain }
 			TotalCount int
 		}
-		if err := c.Call(ctx, aliyun.CDN, true, "DescribeUserDomains", map[string]string{
+		if err := c.Call(ctx, d.v.API, true, d.v.List, map[string]string{
 			"PageSize": "500", "PageNumber": strconv.Itoa(page)}, &out); err != nil {
 			return nil, err
 		}
@@ -410,11 +437,11 @@ func (d *Deployer) certInfos(ctx context.Context, c *aliyun.Client) ([]certInfo,
 func (d *Deployer) casInUse(ctx context.Context, c *aliyun.Client) ([]int64, error) {
 	infos, err := d.certInfos(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("CDN: %w", err)
+		return nil, fmt.Errorf("%s: %w", d.v.Description.CloudProduct, err)
 	}
 	var ids []int64
 	for _, in := range infos {
-		if in.ServerCertificateStatus == "on" && in.CertType == "cas" {
+		if in.on() && in.CertType == "cas" {
 			if id, err := strconv.ParseInt(in.CertID, 10, 64); err == nil {
 				ids = append(ids, id)
 			}
@@ -426,18 +453,18 @@ func (d *Deployer) casInUse(ctx context.Context, c *aliyun.Client) ([]int64, err
 // Discover lists every CDN domain of the account, HTTPS or not (each can
 // take a certificate), with the SHA-256 of the CAS certificate it serves.
 func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Discovered, error) {
-	c, err := d.hub.Client(t, "CDN", "")
+	c, err := d.hub.Client(t, d.v.Description.CloudProduct, "")
 	if err != nil {
 		return nil, err
 	}
 	infos, err := d.certInfos(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("aliyun/CDN: discover: %w", err)
+		return nil, fmt.Errorf("%s: discover: %w", d.name, err)
 	}
 	shas := map[int64]string{}
 	var out []deploy.Discovered
 	for _, in := range infos {
-		x := deploy.Discovered{Key: in.DomainName, CloudProduct: "CDN", Domain: in.DomainName, EnableHTTPS: in.ServerCertificateStatus == "on"}
+		x := deploy.Discovered{Key: in.DomainName, CloudProduct: d.v.Description.CloudProduct, Domain: in.DomainName, EnableHTTPS: in.on()}
 		if x.EnableHTTPS && in.CertType == "cas" {
 			id, _ := strconv.ParseInt(in.CertID, 10, 64)
 			if _, ok := shas[id]; !ok {
@@ -457,14 +484,14 @@ func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Disc
 // any other registered product binds, keeping the newest KeepPrevious.
 func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
 	var cfg Config
-	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return err
 	}
 	keep := 1
 	if cfg.KeepPrevious != nil {
 		keep = *cfg.KeepPrevious
 	}
-	c, err := d.hub.Client(t, "CDN", cfg.Endpoint)
+	c, err := d.hub.Client(t, d.v.Description.CloudProduct, cfg.Endpoint)
 	if err != nil {
 		return err
 	}
