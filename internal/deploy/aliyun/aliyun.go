@@ -220,6 +220,7 @@ var (
 	DCDN = API{"DCDN", "2018-01-15", func(string) string { return "dcdn.aliyuncs.com" }}
 	SLB  = API{"SLB", "2014-05-15", func(r string) string { return "slb." + r + ".aliyuncs.com" }}
 	ALB  = API{"ALB", "2020-06-16", func(r string) string { return "alb." + r + ".aliyuncs.com" }}
+	NLB  = API{"NLB", "2022-04-30", func(r string) string { return "nlb." + r + ".aliyuncs.com" }}
 	CAS  = API{"CAS", "2020-04-07", func(string) string { return "cas.aliyuncs.com" }}
 	STS  = API{"STS", "2015-04-01", func(string) string { return "sts.aliyuncs.com" }}
 	OSS  = API{"OSS", "", func(r string) string { return "oss-" + r + ".aliyuncs.com" }}

@@ -13,6 +13,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/dcdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/nlb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/aws"
@@ -45,6 +46,7 @@ func New(o Options) *deploy.List {
 		alb.New(ali),
 		cdn.New(ali),
 		dcdn.New(ali),
+		nlb.New(ali),
 		oss.New(ali),
 		slb.New(ali),
 		local.New(o.Local),

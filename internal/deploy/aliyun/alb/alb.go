@@ -43,8 +43,28 @@ type Config struct {
 	KeepPrevious    *int
 }
 
+// Variant is what differs between the load balancers that bind CAS
+// certificates to listeners the same way (ALB, NLB): their API, the
+// listeners' protocol and how certificate parameters are named.
+type Variant struct {
+	Description deploy.Description
+	API         aliyun.API
+	// Protocol is the ListenerProtocol of listeners with certificates.
+	Protocol string
+	// Param names the i-th (1-based) certificate parameter of action.
+	Param func(action string, i int) string
+}
+
+// ALBVariant is Application Load Balancer (2020-06-16).
+var ALBVariant = Variant{Description: Description, API: aliyun.ALB, Protocol: "HTTPS",
+	Param: func(_ string, i int) string { return fmt.Sprintf("Certificates.%d.CertificateId", i) }}
+
 // Deployer binds certificates to ALB listeners. It is safe for concurrent use.
-type Deployer struct{ hub *aliyun.Hub }
+type Deployer struct {
+	hub  *aliyun.Hub
+	v    Variant
+	name string // "aliyun/ALB"
+}
 
 var (
 	_ deploy.Product         = (*Deployer)(nil)
@@ -58,22 +78,25 @@ var (
 
 // New returns an ALB deployer over hub, and registers ALB's bindings as CAS
 // users for hub's sweeps.
-func New(hub *aliyun.Hub) *Deployer {
-	d := &Deployer{hub: hub}
-	hub.RegisterCASUser("ALB", d.casInUse)
+func New(hub *aliyun.Hub) *Deployer { return NewVariant(hub, ALBVariant) }
+
+// NewVariant returns a deployer for another load balancer of ALB's kind (NLB).
+func NewVariant(hub *aliyun.Hub, v Variant) *Deployer {
+	d := &Deployer{hub: hub, v: v, name: v.Description.Name()}
+	hub.RegisterCASUser(v.Description.CloudProduct, d.casInUse)
 	return d
 }
 
 // Describe returns Description.
-func (d *Deployer) Describe() deploy.Description { return Description }
+func (d *Deployer) Describe() deploy.Description { return d.v.Description }
 
 // ValidateConfig checks Endpoint.
 func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 	var cfg Config
-	if err := Description.DecodeConfig(config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(config, &cfg); err != nil {
 		return err
 	}
-	return aliyun.ValidateEndpoint("ALB", cfg.Endpoint)
+	return aliyun.ValidateEndpoint(d.v.Description.CloudProduct, cfg.Endpoint)
 }
 
 func certID(casID int64) string { return strconv.FormatInt(casID, 10) + "-" + CASRegion }
@@ -106,24 +129,24 @@ type listener struct {
 
 func (d *Deployer) listener(t deploy.Target) (*listener, error) {
 	var cfg Config
-	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return nil, err
 	}
-	if err := aliyun.ValidateEndpoint("ALB", cfg.Endpoint); err != nil {
+	if err := aliyun.ValidateEndpoint(d.v.Description.CloudProduct, cfg.Endpoint); err != nil {
 		return nil, err
 	}
 	id := ListenerID(t)
 	if id == "" {
-		return nil, deploy.Permanentf("aliyun/ALB: the resource names no listener: set ListenerId (or ListenerPort) to the listener's id, lsn-…@PORT")
+		return nil, deploy.Permanentf("%s: the resource names no listener: set ListenerId (or ListenerPort) to the listener's id, lsn-…@PORT", d.name)
 	}
 	if !cfg.DefaultResource && t.Domain == "" {
-		return nil, deploy.Permanentf("aliyun/ALB: the resource has no Domain: set it to the domain the additional certificate serves, or Config DefaultResource to true")
+		return nil, deploy.Permanentf("%s: the resource has no Domain: set it to the domain the additional certificate serves, or Config DefaultResource to true", d.name)
 	}
-	c, err := d.hub.Client(t, "ALB", cfg.Endpoint)
+	c, err := d.hub.Client(t, d.v.Description.CloudProduct, cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{c: c, cfg: cfg, id: id, domain: t.Domain, display: fmt.Sprintf("aliyun/ALB %s %s", c.Region(), id)}
+	l := &listener{c: c, cfg: cfg, id: id, domain: t.Domain, display: fmt.Sprintf("%s %s %s", d.name, c.Region(), id)}
 	if !cfg.DefaultResource {
 		l.display += " " + t.Domain
 	}
@@ -148,7 +171,7 @@ func (d *Deployer) certs(ctx context.Context, c *aliyun.Client, id string) ([]li
 		if token != "" {
 			params["NextToken"] = token
 		}
-		if err := c.Call(ctx, aliyun.ALB, true, "ListListenerCertificates", params, &out); err != nil {
+		if err := c.Call(ctx, d.v.API, true, "ListListenerCertificates", params, &out); err != nil {
 			return nil, err
 		}
 		all = append(all, out.Certificates...)
@@ -289,9 +312,9 @@ func (d *Deployer) bind(ctx context.Context, l *listener, cur, want state) error
 		}
 		params := map[string]string{"ListenerId": l.id}
 		for i, id := range ids {
-			params[fmt.Sprintf("Certificates.%d.CertificateId", i+1)] = id
+			params[d.v.Param(action, i+1)] = id
 		}
-		if err := l.c.Call(ctx, aliyun.ALB, true, action, params, nil); err != nil {
+		if err := l.c.Call(ctx, d.v.API, true, action, params, nil); err != nil {
 			return fmt.Errorf("%s: %w", l.display, err)
 		}
 		return nil
@@ -395,11 +418,11 @@ func (d *Deployer) listeners(ctx context.Context, c *aliyun.Client) ([]albListen
 			Listeners []albListener
 			NextToken string
 		}
-		params := map[string]string{"ListenerProtocol": "HTTPS", "MaxResults": "100"}
+		params := map[string]string{"ListenerProtocol": d.v.Protocol, "MaxResults": "100"}
 		if token != "" {
 			params["NextToken"] = token
 		}
-		if err := c.Call(ctx, aliyun.ALB, true, "ListListeners", params, &out); err != nil {
+		if err := c.Call(ctx, d.v.API, true, "ListListeners", params, &out); err != nil {
 			return nil, err
 		}
 		all = append(all, out.Listeners...)
@@ -413,13 +436,13 @@ func (d *Deployer) listeners(ctx context.Context, c *aliyun.Client) ([]albListen
 func (d *Deployer) casInUse(ctx context.Context, c *aliyun.Client) ([]int64, error) {
 	ls, err := d.listeners(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("ALB: %w", err)
+		return nil, fmt.Errorf("%s: %w", d.v.Description.CloudProduct, err)
 	}
 	var ids []int64
 	for _, l := range ls {
 		certs, err := d.certs(ctx, c, l.ListenerID)
 		if err != nil {
-			return nil, fmt.Errorf("ALB %s: %w", l.ListenerID, err)
+			return nil, fmt.Errorf("%s %s: %w", d.v.Description.CloudProduct, l.ListenerID, err)
 		}
 		for _, x := range certs {
 			ids = append(ids, casID(x.CertificateID))
@@ -436,27 +459,27 @@ func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Disc
 	for _, region := range aliyun.Regions(t) {
 		rt := t
 		rt.RegionID = region
-		c, err := d.hub.Client(rt, "ALB", "")
+		c, err := d.hub.Client(rt, d.v.Description.CloudProduct, "")
 		if err != nil {
 			return nil, err
 		}
 		ls, err := d.listeners(ctx, c)
 		if err != nil {
-			return nil, fmt.Errorf("aliyun/ALB: discover %s: %w", region, err)
+			return nil, fmt.Errorf("%s: discover %s: %w", d.name, region, err)
 		}
 		for _, l := range ls {
 			certs, err := d.certs(ctx, c, l.ListenerID)
 			if err != nil {
-				return nil, fmt.Errorf("aliyun/ALB: discover %s: %w", l.ListenerID, err)
+				return nil, fmt.Errorf("%s: discover %s: %w", d.name, l.ListenerID, err)
 			}
 			port := strconv.Itoa(l.ListenerPort)
 			lid := l.ListenerID + "@" + port
 			for _, x := range certs {
 				detail, err := c.CASDetail(ctx, casID(x.CertificateID))
 				if err != nil && aliyun.Code(err) != "NotFound.Certificate" {
-					return nil, fmt.Errorf("aliyun/ALB: discover %s: %w", l.ListenerID, err)
+					return nil, fmt.Errorf("%s: discover %s: %w", d.name, l.ListenerID, err)
 				}
-				r := deploy.Discovered{CloudProduct: "ALB", RegionID: region, InstanceID: l.LoadBalancerID, ListenerPort: port,
+				r := deploy.Discovered{CloudProduct: d.v.Description.CloudProduct, RegionID: region, InstanceID: l.LoadBalancerID, ListenerPort: port,
 					ListenerID: lid, EnableHTTPS: true, CertSha2: detail.Sha2, DefaultResource: x.IsDefault}
 				if x.IsDefault {
 					r.Key = region + "/" + l.ListenerID
@@ -479,14 +502,14 @@ func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Disc
 // any other registered product binds, keeping the newest KeepPrevious.
 func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
 	var cfg Config
-	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
+	if err := d.v.Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return err
 	}
 	keep := 1
 	if cfg.KeepPrevious != nil {
 		keep = *cfg.KeepPrevious
 	}
-	c, err := d.hub.Client(t, "ALB", cfg.Endpoint)
+	c, err := d.hub.Client(t, d.v.Description.CloudProduct, cfg.Endpoint)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,12 @@
 //     is the "<CAS CertId>-cn-hangzhou" form and its Fingerprint the SHA-1
 //     in colon-separated pairs (guessed). A RAM denial answers 403
 //     AccessDenied. The per-action QPS limit is not applied to OSS.
+//   - NLB (2022-04-30) answers as ALB does, for TCPSSL listeners: the same
+//     actions and answer shapes (GetListenerAttribute also lists
+//     CertificateIds), certificates named "<CAS CertId>-cn-hangzhou",
+//     parameters CertificateIds.N (UpdateListenerAttribute) and
+//     AdditionalCertificateIds.N (associate, dissociate). Listener changes
+//     apply at once.
 //   - STS: AssumeRole issues "STS."-prefixed keys valid one hour; a request
 //     signed with them must carry the SecurityToken (else
 //     InvalidSecurityToken.Mismatch, guessed code).
@@ -132,6 +138,7 @@ type Fake struct {
 	slbQuota     int
 	lbs          map[string]*LoadBalancer
 	albListeners map[string]*ALBListener
+	nlbListeners map[string]*ALBListener
 	buckets      map[string]*Bucket
 }
 
@@ -146,7 +153,7 @@ func New(accessKeyID, accessKeySecret string) *Fake {
 		denied: map[string]bool{}, nonces: map[string]time.Time{}, calls: map[string]int{}, refused: map[string]int{}, faults: map[string][]fault{},
 		qps: map[string]*rate.Limiter{}, stalls: map[string]chan struct{}{}, now: time.Now, nextID: 1000,
 		cas: map[int64]*CASCert{}, cdn: map[string]*CDNDomain{}, dcdn: map[string]*CDNDomain{}, slbCerts: map[string]*SLBCert{}, lbs: map[string]*LoadBalancer{},
-		albListeners: map[string]*ALBListener{}}
+		albListeners: map[string]*ALBListener{}, nlbListeners: map[string]*ALBListener{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,6 +333,11 @@ func (f *Fake) casInUse(id int64) bool {
 			if c != "" && casIDOfALB(c) == id {
 				return true
 			}
+		}
+	}
+	for _, l := range f.nlbListeners {
+		if casIDOfALB(l.Default) == id || slices.ContainsFunc(l.Additional, func(a string) bool { return casIDOfALB(a) == id }) {
+			return true
 		}
 	}
 	for _, l := range f.albListeners {
@@ -806,11 +812,26 @@ func init() {
 	}
 
 	// ALB 2020-06-16
+	registerListeners("2020-06-16", func(f *Fake) map[string]*ALBListener { return f.albListeners }, "HTTPS",
+		func(action string, i int) string { return fmt.Sprintf("Certificates.%d.CertificateId", i) })
+	registerListeners("2022-04-30", func(f *Fake) map[string]*ALBListener { return f.nlbListeners }, "TCPSSL",
+		func(action string, i int) string {
+			if action == "UpdateListenerAttribute" {
+				return fmt.Sprintf("CertificateIds.%d", i)
+			}
+			return fmt.Sprintf("AdditionalCertificateIds.%d", i)
+		})
+}
+
+// registerListeners answers the listener-certificate actions of ALB
+// (2020-06-16) or NLB (2022-04-30): the same shapes, NLB naming its
+// certificate parameters CertificateIds.N / AdditionalCertificateIds.N.
+func registerListeners(version string, listeners func(f *Fake) map[string]*ALBListener, protocol string, param func(action string, i int) string) {
 	albListener := func(f *Fake, c *call) (*ALBListener, *apiError) {
 		if aerr := required(c, "ListenerId"); aerr != nil {
 			return nil, aerr
 		}
-		l := f.albListeners[c.get("ListenerId")]
+		l := listeners(f)[c.get("ListenerId")]
 		if l == nil || l.Region != c.get("RegionId") {
 			return nil, errorf(404, "ResourceNotFound.Listener", "The specified resource %s is not found.", c.get("ListenerId"))
 		}
@@ -819,7 +840,7 @@ func init() {
 	albCerts := func(f *Fake, c *call) ([]string, *apiError) {
 		var ids []string
 		for i := 1; ; i++ {
-			id := c.get(fmt.Sprintf("Certificates.%d.CertificateId", i))
+			id := c.get(param(c.action, i))
 			if id == "" {
 				break
 			}
@@ -830,7 +851,7 @@ func init() {
 		}
 		return ids, nil
 	}
-	actions["2020-06-16/GetListenerAttribute"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/GetListenerAttribute"] = func(f *Fake, c *call) (any, *apiError) {
 		l, aerr := albListener(f, c)
 		if aerr != nil {
 			return nil, aerr
@@ -842,7 +863,7 @@ func init() {
 		return map[string]any{"ListenerId": l.ID, "LoadBalancerId": l.LoadBalancerID, "ListenerPort": l.Port, "ListenerProtocol": l.Protocol,
 			"ListenerStatus": "Running", "Certificates": certs}, nil
 	}
-	actions["2020-06-16/UpdateListenerAttribute"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/UpdateListenerAttribute"] = func(f *Fake, c *call) (any, *apiError) {
 		l, aerr := albListener(f, c)
 		if aerr != nil {
 			return nil, aerr
@@ -859,7 +880,7 @@ func init() {
 		}
 		return map[string]any{"JobId": fmt.Sprintf("job-%d", f.id())}, nil
 	}
-	actions["2020-06-16/ListListenerCertificates"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/ListListenerCertificates"] = func(f *Fake, c *call) (any, *apiError) {
 		l, aerr := albListener(f, c)
 		if aerr != nil {
 			return nil, aerr
@@ -877,7 +898,7 @@ func init() {
 		}
 		return map[string]any{"Certificates": p, "NextToken": next, "TotalCount": len(list), "MaxResults": atoi(c.get("MaxResults"), 20)}, nil
 	}
-	actions["2020-06-16/AssociateAdditionalCertificatesWithListener"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/AssociateAdditionalCertificatesWithListener"] = func(f *Fake, c *call) (any, *apiError) {
 		l, aerr := albListener(f, c)
 		if aerr != nil {
 			return nil, aerr
@@ -900,7 +921,7 @@ func init() {
 		}
 		return map[string]any{"JobId": fmt.Sprintf("job-%d", f.id())}, nil
 	}
-	actions["2020-06-16/DissociateAdditionalCertificatesFromListener"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/DissociateAdditionalCertificatesFromListener"] = func(f *Fake, c *call) (any, *apiError) {
 		l, aerr := albListener(f, c)
 		if aerr != nil {
 			return nil, aerr
@@ -919,9 +940,9 @@ func init() {
 		}
 		return map[string]any{"JobId": fmt.Sprintf("job-%d", f.id())}, nil
 	}
-	actions["2020-06-16/ListListeners"] = func(f *Fake, c *call) (any, *apiError) {
+	actions[version+"/ListListeners"] = func(f *Fake, c *call) (any, *apiError) {
 		var ids []string
-		for id, l := range f.albListeners {
+		for id, l := range listeners(f) {
 			if l.Region == c.get("RegionId") {
 				ids = append(ids, id)
 			}
@@ -929,7 +950,7 @@ func init() {
 		sort.Strings(ids)
 		var list []map[string]any
 		for _, id := range ids {
-			l := f.albListeners[id]
+			l := listeners(f)[id]
 			if p := c.get("ListenerProtocol"); p != "" && p != l.Protocol {
 				continue
 			}
@@ -942,4 +963,34 @@ func init() {
 		}
 		return map[string]any{"Listeners": p, "NextToken": next, "TotalCount": len(list), "MaxResults": atoi(c.get("MaxResults"), 20)}, nil
 	}
+}
+
+func certIDs(certs []map[string]any) []any {
+	out := []any{}
+	for _, c := range certs {
+		out = append(out, c["CertificateId"])
+	}
+	return out
+}
+
+// AddNLBListener adds an NLB TCPSSL listener serving the default
+// certificate (a CertificateId, "<CAS CertId>-cn-hangzhou").
+func (f *Fake) AddNLBListener(region, lbID, listenerID string, port int, defaultCert string, additional ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nlbListeners[listenerID] = &ALBListener{ID: listenerID, LoadBalancerID: lbID, Region: region, Port: port, Protocol: "TCPSSL",
+		Default: defaultCert, Additional: append([]string(nil), additional...)}
+}
+
+// NLB returns a copy of one NLB listener.
+func (f *Fake) NLB(listenerID string) ALBListener {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.nlbListeners[listenerID]
+	if l == nil {
+		return ALBListener{}
+	}
+	c := *l
+	c.Additional = append([]string(nil), l.Additional...)
+	return c
 }
