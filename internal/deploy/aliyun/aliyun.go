@@ -12,8 +12,8 @@
 // context and goes through internal/egress.
 //
 // It is not a deployer: the products live in its sub-packages (aliyun/cdn,
-// aliyun/slb, aliyun/alb), and the fake Alibaba Cloud the tests run against
-// is aliyun/aliyunfake.
+// aliyun/dcdn, aliyun/slb, aliyun/alb, aliyun/nlb, aliyun/oss), and the fake
+// Alibaba Cloud the tests run against is aliyun/aliyunfake.
 package aliyun
 
 import (

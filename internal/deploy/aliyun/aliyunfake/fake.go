@@ -1,13 +1,14 @@
 // Package aliyunfake is a fake Alibaba Cloud for tests and benchmarks: one
-// HTTP server answering the OpenAPI actions certfleet calls on CAS, CDN, SLB,
-// ALB and STS, and OSS's ListBuckets, ListCname and PutCname, as the public
+// HTTP server answering the OpenAPI actions certfleet calls on CAS, CDN,
+// DCDN, SLB, ALB, NLB and STS, and OSS's ListBuckets, ListCname and PutCname, as the public
 // API reference documents them. It verifies each
 // request's signature as Alibaba does — RPC signature version 1.0
 // (HMAC-SHA1, what github.com/aliyun/alibaba-cloud-sdk-go sends),
 // ACS3-HMAC-SHA256 (the V3 signature of the alibabacloud-go SDKs) and OSS's
 // OSS4-HMAC-SHA256 (path-style requests) — keeps
-// per-product state (CDN domains, SLB listeners and domain extensions, ALB
-// listeners and additional certificates, uploaded certificates, quotas),
+// per-product state (CDN and DCDN domains, SLB listeners and domain
+// extensions, ALB and NLB listeners and additional certificates, OSS bucket
+// custom domains, uploaded certificates, quotas),
 // answers with the documented response shapes and error codes, injects
 // faults (throttling, 5xx, slow answers, per-action QPS limits, quota
 // exceeded, RAM denials) and counts calls per action.
