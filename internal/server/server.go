@@ -27,6 +27,7 @@ import (
 	"github.com/certfleet/certfleet/internal/discovery"
 	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/issuance"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/notify"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -74,6 +75,10 @@ type Config struct {
 	// without renewal on PostgreSQL; a dead leader is replaced within about
 	// it. Defaults to 5s.
 	LeaderLease time.Duration
+	// ACME configures certificate orders (issue 20): --acme-http-addr,
+	// --acme-dns-resolvers, --renew-check-interval. Its Egress, Clock,
+	// Notifier, AutoRenew and RenewTrust are filled in by Run.
+	ACME issuance.Options
 	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, receives the listening address once serving.
@@ -124,14 +129,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	eng := engine.New(st, box, products, log, cfg.Engine)
 	notifier := notify.New(st, log, cfg.Notify)
-	elector, bus, err := newCluster(cfg, st, engineName, log, func() { eng.Wake(); notifier.Wake() })
-	if err != nil {
-		return err
-	}
-	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
 	apiOpts := cfg.API
-	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
-	apiOpts.Renewals = notifier
 	if cfg.RenewTrustStore != "" {
 		pem, err := os.ReadFile(cfg.RenewTrustStore)
 		if err != nil {
@@ -142,6 +140,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("renew trust store %s: no PEM certificate in it", cfg.RenewTrustStore)
 		}
 	}
+	acmeOpts := cfg.ACME
+	acmeOpts.RenewTrust = apiOpts.RenewTrust
+	acmeOpts.Egress, acmeOpts.Notifier, acmeOpts.AutoRenew = dialer, notifier, cfg.API.AutoRenew
+	acmeOpts.OnJob = func(int64) { eng.Wake() }
+	orders := issuance.New(st, box, log, acmeOpts)
+	elector, bus, err := newCluster(cfg, st, engineName, log, func() { eng.Wake(); notifier.Wake(); orders.Wake() })
+	if err != nil {
+		return err
+	}
+	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
+	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
+	apiOpts.Renewals = notifier
+	apiOpts.Issuance = wakeOrders{orders, bus}
 	syncer := &discovery.Syncer{Store: st, Catalog: products, Box: box, Log: log}
 	apiOpts.Syncer = syncer
 	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
@@ -199,6 +210,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		go elector.Lead(engineCtx, func(ctx context.Context) { syncer.Run(ctx, cfg.SyncInterval) })
 	}
 	go elector.Lead(engineCtx, notifier.Run)
+	// Orders are driven by the leader; every node answers http-01 from the database.
+	go elector.Lead(engineCtx, orders.Run)
+	if cfg.ACME.HTTPAddr != "" {
+		acmeLn, err := net.Listen("tcp", cfg.ACME.HTTPAddr)
+		if err != nil {
+			stopEngine()
+			return fmt.Errorf("--acme-http-addr %s: %w", cfg.ACME.HTTPAddr, err)
+		}
+		acmeSrv := &http.Server{Handler: orders.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+		go acmeSrv.Serve(acmeLn)
+		defer acmeSrv.Close()
+		log.Info("answering ACME http-01 challenges", "addr", acmeLn.Addr().String())
+	}
 	go elector.Lead(engineCtx, func(ctx context.Context) {
 		notifier.RunExpiryScan(ctx, cfg.ExpiryScanInterval, min(cfg.ExpiryScanInterval, 10*time.Second))
 	})

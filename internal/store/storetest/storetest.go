@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Observations", testObservations},
 		{"DeployedBy", testDeployedBy},
 		{"Cluster", testCluster},
+		{"ACME", testACME},
 		{"Discovery", testDiscovery},
 	}
 	for _, g := range groups {
