@@ -36,7 +36,7 @@
 //     upload. Uploading a certificate whose key does not match answers
 //     InvalidParameter.CertificateKeyNotMatch (code guessed); the upload quota
 //     answers QuotaExceeded.Certificate (code guessed); deleting a
-//     certificate a CDN domain or ALB listener binds answers
+//     certificate a CDN/DCDN domain, ALB/NLB listener or OSS domain binds answers
 //     OperationDenied.CertificateInUse (code guessed; the reference says only
 //     that such a certificate cannot be deleted); an unknown CertId answers
 //     NotFound.Certificate (guessed).
