@@ -122,6 +122,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	cfg.Engine.Egress, cfg.API.Egress, cfg.Notify.Egress = dialer, dialer, dialer
 	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress = dialer, dialer
+	cfg.Deploy.Aliyun.Egress = dialer
 	cfg.Deploy.AWS.Egress, cfg.Deploy.Tencent.Egress = dialer, dialer
 	products := registry.New(cfg.Deploy)
 	if err := cfg.Notify.SMTP.Validate(); err != nil {

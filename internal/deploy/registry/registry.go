@@ -9,6 +9,13 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/alb"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/dcdn"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/nlb"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
@@ -24,14 +31,24 @@ type Options struct {
 	Local   local.Options
 	SSH     sshx.Options
 	Webhook webhook.Options
+	// Aliyun is shared by every Alibaba Cloud product (one rate limit and
+	// upload cache per credential).
+	Aliyun  aliyun.Options
 	AWS     aws.Options
 	Tencent tencent.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
+	ali := aliyun.NewHub(o.Aliyun)
 	awsp, tc := aws.New(o.AWS), tencent.New(o.Tencent) // each shares its uploads across its products
 	return deploy.NewList(
+		alb.New(ali),
+		cdn.New(ali),
+		dcdn.New(ali),
+		nlb.New(ali),
+		oss.New(ali),
+		slb.New(ali),
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
