@@ -162,3 +162,33 @@ func byStatus(rows []*cas.ListCloudResourcesResponseBodyData) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestCloudAccessConfigChecked: a credential's Config is checked against
+// the keys its cloud's products read, at CreateCloudAccess, not first in a
+// worker.
+func TestCloudAccessConfigChecked(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	c := f.generic(t, f.keyID, f.secret, false, nil)
+	create := func(config string) error {
+		_, err := callAPI(c, "CreateCloudAccess", map[string]string{"CloudName": "aliyun", "SecretId": "LTAI", "SecretKey": "s", "Config": config}, nil)
+		return err
+	}
+	if err := create(`{"MaxQPS": "20", "Endpoints": {"*": "http://127.0.0.1:9100"}}`); err != nil {
+		t.Errorf("a valid Config: %v", err)
+	}
+	for _, tc := range []struct{ config, want string }{
+		{`{"MaxQPS": 100000}`, "MaxQPS"},
+		{`{"Endpoint": {"*": "x"}}`, `did you mean "Endpoints"`},
+		{`[1]`, "JSON object"},
+	} {
+		err := create(tc.config)
+		if err == nil {
+			t.Errorf("Config %s accepted", tc.config)
+			continue
+		}
+		if code, _ := sdkCode(t, err); code != "InvalidParameter" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Config %s: %v, want InvalidParameter naming %s", tc.config, err, tc.want)
+		}
+	}
+}

@@ -53,6 +53,15 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 			return nil, errInvalid("Config", "%v", err)
 		}
 	}
+	if fields := a.accessFields(cloud); len(fields) > 0 {
+		// The products decode it with the same fields when they deploy:
+		// refuse now what they would refuse then.
+		norm, err := deploy.NormalizeFields(cloud, "CloudAccess Config", fields, json.RawMessage(config))
+		if err != nil {
+			return nil, errInvalid("Config", "%v", err)
+		}
+		config = string(norm)
+	}
 	if config, err = a.box.SealConfig(config, a.accessSecret(cloud)); err != nil {
 		return nil, errInvalid("Config", "%v", err)
 	}
@@ -140,6 +149,26 @@ func (a *API) accessSecret(cloud string) func(string) bool {
 		}
 	}
 	return func(k string) bool { return keys[k] }
+}
+
+// accessFields lists the CloudAccess Config keys the products of cloud
+// read (the first product's declaration of a key wins; the products of one
+// cloud share them).
+func (a *API) accessFields(cloud string) []deploy.Field {
+	var out []deploy.Field
+	seen := map[string]bool{}
+	for _, d := range a.products.Products() {
+		if accessCloud(d) != cloud {
+			continue
+		}
+		for _, f := range d.Access.Config {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // secretKeys lists every Config key (resource or CloudAccess) some product
