@@ -9,6 +9,7 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/kubernetes"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
@@ -19,14 +20,17 @@ import (
 
 // Options are the server's settings, per family of products.
 type Options struct {
-	Local   local.Options
-	SSH     sshx.Options
-	Webhook webhook.Options
+	Local      local.Options
+	SSH        sshx.Options
+	Webhook    webhook.Options
+	Kubernetes kubernetes.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
 	return deploy.NewList(
+		kubernetes.NewIngress(o.Kubernetes),
+		kubernetes.NewSecret(o.Kubernetes),
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
