@@ -19,6 +19,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
+	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/testutil/kubetest"
 )
 
@@ -714,4 +715,29 @@ func TestDiscover(t *testing.T) {
 	if _, err := sec.Discover(bg, tgt); err == nil || !deploy.IsPermanent(err) {
 		t.Fatalf("Discover without rights: %v", err)
 	}
+}
+
+// TestEgressPolicy: the API server connection goes through the egress
+// policy: an account the policy keeps off loopback is refused permanently,
+// naming the policy, and the root account reaches it.
+func TestEgressPolicy(t *testing.T) {
+	c := cluster(t)
+	accounts := func(_ context.Context, id int64) (egress.Scope, error) { return egress.Scope{Root: id == 1}, nil }
+	d := NewSecret(Options{Egress: egress.New(egress.Policy{}, accounts, nil)})
+	ns := c.Namespace(t, "egress")
+	b := deploytest.Bundle(t, "www.example.com")
+	tgt := secretTarget(adminAccess(c), SecretConfig{Namespaces: []string{ns}, SecretName: "www-tls"})
+	tgt.AccountID = 7
+	_, err := d.Deploy(bg, req(tgt, b))
+	if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), "refused by the egress policy") {
+		t.Fatalf("tenant: %v, want a permanent egress refusal", err)
+	}
+	if s := getSecret(t, c, ns, "www-tls"); s != nil {
+		t.Fatal("the tenant's Secret was written")
+	}
+	tgt.AccountID = 1
+	if _, err := d.Deploy(bg, req(tgt, b)); err != nil {
+		t.Fatalf("root: %v", err)
+	}
+	wantHolds(t, c, ns, "www-tls", b)
 }

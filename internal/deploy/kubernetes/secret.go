@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/egress"
 )
 
 // dataKeys are the Secret data keys certfleet writes and restores.
@@ -83,6 +84,8 @@ func kubeErr(err error) error {
 		return err
 	}
 	switch {
+	case egress.IsRefused(err):
+		return deploy.Permanent(err)
 	case apierrors.IsForbidden(err):
 		return deploy.Permanentf("%w (grant the credential the Role in docs/deployers.md#kubernetes)", err)
 	case apierrors.IsUnauthorized(err):
