@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/alibabacloud-go/tea/tea"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -72,6 +74,77 @@ func TestJobKubernetesSecrets(t *testing.T) {
 			_, err := c.Client.CoreV1().Secrets(ns).Get(t.Context(), fmt.Sprintf("tls-%03d", i), metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
 				t.Fatalf("Secret tls-%03d after the rollback: %v, want it deleted", i, err)
+			}
+		}
+	})
+}
+
+// TestSyncKubernetes: SyncCloudResources on a kubernetes CloudAccess
+// creates a SECRET resource for a TLS Secret and an INGRESS resource per
+// host of an Ingress's TLS entry, showing the certfleet certificate they
+// serve; a second sync creates nothing; once they are removed from the
+// cluster, a sync marks them gone.
+func TestSyncKubernetes(t *testing.T) {
+	skipShort(t)
+	c := kubetest.Start(t)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		r := newJobRig(t, engine)
+		ns := c.Namespace(t, "sync-"+engine)
+		domain := "sync-" + engine + ".example.test"
+		cert, ch := r.upload("sync", certstest.Options{DNSNames: []string{domain}})
+		if _, err := c.Client.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sync-tls"},
+			Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte(ch.CertPEM), "tls.key": []byte(ch.KeyPEM)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: networkingv1.IngressSpec{
+			DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+			TLS:            []networkingv1.IngressTLS{{Hosts: []string{domain}, SecretName: "sync-tls"}}}}
+		if _, err := c.Client.NetworkingV1().Ingresses(ns).Create(t.Context(), ing, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "kubernetes", "Name": "kubetest",
+			"SecretId": "admin", "SecretKey": string(c.AdminKubeconfig())}), "AccessId")
+		sync := func() map[string]any {
+			return r.own("SyncCloudResources", map[string]string{"AccessId": fmt.Sprint(access)})
+		}
+		// listed returns this test's resources of the access by product.
+		listed := func() map[string]map[string]any {
+			body := r.own("ListCloudResources", map[string]string{"SecretId": fmt.Sprint(access), "Keyword": domain, "ShowSize": "100"})
+			out := map[string]map[string]any{}
+			data, _ := body["Data"].([]any)
+			for _, d := range data {
+				m := d.(map[string]any)
+				if m["Domain"] == domain {
+					out[fmt.Sprint(m["CloudProduct"])] = m
+				}
+			}
+			return out
+		}
+		first := sync()
+		t.Logf("first sync: %v", first)
+		got := listed()
+		for _, p := range []string{"SECRET", "INGRESS"} {
+			m, ok := got[p]
+			if !ok {
+				t.Fatalf("no %s resource for %s after the sync; listed: %v", p, domain, got)
+			}
+			if id, _ := m["CertId"].(float64); int64(id) != cert || m["Status"] != "online" || m["InstanceId"] != ns {
+				t.Fatalf("%s resource: CertId %v Status %v InstanceId %v; want %d, online, %s", p, m["CertId"], m["Status"], m["InstanceId"], cert, ns)
+			}
+		}
+		if second := sync(); second["Created"].(float64) != 0 {
+			t.Fatalf("second sync created resources again: %v", second)
+		}
+		if err := c.Client.NetworkingV1().Ingresses(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client.CoreV1().Secrets(ns).Delete(t.Context(), "sync-tls", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sync()
+		for p, m := range listed() {
+			if m["Status"] != "gone" {
+				t.Errorf("%s resource after its object was removed: Status %v, want gone", p, m["Status"])
 			}
 		}
 	})
