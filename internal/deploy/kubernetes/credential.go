@@ -76,6 +76,7 @@ func (c *clients) get(t deploy.Target) (*kubeClient, error) {
 	cfg.Timeout = c.timeout
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.UserAgent = "certfleet"
+	cfg.WarningHandler = rest.NoWarnings{} // client-go would print them to stderr through klog
 	// Every connection goes through the egress policy; a proxy would
 	// connect where the policy never looked.
 	cfg.Dial = c.egress.For(t.AccountID).DialContext

@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,6 +151,20 @@ func TestConformanceSecret(t *testing.T) {
 			{Desc: "a SecretName Kubernetes refuses", Config: json.RawMessage(`{"Namespaces":["a"],"SecretName":"WWW TLS"}`)},
 			{Desc: "a RestartDeployments without namespace", Config: json.RawMessage(`{"Namespaces":["a"],"SecretName":"x","RestartDeployments":["web"]}`)},
 			{Desc: "an unknown key", Config: json.RawMessage(`{"Namespaces":["a"],"SecretName":"x","Namespace":"a"}`)},
+		},
+		Stall: func(t *testing.T) (deploy.Target, <-chan struct{}) {
+			// An API server that takes the request and never answers.
+			reached := make(chan struct{})
+			var once sync.Once
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				once.Do(func() { close(reached) })
+				<-r.Context().Done()
+			}))
+			t.Cleanup(srv.Close)
+			ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+			cfg, _ := json.Marshal(map[string]string{"Server": srv.URL, "CertificateAuthority": string(ca)})
+			a := &deploy.Access{ID: 3, CloudName: CloudName, SecretKey: "stall-token-0123456789", Config: cfg}
+			return secretTarget(a, SecretConfig{Namespaces: []string{"web"}, SecretName: "www-tls"}), reached
 		},
 		Failing: []deploytest.Failing{
 			{Desc: "a namespace that does not exist", Target: func(*testing.T) deploy.Target {

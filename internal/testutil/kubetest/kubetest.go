@@ -190,12 +190,12 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(bin string) (c *Cluster, err error) {
+func start(bin string) (_ *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "certfleet-kubetest-")
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{dir: dir}
+	c := &Cluster{dir: dir}
 	defer func() {
 		if err != nil {
 			c.stop()
@@ -243,6 +243,9 @@ func start(bin string) (c *Cluster, err error) {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--cert-dir="+filepath.Join(dir, "certs"),
 		"--enable-priority-and-fairness=false",
+		// No kubernetes Service endpoints: an advertised loopback address is
+		// refused by the reconciler, and no pod would use them anyway.
+		"--endpoint-reconciler-type=none",
 		"--v=0"), filepath.Join(dir, "kube-apiserver.log"))
 	if err != nil {
 		return nil, err
