@@ -128,11 +128,11 @@ func TestSyncKubernetes(t *testing.T) {
 			if !ok {
 				t.Fatalf("no %s resource for %s after the sync; listed: %v", p, domain, got)
 			}
-			if id, _ := m["CertId"].(float64); int64(id) != cert || m["Status"] != "online" || m["InstanceId"] != ns {
+			if fmt.Sprint(m["CertId"]) != fmt.Sprint(cert) || m["Status"] != "online" || m["InstanceId"] != ns {
 				t.Fatalf("%s resource: CertId %v Status %v InstanceId %v; want %d, online, %s", p, m["CertId"], m["Status"], m["InstanceId"], cert, ns)
 			}
 		}
-		if second := sync(); second["Created"].(float64) != 0 {
+		if second := sync(); fmt.Sprint(second["Created"]) != "0" {
 			t.Fatalf("second sync created resources again: %v", second)
 		}
 		if err := c.Client.NetworkingV1().Ingresses(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
@@ -142,7 +142,11 @@ func TestSyncKubernetes(t *testing.T) {
 			t.Fatal(err)
 		}
 		sync()
-		for p, m := range listed() {
+		after := listed()
+		if len(after) != 2 {
+			t.Fatalf("after the objects were removed, %d resources are listed for %s, want the 2 marked gone: %v", len(after), domain, after)
+		}
+		for p, m := range after {
 			if m["Status"] != "gone" {
 				t.Errorf("%s resource after its object was removed: Status %v, want gone", p, m["Status"])
 			}
