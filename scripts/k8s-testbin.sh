@@ -67,7 +67,11 @@ if [ ! -x "$out/kube-apiserver" ]; then
   say "+ go get k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}"
   go get "k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}" >&2
   say "+ go build kube-apiserver (several minutes on two cores)"
-  go build -trimpath -ldflags="-s -w" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  # Stamp the version as the release build does (else it reports v0.0.0-master).
+  major=${K8S_VERSION#v}; minor=${major#*.}; major=${major%%.*}; minor=${minor%%.*}
+  vpkg=k8s.io/component-base/version
+  go build -trimpath -ldflags="-s -w -X $vpkg.gitVersion=${K8S_VERSION} -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean" \
+    -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
   mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
 fi
 

@@ -159,6 +159,7 @@ func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
