@@ -115,7 +115,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	cfg.Engine.Egress, cfg.API.Egress, cfg.Notify.Egress = dialer, dialer, dialer
-	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress, cfg.Deploy.Kubernetes.Egress = dialer, dialer, dialer
+	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress = dialer, dialer
+	cfg.Deploy.AWS.Egress, cfg.Deploy.Tencent.Egress = dialer, dialer
+	cfg.Deploy.Kubernetes.Egress = dialer
 	products := registry.New(cfg.Deploy)
 	if err := cfg.Notify.SMTP.Validate(); err != nil {
 		return err

@@ -9,12 +9,14 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/kubernetes"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
 	"github.com/certfleet/certfleet/internal/deploy/sshnginx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
+	"github.com/certfleet/certfleet/internal/deploy/tencent"
 	"github.com/certfleet/certfleet/internal/deploy/webhook"
 )
 
@@ -23,11 +25,14 @@ type Options struct {
 	Local      local.Options
 	SSH        sshx.Options
 	Webhook    webhook.Options
+	AWS        aws.Options
+	Tencent    tencent.Options
 	Kubernetes kubernetes.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
+	awsp, tc := aws.New(o.AWS), tencent.New(o.Tencent) // each shares its uploads across its products
 	return deploy.NewList(
 		kubernetes.NewIngress(o.Kubernetes),
 		kubernetes.NewSecret(o.Kubernetes),
@@ -36,5 +41,7 @@ func New(o Options) *deploy.List {
 		sshhaproxy.New(o.SSH),
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
+		awsp.ACM, awsp.CloudFront, awsp.ELB,
+		tc.CDN, tc.CLB, tc.TEO,
 	)
 }
