@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -758,4 +759,61 @@ func TestEgressPolicy(t *testing.T) {
 		t.Fatalf("root: %v", err)
 	}
 	wantHolds(t, c, ns, "www-tls", b)
+}
+
+// TestDocumentedRole: the namespaced Role docs/deployers.md gives (secrets:
+// get, create, update, delete; ingresses: get, update; deployments: patch)
+// is enough for INGRESS and for SECRET with RestartDeployments, deploy and
+// rollback, with the API server enforcing RBAC.
+func TestDocumentedRole(t *testing.T) {
+	c := cluster(t)
+	ns := c.Namespace(t, "role")
+	tok := c.Token(t, ns, append(slices.Clone(minimalRules),
+		rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "update"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"patch"}})...)
+	createIngress(t, c, ns, "web")
+	labels := map[string]string{"app": "web"}
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(bg, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := deploytest.Bundle(t, "www.example.com")
+	for _, tc := range []struct {
+		d   *Deployer
+		tgt deploy.Target
+	}{
+		{NewIngress(Options{}), ingressTarget(tokenAccess(c, tok), "www.example.com", IngressConfig{Namespace: ns, IngressName: "web", SecretName: "ing-tls"})},
+		{NewSecret(Options{}), secretTarget(tokenAccess(c, tok), SecretConfig{Namespaces: []string{ns}, SecretName: "sec-tls", RestartDeployments: []string{ns + "/web"}})},
+	} {
+		name := tc.d.Describe().Name()
+		snap, err := tc.d.Snapshot(bg, req(tc.tgt, b))
+		if err != nil {
+			t.Fatalf("%s Snapshot: %v", name, err)
+		}
+		if _, err := tc.d.Deploy(bg, req(tc.tgt, b)); err != nil {
+			t.Fatalf("%s Deploy with the documented Role: %v", name, err)
+		}
+		if ok, err := tc.d.AlreadyDeployed(bg, req(tc.tgt, b)); !ok || err != nil {
+			t.Fatalf("%s AlreadyDeployed = %v, %v", name, ok, err)
+		}
+		if err := tc.d.Rollback(bg, req(tc.tgt, deploy.Bundle{}), snap); err != nil {
+			t.Fatalf("%s Rollback with the documented Role: %v", name, err)
+		}
+	}
+	dep, err := c.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
+	if err != nil || dep.Spec.Template.Annotations[AnnotationRestartedAt] == "" {
+		t.Fatalf("Deployment not restarted: %v %v", err, dep.Spec.Template.Annotations)
+	}
+	// Without the deployments rule, the restart is refused and the Secret
+	// change undone.
+	bare := c.Token(t, ns, minimalRules...)
+	tgt := secretTarget(tokenAccess(c, bare), SecretConfig{Namespaces: []string{ns}, SecretName: "bare-tls", RestartDeployments: []string{ns + "/web"}})
+	if _, err := NewSecret(Options{}).Deploy(bg, req(tgt, b)); err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), "cannot patch resource \"deployments\"") {
+		t.Fatalf("Deploy restarting without the deployments rule: %v", err)
+	}
+	if s := getSecret(t, c, ns, "bare-tls"); s != nil {
+		t.Fatal("the Secret was left behind after the refused restart")
+	}
 }
