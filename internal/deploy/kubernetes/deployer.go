@@ -116,9 +116,14 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	if !failed {
 		return json.Marshal(snap)
 	}
+	// A cancelled call returns at once and undoes nothing: the engine lost
+	// the lease or is stopping, and another attempt (or a rollback from the
+	// recorded snapshot) may already be writing the same objects.
+	if ctx.Err() != nil {
+		return nil, d.failure(fmt.Sprintf("Secret %s", p.secretName), outs, tail, fmt.Errorf("stopped: %w", ctx.Err()))
+	}
 	// Undo what this call wrote, so a failure leaves the cluster as it was.
-	undo := context.WithoutCancel(ctx)
-	undo, cancel := context.WithTimeout(undo, time.Minute)
+	undo, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if snap.Ingress != nil {
 		if err := d.unbindIngress(undo, kc, *p.ingress, req.Target.Domain, p.secretName, *snap.Ingress); err != nil {
