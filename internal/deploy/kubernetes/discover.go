@@ -27,7 +27,7 @@ const listPage = 500
 // Name); for INGRESS, each host of each spec.tls entry that names a Secret
 // (Key "namespace/ingress/host"), with the certificate of that Secret when
 // the credential may read it. Needs list on secrets (and ingresses) in
-// every namespace (a ClusterRole, docs/deployers.md#kubernetes).
+// every namespace (a ClusterRole: docs/deployers.md, Minimal RBAC).
 func (d *Deployer) Discover(ctx context.Context, t deploy.Target) ([]deploy.Discovered, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.desc.Name(), err)

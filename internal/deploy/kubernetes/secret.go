@@ -87,7 +87,7 @@ func kubeErr(err error) error {
 	case egress.IsRefused(err):
 		return deploy.Permanent(err)
 	case apierrors.IsForbidden(err):
-		return deploy.Permanentf("%w (grant the credential the Role in docs/deployers.md#kubernetes)", err)
+		return deploy.Permanentf("%w (grant the credential the Role under \"Minimal RBAC\" in docs/deployers.md)", err)
 	case apierrors.IsUnauthorized(err):
 		return deploy.Permanentf("the API server rejected the credential (Unauthorized): %w", err)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err):
