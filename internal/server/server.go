@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress = dialer, dialer
 	cfg.Deploy.Aliyun.Egress = dialer
 	cfg.Deploy.AWS.Egress, cfg.Deploy.Tencent.Egress = dialer, dialer
+	cfg.Deploy.Kubernetes.Egress = dialer
 	products := registry.New(cfg.Deploy)
 	if err := cfg.Notify.SMTP.Validate(); err != nil {
 		return err

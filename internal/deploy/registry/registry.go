@@ -17,6 +17,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
 	"github.com/certfleet/certfleet/internal/deploy/aws"
+	"github.com/certfleet/certfleet/internal/deploy/kubernetes"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
@@ -33,9 +34,10 @@ type Options struct {
 	Webhook webhook.Options
 	// Aliyun is shared by every Alibaba Cloud product (one rate limit and
 	// upload cache per credential).
-	Aliyun  aliyun.Options
-	AWS     aws.Options
-	Tencent tencent.Options
+	Aliyun     aliyun.Options
+	AWS        aws.Options
+	Tencent    tencent.Options
+	Kubernetes kubernetes.Options
 }
 
 // New builds the catalog of every product.
@@ -49,6 +51,8 @@ func New(o Options) *deploy.List {
 		nlb.New(ali),
 		oss.New(ali),
 		slb.New(ali),
+		kubernetes.NewIngress(o.Kubernetes),
+		kubernetes.NewSecret(o.Kubernetes),
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
