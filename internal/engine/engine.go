@@ -110,8 +110,9 @@ type Engine struct {
 
 	mu        sync.Mutex
 	running   int
-	hosts     map[string]chan struct{}
-	finishing map[int64]bool // jobs whose workers changed since the last end check
+	hosts     map[string]*hostSlots // hostgate.go
+	unplaced  int                   // workers started whose host is not known yet
+	finishing map[int64]bool        // jobs whose workers changed since the last end check
 	wg        sync.WaitGroup
 
 	certs *certCache
@@ -130,7 +131,7 @@ func (e *Engine) OnJobChange(f func(jobID int64)) { e.jobChanged = f }
 func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
-		wake: make(chan struct{}, 1), hosts: map[string]chan struct{}{}, finishing: map[int64]bool{},
+		wake: make(chan struct{}, 1), hosts: map[string]*hostSlots{}, finishing: map[int64]bool{},
 		certs: newCertCache(1024)}
 }
 

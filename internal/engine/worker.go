@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/audit"
@@ -21,6 +22,7 @@ import (
 func (e *Engine) start(ctx context.Context, w store.Worker) {
 	e.mu.Lock()
 	e.running++
+	e.unplaced++ // until run knows its host
 	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
@@ -44,6 +46,12 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	lc := newLeaseClock(w.LeaseExpires)
 	go e.heartbeat(ctx, cancel, w, lc, hbDone)
 	defer func() { cancel(nil); <-hbDone }()
+	placed := sync.OnceFunc(func() {
+		e.mu.Lock()
+		e.unplaced--
+		e.mu.Unlock()
+	})
+	defer placed()
 
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
 	d, ok := e.products.Lookup(w.CloudName, w.CloudProduct)
@@ -63,13 +71,16 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 	}
 	if h, ok := d.(deploy.Hoster); ok {
 		if host := h.Host(req.Target); host != "" {
-			release, err := e.acquireHost(ctx, host)
+			g, err := e.acquireHost(ctx, host)
+			placed() // counted in the host's busy count from here (or gone)
 			if err != nil {
 				return // shutting down or lease lost: another attempt will run it
 			}
-			defer release()
+			defer g.release()
+			ctx = deploy.WithHostGate(ctx, g)
 		}
 	}
+	placed()
 	if lc.lapsed(e.cfg.Clock.Now(), e.cfg.Lease/10) {
 		log.Info("worker interrupted", "cause", errLeaseLapsed)
 		return // paused past the lease: another node may hold it now
@@ -128,22 +139,6 @@ func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 				lc.renewed(until)
 			}
 		}
-	}
-}
-
-func (e *Engine) acquireHost(ctx context.Context, host string) (func(), error) {
-	e.mu.Lock()
-	sem, ok := e.hosts[host]
-	if !ok {
-		sem = make(chan struct{}, e.cfg.PerHost)
-		e.hosts[host] = sem
-	}
-	e.mu.Unlock()
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
