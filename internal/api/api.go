@@ -103,6 +103,7 @@ type API struct {
 
 	keys     sync.Map      // AccessKeyID → cachedKey: signature.go
 	unknown  unknownKeys   // negative cache of AccessKeyIds: stranger.go
+	nonces   nonceBatcher  // group commit of signature nonces: nonces.go
 	sources  *sourceLimits // per source address, for strangers: stranger.go; nil: off
 	bodies   *inflight     // bytes of unauthenticated bodies being read: stranger.go; nil: off
 	limiters sync.Map      // AccessKeyID → *rate.Limiter: ratelimit.go
@@ -140,6 +141,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	host, _ := os.Hostname()
 	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount}
+	a.nonces.st = st
 	if opts.MaxInflightBody > 0 {
 		a.bodies = &inflight{max: opts.MaxInflightBody}
 	}

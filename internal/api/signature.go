@@ -65,7 +65,7 @@ func (a *API) verify(r *http.Request, c *call) error {
 		key = &k
 	}
 	// The nonce is spent only once the signature proves the caller holds the key.
-	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, auth.NonceExpiry(signed.Timestamp)); err != nil {
+	if err := a.nonces.use(r.Context(), signed.AccessKeyID+":"+signed.Nonce, auth.NonceExpiry(signed.Timestamp)); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
 				Message: "The request signature nonce has been used; send a new nonce with each request."}

@@ -40,6 +40,10 @@ type Store interface {
 	AccessKeyGet(ctx context.Context, id string) (AccessKey, error)
 	// NonceUse records a signature nonce; ErrConflict if it was seen before.
 	NonceUse(ctx context.Context, nonce string, expires time.Time) error
+	// NonceUseMany records many nonces in one statement (the API's group
+	// commit of concurrent calls' nonces). fresh[i] reports whether ns[i]
+	// was new; a nonce repeated within ns is fresh only the first time.
+	NonceUseMany(ctx context.Context, ns []NonceParams) (fresh []bool, err error)
 	NoncePurge(ctx context.Context, before time.Time) (int64, error)
 
 	CertificateCreate(ctx context.Context, c *Certificate) error
@@ -143,4 +147,10 @@ type Store interface {
 	NotifyStore  // notifications.go: messages to contacts and the events they tell
 	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
 	MetricsStore // cluster.go: counts read at metrics scrape time
+}
+
+// NonceParams is one nonce to record and when it may be forgotten.
+type NonceParams struct {
+	Nonce   string
+	Expires time.Time
 }
