@@ -69,28 +69,20 @@ func runFloor(ctx context.Context, h *sshHost, n *nginxHost, dir string, c cert)
 	return time.Since(start), nil
 }
 
-// runFloors is the floor on several hosts: one tar | ssh per host with
-// that host's share of the sites (round robin, as certfleet's resources
-// are), all at once.
-func runFloors(ctx context.Context, hs []*sshHost, n *nginxHost, dir string, c cert) (time.Duration, error) {
+// runFloors is the floor on several hosts: one tar | ssh per host (each
+// with its own nginx and share of the sites), all at once.
+func runFloors(ctx context.Context, hs []*sshHost, ns []*nginxHost, dir string, c cert) (time.Duration, error) {
 	if len(hs) == 1 {
-		return runFloor(ctx, hs[0], n, dir, c)
+		return runFloor(ctx, hs[0], ns[0], dir, c)
 	}
 	start := time.Now()
 	errs := make([]error, len(hs))
 	var wg sync.WaitGroup
 	for i, h := range hs {
-		share := *n
-		share.sites = nil
-		for j, site := range n.sites {
-			if j%len(hs) == i {
-				share.sites = append(share.sites, site)
-			}
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = runFloor(ctx, h, &share, filepath.Join(dir, strconv.Itoa(i)), c)
+			_, errs[i] = runFloor(ctx, h, ns[i], filepath.Join(dir, strconv.Itoa(i)), c)
 		}()
 	}
 	wg.Wait()

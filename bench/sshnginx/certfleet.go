@@ -26,16 +26,16 @@ type certfleetRun struct {
 	generic       *openapi.Client
 	resources     []int64
 	contact       int64
-	n             *nginxHost
-	reloadLog     string // ReloadCommand appends a line here: reloads per run
+	ns            []*nginxHost // one per host
+	reloadLog     string       // ReloadCommand appends a line here: reloads per run
 }
 
-func setupCertfleet(ctx context.Context, binary, dataDir string, hs []*sshHost, n *nginxHost, c config) (*certfleetRun, error) {
+func setupCertfleet(ctx context.Context, binary, dataDir string, hs []*sshHost, ns []*nginxHost, c config) (*certfleetRun, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	keyID, secret := "LTAIbenchssh", rand.Text()
-	r := &certfleetRun{logPath: dataDir + ".log", n: n, reloadLog: dataDir + ".reloads"}
+	r := &certfleetRun{logPath: dataDir + ".log", ns: ns, reloadLog: dataDir + ".reloads"}
 	args := []string{"--data-dir", dataDir, "--rate-limit", "-1", "--log-format", "json"}
 	if c.perHost > 0 {
 		args = append(args, "--per-host", strconv.Itoa(c.perHost))
@@ -79,8 +79,16 @@ func setupCertfleet(ctx context.Context, binary, dataDir string, hs []*sshHost, 
 	if r.contact, err = benchkit.IDOf(body, "ContactId"); err != nil {
 		return nil, err
 	}
-	for i, site := range n.sites {
-		h, access := hs[i%len(hs)], accesses[i%len(hs)]
+	total := 0
+	for _, n := range ns {
+		total += len(n.sites)
+	}
+	sites := make([]string, total) // in the order the bench named them: site j is on host j%len(ns)
+	for j := range sites {
+		sites[j] = ns[j%len(ns)].sites[j/len(ns)]
+	}
+	for i, site := range sites {
+		h, access, n := hs[i%len(hs)], accesses[i%len(hs)], ns[i%len(hs)]
 		config, _ := json.Marshal(map[string]any{"Host": "127.0.0.1", "Port": h.port, "HostKey": h.hostKey,
 			"CertPath": n.certPath(site), "KeyPath": n.keyPath(site),
 			"TestCommand": n.testCommand(), "ReloadCommand": "echo >>" + r.reloadLog + " && " + n.reloadCommand()})
@@ -204,25 +212,29 @@ func (r *certfleetRun) breakdown(jobID int64, start time.Time, acked, wall time.
 			b.jobFinished = at
 		}
 	}
-	for _, site := range r.n.sites {
-		for _, p := range []string{r.n.certPath(site), r.n.keyPath(site)} {
-			fi, err := os.Stat(p)
-			if err != nil {
-				return b, err
+	for _, n := range r.ns {
+		for _, site := range n.sites {
+			for _, p := range []string{n.certPath(site), n.keyPath(site)} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					return b, err
+				}
+				at := fi.ModTime().Sub(start)
+				if b.firstWrite < 0 || at < b.firstWrite {
+					b.firstWrite = at
+				}
+				b.lastWrite = max(b.lastWrite, at)
 			}
-			at := fi.ModTime().Sub(start)
-			if b.firstWrite < 0 || at < b.firstWrite {
-				b.firstWrite = at
-			}
-			b.lastWrite = max(b.lastWrite, at)
 		}
 	}
 	// nginx -s reload only signals the master, which then re-reads its
 	// configuration: the new worker may start after the job says success.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if t, err := r.n.newestWorkerStart(); err == nil && t.After(start) {
-			b.newWorker = t.Sub(start)
-			break
+	for _, n := range r.ns { // the last host's reload
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if t, err := n.newestWorkerStart(); err == nil && t.After(start) {
+				b.newWorker = max(b.newWorker, t.Sub(start))
+				break
+			}
 		}
 	}
 	return b, nil

@@ -139,7 +139,7 @@ func run(ctx context.Context, c config) error {
 		return errors.New("run as root: sshd must accept a root login, and nginx is started as root")
 	}
 	ansibleOK := false
-	if !c.skipAnsible {
+	if !c.skipAnsible && c.hosts == 1 { // Ansible runs against one host only
 		if err := ensureAnsible(ctx); err != nil {
 			return err
 		}
@@ -183,18 +183,43 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	n, err := startNginx(ctx, filepath.Join(tmp, "nginx"), sites, first)
-	if err != nil {
-		return err
+	// One nginx per host (its own config, TLS directory and master), with
+	// the host's share of the sites, round robin.
+	var ns []*nginxHost
+	for i := range hs {
+		var share []string
+		for j, site := range sites {
+			if j%len(hs) == i {
+				share = append(share, site)
+			}
+		}
+		dir := filepath.Join(tmp, "nginx")
+		if i > 0 {
+			dir += strconv.Itoa(i)
+		}
+		n, err := startNginx(ctx, dir, share, first)
+		if err != nil {
+			return err
+		}
+		ns = append(ns, n)
 	}
-	fmt.Fprintf(os.Stderr, "sshd on %s, nginx with %d vhosts on %s\n", h.addr, len(sites), n.addr)
+	n := ns[0]
+	fmt.Fprintf(os.Stderr, "%d sshd (first on %s), %d nginx with %d vhosts in all (first on %s)\n", len(hs), h.addr, len(ns), len(sites), n.addr)
+	verifyAll := func(ctx context.Context, c cert) error {
+		for _, n := range ns {
+			if err := n.verify(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 
 	probe, err := probeSSH(ctx, h, n)
 	if err != nil {
 		return err
 	}
 
-	cf, err := setupCertfleet(ctx, binary, filepath.Join(tmp, "certfleet-data"), hs, n, c)
+	cf, err := setupCertfleet(ctx, binary, filepath.Join(tmp, "certfleet-data"), hs, ns, c)
 	if err != nil {
 		return err
 	}
@@ -211,7 +236,7 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return fmt.Errorf("certfleet run %d: %w", i+1, err)
 		}
-		if err := n.verify(ctx, cert); err != nil {
+		if err := verifyAll(ctx, cert); err != nil {
 			return fmt.Errorf("certfleet run %d: %w", i+1, err)
 		}
 		certfleet.times = append(certfleet.times, d)
@@ -222,11 +247,11 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
-		d, err = runFloors(ctx, hs, n, filepath.Join(tmp, fmt.Sprintf("floor-%d", i)), cert)
+		d, err = runFloors(ctx, hs, ns, filepath.Join(tmp, fmt.Sprintf("floor-%d", i)), cert)
 		if err != nil {
 			return fmt.Errorf("floor run %d: %w", i+1, err)
 		}
-		if err := n.verify(ctx, cert); err != nil {
+		if err := verifyAll(ctx, cert); err != nil {
 			return fmt.Errorf("floor run %d: %w", i+1, err)
 		}
 		floor.times = append(floor.times, d)

@@ -41,9 +41,14 @@ type Config struct {
 	// Owner names this node in leases. It must be unique among live nodes.
 	// Required.
 	Owner string
-	// Workers bounds deployments running at once on this node. Defaults to 64.
+	// Workers bounds deployments running at once on this node. A deployment
+	// waiting, with no session, for its host's reload round does not count
+	// (deploy.HostGate.Yield); at most waitingPerWorker·Workers wait so.
+	// Defaults to 64.
 	Workers int
-	// PerHost bounds deployments running at once to one target host. Defaults to 16.
+	// PerHost bounds the sessions open at once to one target host (for ssh
+	// targets: SSH sessions). It does not bound how many deployments share a
+	// reload round. Defaults to 16.
 	PerHost int
 	// Lease is how long a claim lasts without renewal. Defaults to 30s.
 	Lease time.Duration
@@ -110,6 +115,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	running   int
+	waiting   int                   // deployments yielded to their host's round (hostgate.go)
 	hosts     map[string]*hostSlots // hostgate.go
 	unplaced  int                   // workers started whose host is not known yet
 	finishing map[int64]bool        // jobs whose workers changed since the last end check

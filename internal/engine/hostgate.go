@@ -13,6 +13,11 @@ import (
 // (deploy.HostGate.Others), so all resources of a job on one host are
 // written, then tested and reloaded once.
 
+// waitingPerWorker bounds the deployments waiting in reload rounds, which
+// no longer count as running: at most waitingPerWorker·Workers (each keeps
+// its lease renewed while it waits).
+const waitingPerWorker = 16
+
 // hostSlots is one host's session slots and how many deployments to it are
 // under way and not yet yielded.
 type hostSlots struct {
@@ -27,6 +32,7 @@ type hostGate struct {
 	h       *hostSlots
 	holding bool // a slot was taken
 	left    bool // yielded or released; guarded by Engine.mu
+	yielded bool // counted in Engine.waiting, not running; guarded by Engine.mu
 }
 
 var _ deploy.HostGate = (*hostGate)(nil)
@@ -44,22 +50,47 @@ func (g *hostGate) Others() int {
 	return max(n, 0)
 }
 
-// Yield gives back the slot (and leaves the host's busy count); only the
-// first call, or release, has an effect.
-func (g *hostGate) Yield() { g.release() }
+// Yield gives back the slot, leaves the host's busy count, and stops
+// counting as running (the engine may claim another worker in its place);
+// only the first call, or release, has an effect.
+func (g *hostGate) Yield() {
+	if g.leave(true) {
+		g.e.Wake()
+	}
+}
 
+// release ends the gate: the slot is given back if Yield did not already,
+// and a yielded deployment counts as running again until its run returns.
 func (g *hostGate) release() {
+	g.leave(false)
+	g.e.mu.Lock()
+	if g.yielded {
+		g.yielded = false
+		g.e.waiting--
+		g.e.running++
+	}
+	g.e.mu.Unlock()
+}
+
+// leave gives back the slot once; it reports whether this call did.
+func (g *hostGate) leave(yield bool) bool {
 	g.e.mu.Lock()
 	if g.left {
 		g.e.mu.Unlock()
-		return
+		return false
 	}
 	g.left = true
 	g.h.busy--
+	if yield {
+		g.yielded = true
+		g.e.running--
+		g.e.waiting++
+	}
 	g.e.mu.Unlock()
 	if g.holding {
 		<-g.h.sem
 	}
+	return true
 }
 
 // acquireHost waits for a session slot of host. The gate it returns goes
@@ -80,7 +111,7 @@ func (e *Engine) acquireHost(ctx context.Context, host string) (*hostGate, error
 		g.holding = true
 		return g, nil
 	case <-ctx.Done():
-		g.release()
+		g.leave(false)
 		return nil, ctx.Err()
 	}
 }

@@ -32,7 +32,7 @@ func (e *Engine) tick(ctx context.Context) time.Time {
 	}
 
 	e.mu.Lock()
-	free := e.cfg.Workers - e.running
+	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting)
 	e.mu.Unlock()
 	if free > 0 {
 		ws, err := e.store.WorkerClaimDue(ctx, store.WorkerClaimDueParams{Owner: e.cfg.Owner, Now: now,
