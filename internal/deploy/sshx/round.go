@@ -24,8 +24,8 @@ import (
 // The engine bounds the sessions open to one host (--per-host), not the
 // size of a round: a member gives its session slot back while it waits
 // (deploy.HostGate.Yield), and while the engine reports other deployments
-// still on their way to the host (deploy.HostGate.Others) the round does
-// not close on settle, only on quiet or maxWait. So all resources of a job
+// still on their way to the host (deploy.HostGate.Others) the round closes
+// neither on settle nor on quiet, only at maxWait. So all resources of a job
 // on one host that this node runs at once share one test and reload,
 // whatever --per-host says.
 //
@@ -148,11 +148,18 @@ func (rs *rounds) lead(ctx context.Context, key string, r *round, run func(conte
 		if t := rs.touch[key]; t.After(r.last) {
 			r.last = t
 		}
-		wait := min(roundQuiet-time.Since(r.last), roundMaxWait-time.Since(r.opened))
-		if rs.active[key] <= len(r.members) && !r.othersComing() {
+		wait := roundMaxWait - time.Since(r.opened)
+		switch {
+		case r.othersComing():
+			// The engine runs deployments to this host that have not
+			// joined: however slow they are (a loaded machine), wait for
+			// them, up to maxWait.
+		case rs.active[key] <= len(r.members):
 			// Every open session is waiting here, and the engine is running
 			// no other deployment to the host: nobody else is writing.
 			wait = min(wait, roundSettle-time.Since(r.last))
+		default:
+			wait = min(wait, roundQuiet-time.Since(r.last))
 		}
 		if wait <= 0 {
 			delete(rs.open, key)
