@@ -12,10 +12,11 @@
 // The files follow the engine's parts: engine.go (configuration, the run
 // loop), schedule.go (starting due jobs, claiming workers, ending jobs),
 // worker.go (one leased worker's run, its lease heartbeat and its outcome),
-// rollback.go (the previous state a worker records and restores), verify.go
-// (verify-then-rollback), prober.go (the background prober), certcache.go
-// (certificates with their keys), waves.go (staged rollouts). Time comes
-// from Config.Clock only.
+// outcomes.go (outcomes written by group commit), hostgate.go (per-host
+// session slots), rollback.go (the previous state a worker records and
+// restores), verify.go (verify-then-rollback), prober.go (the background
+// prober), certcache.go (certificates with their keys), waves.go (staged
+// rollouts). Time comes from Config.Clock only.
 //
 // It is not the API: it never validates user input, and it is not a
 // deployer: it knows no target's protocol.
@@ -121,7 +122,8 @@ type Engine struct {
 	finishing map[int64]bool        // jobs whose workers changed since the last end check
 	wg        sync.WaitGroup
 
-	certs *certCache
+	certs    *certCache
+	outcomes outcomeBatcher // outcomes.go
 
 	jobChanged func(jobID int64) // set by OnJobChange
 
@@ -138,7 +140,7 @@ func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, c
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
 		wake: make(chan struct{}, 1), hosts: map[string]*hostSlots{}, finishing: map[int64]bool{},
-		certs: newCertCache(1024)}
+		certs: newCertCache(1024), outcomes: outcomeBatcher{st: st}}
 }
 
 // Wake tells the engine that jobs or workers changed. It never blocks.

@@ -189,7 +189,7 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	// The outcome must be written even if shutdown starts now.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ferr := e.store.WorkerFinish(wctx, p); ferr != nil {
+	if ferr := e.outcomes.finish(wctx, p); ferr != nil {
 		log.Warn("worker outcome not recorded (lease lost?)", "status", p.Status, "error", ferr)
 		return
 	}

@@ -136,6 +136,11 @@ type Store interface {
 	WorkerRecordPrevious(ctx context.Context, p WorkerRecordPreviousParams) error
 	// WorkerFinish writes a worker's outcome, conditional on its lease token.
 	WorkerFinish(ctx context.Context, p WorkerFinishParams) error
+	// WorkerFinishMany writes many workers' outcomes in one transaction (the
+	// engine's group commit). errs[i] is ErrConflict for an outcome whose
+	// lease was lost (it writes nothing; the others are written); any other
+	// failure is err, and then nothing at all is written.
+	WorkerFinishMany(ctx context.Context, ps []WorkerFinishParams) (errs []error, err error)
 	// WorkerNextDue returns the earliest next_run_at of claimable workers.
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
