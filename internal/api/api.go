@@ -176,8 +176,12 @@ type call struct {
 
 	source  string            // the source address, for the per-source limit
 	charged *rate.Reservation // the source token this call spent; given back once its key is proved
-	signed  auth.Signed       // set with key when the signature was checked before the body (V3)
-	key     *cachedKey
+	// nonceSpent, set for a read running while its nonce is recorded
+	// (signature.go), waits for that and reports a replay; middleware that
+	// writes (the audit trail) asks it first.
+	nonceSpent func() error
+	signed     auth.Signed // set with key when the signature was checked before the body (V3)
+	key        *cachedKey
 	// Set by withAuthorize for a RAM user: its policies and the request
 	// facts they are evaluated against (allowed).
 	docs    []*policy.Document
