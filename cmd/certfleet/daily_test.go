@@ -402,6 +402,8 @@ func TestCLISSHKeyscanAndPassword(t *testing.T) {
 		t.Fatalf("add-ssh --password-stdin: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	oneLineErr(t, "empty password", n.run(nil, "", "access", "add-ssh", "--name", "pw2", "--user", "deploy", "--password-stdin"), exitUsage, "no password")
+	// SSH hosts cannot be listed: sync says so, by the credential's name.
+	oneLineErr(t, "sync of an ssh credential", n.run(nil, "", "resource", "sync", "pw"), exitFailure, "no product of this cloud can list its resources: ssh")
 	// The credential is usable by name.
 	var res struct{ Id int64 }
 	n.okJSON(&res, "resource", "add", "ssh", "NGINX", "--domain", "s.example.test", "--access", "pw", "--host", "127.0.0.1", "--port", fmt.Sprint(sshd.Port),

@@ -17,7 +17,7 @@ func newResourceCmd() *cobra.Command {
 	conn := &connFlags{}
 	cmd := nounCmd("resource", "Manage deployment targets (files, webhooks, …)", conn)
 	cmd.AddCommand(newResourceAddCmd(conn), newResourceListCmd(conn), newResourceShowCmd(conn), newResourceUpdateCmd(conn),
-		newResourceCheckCmd(conn), newResourceProductsCmd(conn),
+		newResourceCheckCmd(conn), newResourceProductsCmd(conn), newResourceSyncCmd(conn),
 		deleteCmd(conn, nounResource, "Delete a resource (refused while an unfinished job uses it)", ownDelete("DeleteCloudResource", "Id")))
 	return cmd
 }

@@ -91,6 +91,7 @@ Secrets from the environment only:
 	f.StringArrayVar(&cfg.Deploy.Local.ReloadAllow, "local-reload-allow", nil, "exact ReloadCommand local targets may run (repeatable)")
 	f.DurationVar(&cfg.Deploy.Local.CommandTimeout, "command-timeout", time.Minute, "default bound on reload and test commands (local and ssh targets)")
 	f.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Hour, "how often resources with a VerifyAddress are probed for what they serve (0: never)")
+	f.DurationVar(&cfg.SyncInterval, "sync-interval", 6*time.Hour, "how often the leader syncs every cloud credential's resources, as SyncCloudResources does (0: never)")
 	f.StringVar(&cfg.Notify.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for email to contacts (empty: no email)")
 	f.StringVar(&cfg.Notify.SMTP.TLS, "smtp-tls", notify.TLSStartTLS, "SMTP TLS: none, starttls or implicit")
 	f.StringVar(&cfg.Notify.SMTP.User, "smtp-user", "", "SMTP user (PLAIN authentication); the password from CERTFLEET_SMTP_PASSWORD")

@@ -22,6 +22,7 @@ import (
 	"github.com/certfleet/certfleet/internal/audit"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/discovery"
 	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/policy"
@@ -84,6 +85,10 @@ type Options struct {
 	// PreviewDeploymentJob under the caller's account's egress policy. nil:
 	// the default policy with every account treated as root.
 	Egress *egress.Dialer
+	// Syncer runs SyncCloudResources; the server shares it with the
+	// leader's periodic sync so both never sync one credential at once.
+	// nil: one of the API's own.
+	Syncer *discovery.Syncer
 }
 
 // Waker is told when jobs or workers change, so the engine looks again.
@@ -96,6 +101,7 @@ type API struct {
 	log      *slog.Logger
 	engine   Waker
 	products deploy.Catalog
+	syncer   *discovery.Syncer
 	opts     Options
 	host     string
 
@@ -140,7 +146,11 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 		opts.Clock = time.Now
 	}
 	host, _ := os.Hostname()
-	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount}
+	if opts.Syncer == nil {
+		opts.Syncer = &discovery.Syncer{Store: st, Catalog: products, Box: box, Log: log}
+	}
+	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount,
+		syncer: opts.Syncer}
 	a.nonces.st = st
 	if opts.MaxInflightBody > 0 {
 		a.bodies = &inflight{max: opts.MaxInflightBody}

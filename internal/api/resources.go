@@ -193,7 +193,8 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		max  int
 		dst  *string
 	}{{"CloudName", 64, &r.CloudName}, {"CloudProduct", 64, &r.CloudProduct}, {"Domain", 253, &r.Domain}, {"Name", 128, &r.Name},
-		{"RegionId", 64, &r.RegionID}, {"InstanceId", 128, &r.InstanceID}, {"ListenerPort", 16, &r.ListenerPort}} {
+		{"RegionId", 64, &r.RegionID}, {"InstanceId", 128, &r.InstanceID}, {"ListenerPort", 16, &r.ListenerPort},
+		{"ListenerId", 128, &r.ListenerID}} {
 		if err := str(f.name, f.max, f.dst); err != nil {
 			return err
 		}
@@ -251,7 +252,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		return err
 	}
 	t := deploy.Target{ResourceID: r.ID, AccountID: c.accountID, CloudName: r.CloudName, CloudProduct: r.CloudProduct,
-		Domain: r.Domain, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
+		Domain: r.Domain, RegionID: r.RegionID, InstanceID: r.InstanceID, ListenerPort: r.ListenerPort, Config: productConfig, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
 	claims, err := deploy.Check(d, t, r.CloudAccessID != 0)
 	if err != nil {
 		return errInvalid("Config", "%v", err)
@@ -392,6 +393,7 @@ type certLookup struct {
 	a       *API
 	account int64
 	cache   map[int64]*store.Certificate
+	sha2    map[string]*store.Certificate
 }
 
 func (l *certLookup) get(ctx context.Context, id int64) (*store.Certificate, error) {
@@ -413,8 +415,25 @@ func (l *certLookup) get(ctx context.Context, id int64) (*store.Certificate, err
 	return &c, nil
 }
 
+// bySha2 returns the account's certificate with this leaf fingerprint, nil when none.
+func (l *certLookup) bySha2(ctx context.Context, sha2 string) (*store.Certificate, error) {
+	if c, ok := l.sha2[sha2]; ok {
+		return c, nil
+	}
+	c, err := l.a.store.CertificateFindBySha2(ctx, l.account, sha2)
+	if errors.Is(err, store.ErrNotFound) {
+		l.sha2[sha2] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.sha2[sha2] = &c
+	return &c, nil
+}
+
 func (a *API) newCertLookup(account int64) *certLookup {
-	return &certLookup{a: a, account: account, cache: map[int64]*store.Certificate{}}
+	return &certLookup{a: a, account: account, cache: map[int64]*store.Certificate{}, sha2: map[string]*store.Certificate{}}
 }
 
 // observations returns the latest observations of resources, by resource ID.
@@ -442,9 +461,10 @@ func stale(o store.ResourceObservation, cert *store.Certificate) bool {
 
 func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Resource, obs map[int64]store.ResourceObservation) (resourceItem, error) {
 	it := resourceItem{CloudName: r.CloudName, CloudProduct: r.CloudProduct, CloudRegion: r.RegionID, Config: secret.MaskConfig(r.Config),
-		Domain: r.Domain, EnableHttps: 1, GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
-		InstanceId: r.InstanceID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID, Status: "online",
-		UseSsl: 1, UserId: r.AccountID}
+		Domain: r.Domain, EnableHttps: boolInt32(r.EnableHTTPS), GmtCreate: msString(r.Created), GmtModified: msString(r.Modified), Id: r.ID,
+		InstanceId: r.InstanceID, ListenerId: r.ListenerID, ListenerPort: r.ListenerPort, Name: r.Name, RegionId: r.RegionID,
+		Status: string(r.Status), UseSsl: boolInt32(r.EnableHTTPS), UserId: r.AccountID,
+		DefaultResource: boolInt32(r.DefaultResource || configTrue(r.Config, "DefaultResource"))}
 	if r.CloudAccessID != 0 {
 		it.CloudAccessId = itoa(r.CloudAccessID)
 	}
@@ -456,12 +476,44 @@ func (a *API) resourceItemOf(ctx context.Context, certs *certLookup, r store.Res
 		it.ObservedSha2, it.ObservedSubject, it.ObservedNotAfter = o.Sha2, o.Subject, msString(o.NotAfter)
 		it.ObservedAt, it.ObservedError, it.Stale = msString(o.ObservedAt), o.Error, stale(o, cert)
 	}
+	if cert == nil && r.BoundSha2 != "" {
+		// Not deployed by certfleet yet: the certificate the provider
+		// reported bound at the last sync, when certfleet holds it.
+		if cert, err = certs.bySha2(ctx, r.BoundSha2); err != nil {
+			return it, err
+		}
+		if cert == nil && !r.BoundNotAfter.IsZero() {
+			it.CertEndTime = msString(r.BoundNotAfter)
+		}
+	}
 	if cert == nil {
 		return it, nil
 	}
 	it.CertId, it.CertName = cert.ID, cert.Name
 	it.CertStartTime, it.CertEndTime = msString(cert.NotBefore), msString(cert.NotAfter)
 	return it, nil
+}
+
+func boolInt32(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// configTrue reports whether a resource's stored Config sets key to true.
+func configTrue(config, key string) bool {
+	var m map[string]any
+	if json.Unmarshal([]byte(config), &m) != nil {
+		return false
+	}
+	switch v := m[key].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 func (a *API) listCloudResources(ctx context.Context, c *call) (any, error) {
@@ -477,8 +529,13 @@ func (a *API) listCloudResources(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	accessIDs, byAccess, err := a.accessFilter(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	list, total, err := a.store.ResourceList(ctx, store.ResourceListParams{AccountID: c.accountID, CloudName: c.params.str("CloudName"),
-		CloudProduct: c.params.str("CloudProduct"), Keyword: keyword, CertIDs: certIDs, Offset: (page - 1) * size, Limit: size})
+		CloudProduct: c.params.str("CloudProduct"), Keyword: keyword, CertIDs: certIDs, AccessIDs: accessIDs, ByAccess: byAccess,
+		Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ func (a *API) routes() map[string]handler {
 		"ListCloudResources":          a.listCloudResources,
 		"DescribeCloudResourceStatus": a.describeCloudResourceStatus,
 		"CheckCloudResource":          a.checkCloudResource, // certfleet's own
+		"SyncCloudResources":          a.syncCloudResources, // certfleet's own
 		"ListCloudProducts":           a.listCloudProducts,  // certfleet's own
 		"CreateContact":               a.createContact,
 		"UpdateContact":               a.updateContact,

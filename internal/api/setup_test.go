@@ -21,6 +21,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 
+	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
@@ -48,6 +49,12 @@ var testMasterKey = bytes.Repeat([]byte{0x5c}, 32)
 
 func setup(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return setupCatalog(t, opts, registry.New(registry.Options{}))
+}
+
+// setupCatalog is setup with the given products.
+func setupCatalog(t *testing.T, opts Options, products deploy.Catalog) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "certfleet.db"))
 	if err != nil {
@@ -64,7 +71,7 @@ func setup(t *testing.T, opts Options) *fixture {
 	}
 	f := &fixture{store: st, box: box, root: root, keyID: "LTAIunittest", secret: "unit-test-secret"}
 	f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
-	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, opts)
+	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, products, root, opts)
 	f.addr = newServer(t, f.api.Handler())
 	return f
 }

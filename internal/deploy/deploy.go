@@ -27,6 +27,15 @@ type Target struct {
 	CloudName    string
 	CloudProduct string
 	Domain       string
+	// RegionID, InstanceID and ListenerPort are the resource's fields of the
+	// same names (RegionId, InstanceId, ListenerPort): where a cloud product's
+	// resource lives. Empty for products that do not use them.
+	RegionID     string
+	InstanceID   string
+	ListenerPort string
+	// ListenerID is the provider's listener name where it has one
+	// ("lsn-…@443" for ALB/NLB), as Discovered.ListenerID.
+	ListenerID string
 	// Config is the resource's product-specific configuration (JSON object).
 	Config json.RawMessage
 	// Access is nil when the resource has no CloudAccessId.

@@ -106,6 +106,7 @@ func (e *Engine) finishJobs(ctx context.Context) {
 		}
 		if status == store.JobSuccess || status == store.JobError {
 			e.log.Info("job finished", "job_id", id, "status", status)
+			e.sweepLater(ctx, id)
 		}
 	}
 }

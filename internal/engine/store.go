@@ -24,6 +24,7 @@ type Store interface {
 	JobStartDue(ctx context.Context, now time.Time) ([]int64, error)
 	JobFinishIfDone(ctx context.Context, jobID int64, now time.Time) (status store.JobStatus, err error)
 	JobUnfinishedIDs(ctx context.Context) ([]int64, error)
+	JobSweepTargets(ctx context.Context, jobID int64) ([]store.SweepTarget, error) // sweep.go
 
 	WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error)
 	WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error

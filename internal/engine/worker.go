@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/rollout"
-	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
 )
@@ -223,7 +221,6 @@ func truncate(s string, n int) string {
 
 // request builds the deploy.Request of a worker, with the resource's
 // verification settings and the certificate it serves now by our records.
-// The Config the deployer sees has no generic keys.
 func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, verify.Settings, int64, error) {
 	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -232,36 +229,10 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 	if err != nil {
 		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
-	// Secret Config values are stored sealed (secret.SealConfig); the deployer gets them opened.
-	resConfig, err := e.box.OpenConfig(res.Config)
+	// Secret Config values and the credential are stored sealed; the deployer gets them opened.
+	t, vs, err := rollout.TargetOf(ctx, e.store, e.box, res)
 	if err != nil {
-		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
-	}
-	vs, config, err := verify.SplitConfig(json.RawMessage(resConfig))
-	if err != nil {
-		return deploy.Request{}, vs, 0, deploy.Permanent(fmt.Errorf("engine: resource %d: %w", res.ID, err))
-	}
-	acct, err := e.store.AccountGet(ctx, w.AccountID)
-	if err != nil {
-		return deploy.Request{}, vs, 0, fmt.Errorf("engine: account %d of resource %d: %w", w.AccountID, res.ID, err)
-	}
-	t := deploy.Target{ResourceID: res.ID, AccountID: w.AccountID, CloudName: res.CloudName, CloudProduct: res.CloudProduct,
-		Domain: res.Domain, Config: config, Scope: deploy.Scope{Confined: !acct.IsRoot(), LocalRoot: acct.LocalRoot}}
-	if res.CloudAccessID != 0 {
-		ac, err := e.store.AccessGet(ctx, w.AccountID, res.CloudAccessID)
-		if err != nil {
-			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d of resource %d: %w", res.CloudAccessID, res.ID, err)
-		}
-		sk, err := e.box.Open(ac.SecretKeyEnc, secret.PurposeAccessSecret)
-		if err != nil {
-			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
-		}
-		acConfig, err := e.box.OpenConfig(ac.Config)
-		if err != nil {
-			return deploy.Request{}, vs, 0, fmt.Errorf("engine: cloud access %d: %w", ac.ID, err)
-		}
-		t.Access = &deploy.Access{ID: ac.ID, CloudName: ac.CloudName, SecretID: ac.SecretID, SecretKey: string(sk),
-			Config: json.RawMessage(acConfig)}
+		return deploy.Request{}, vs, 0, fmt.Errorf("engine: %w", err)
 	}
 	b, err := e.bundle(ctx, w.AccountID, w.CertID)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/auth"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
+	"github.com/certfleet/certfleet/internal/discovery"
 	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/engine"
 	"github.com/certfleet/certfleet/internal/metrics"
@@ -61,6 +62,9 @@ type Config struct {
 	// ProbeInterval is how often resources with a VerifyAddress are probed
 	// and what they serve recorded. Zero disables periodic probing.
 	ProbeInterval time.Duration
+	// SyncInterval is how often the leader syncs the resources of every
+	// cloud credential whose products can list them (0: never).
+	SyncInterval time.Duration
 	// Notify configures messages to contacts (SMTP, webhooks, retries).
 	Notify notify.Config
 	// ExpiryScanInterval is how often certificates near expiry are looked
@@ -136,6 +140,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("renew trust store %s: no PEM certificate in it", cfg.RenewTrustStore)
 		}
 	}
+	syncer := &discovery.Syncer{Store: st, Catalog: products, Box: box, Log: log}
+	apiOpts.Syncer = syncer
 	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
 
 	mux := http.NewServeMux()
@@ -186,6 +192,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go elector.Lead(engineCtx, func(ctx context.Context) { purgeNonces(ctx, st, log) })
 	if cfg.ProbeInterval > 0 {
 		go elector.Lead(engineCtx, func(ctx context.Context) { eng.RunProber(ctx, cfg.ProbeInterval) })
+	}
+	if cfg.SyncInterval > 0 {
+		go elector.Lead(engineCtx, func(ctx context.Context) { syncer.Run(ctx, cfg.SyncInterval) })
 	}
 	go elector.Lead(engineCtx, notifier.Run)
 	go elector.Lead(engineCtx, func(ctx context.Context) {

@@ -63,6 +63,23 @@ type Store interface {
 	ResourceList(ctx context.Context, p ResourceListParams) ([]Resource, int64, error)
 	ResourceDelete(ctx context.Context, accountID, id int64) error
 	ResourceCountByProduct(ctx context.Context, accountID int64) ([]ProductCount, error)
+	// ResourceSync reconciles, in one transaction, what a sync of one
+	// product of one credential found with the resources earlier syncs of
+	// that pair created: a new DiscoveryKey creates a resource (named
+	// Found[i].Name, or its key), a known one updates the sync-owned fields
+	// and the Config keys Found carries (keys added by hand stay), and a
+	// resource of the pair no longer found turns ResourceGone. Resources
+	// created by hand are never touched. Running it twice with the same
+	// Found changes nothing the second time.
+	ResourceSync(ctx context.Context, p ResourceSyncParams) (SyncCounts, error)
+	// CertificateFindBySha2 returns the account's newest certificate whose
+	// leaf has this SHA-256 (upper-case hex), or ErrNotFound.
+	CertificateFindBySha2(ctx context.Context, accountID int64, sha2 string) (Certificate, error)
+	// AccessScan pages through every account's cloud accesses by ID.
+	AccessScan(ctx context.Context, afterID int64, limit int) ([]CloudAccess, error)
+	// JobSweepTargets lists the products and credentials a job's workers
+	// deployed to (resources with a credential only), one row per pair.
+	JobSweepTargets(ctx context.Context, jobID int64) ([]SweepTarget, error)
 	// ResourceScan pages through every account's resources by ID (for the prober).
 	ResourceScan(ctx context.Context, p ResourceScanParams) ([]Resource, error)
 

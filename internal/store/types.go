@@ -123,7 +123,9 @@ type Resource struct {
 	RegionID      string
 	InstanceID    string
 	ListenerPort  string
-	Config        string // JSON object, product specific, no secrets
+	// ListenerID is the provider's listener name where it has one ("lsn-…@443").
+	ListenerID string
+	Config     string // JSON object, product specific, no secrets
 	// CurrentCertID is the certificate of the last successful deployment (0 = none).
 	CurrentCertID int64
 	Created       time.Time
@@ -135,6 +137,57 @@ type Resource struct {
 	// when another resource holds one; deleting the resource releases them.
 	// Reads leave it nil.
 	Claims []string
+	// DiscoveryKey is, for a resource SyncCloudResources created, the
+	// provider's identity of it (deploy.Discovered.Key); "" for resources
+	// created by hand. A sync owns the fields below; they stay zero (Status
+	// "online", EnableHTTPS true) for resources created by hand.
+	DiscoveryKey    string
+	Status          ResourceStatus
+	DefaultResource bool
+	EnableHTTPS     bool
+	// BoundSha2 and BoundNotAfter are the fingerprint and expiry of the
+	// certificate the provider reported bound at the last sync.
+	BoundSha2     string
+	BoundNotAfter time.Time
+}
+
+// ResourceStatus says whether a resource still exists at its provider, as
+// far as certfleet knows.
+type ResourceStatus string
+
+// Resource statuses.
+const (
+	ResourceOnline ResourceStatus = "online"
+	// ResourceGone: a sync of its credential no longer finds it.
+	ResourceGone ResourceStatus = "gone"
+)
+
+// ResourceSyncParams is the argument of ResourceSync: what one sync of one
+// product of one credential found.
+type ResourceSyncParams struct {
+	AccountID    int64
+	AccessID     int64
+	CloudName    string
+	CloudProduct string
+	// Found are the resources the provider listed, each with DiscoveryKey
+	// set and unique; their AccountID, CloudAccessID, CloudName and
+	// CloudProduct are taken from the params.
+	Found []Resource
+}
+
+// SyncCounts is what ResourceSync did.
+type SyncCounts struct {
+	Found, Created, Updated, Gone int
+}
+
+// SweepTarget is one product and credential a job deployed to, with one of
+// the job's resources of that pair.
+type SweepTarget struct {
+	AccountID     int64
+	CloudName     string
+	CloudProduct  string
+	CloudAccessID int64
+	ResourceID    int64
 }
 
 // ResourceListParams filters ResourceList.
@@ -144,8 +197,11 @@ type ResourceListParams struct {
 	CloudProduct string
 	Keyword      string
 	CertIDs      []int64
-	Offset       int
-	Limit        int
+	// ByAccess keeps only resources using one of AccessIDs (none when it is empty).
+	ByAccess  bool
+	AccessIDs []int64
+	Offset    int
+	Limit     int
 }
 
 // ProductCount is one row of ResourceCountByProduct.

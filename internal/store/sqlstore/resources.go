@@ -79,14 +79,21 @@ func (s *DB) AccessDelete(ctx context.Context, accountID, id int64) error {
 }
 
 const resourceColumns = `id, account_id, cloud_name, cloud_product, domain, cloud_access_id, name, region_id, instance_id,
-	listener_port, config, current_cert_id, created_ms, modified_ms`
+	listener_port, config, current_cert_id, created_ms, modified_ms, listener_id, discovery_key, status, default_resource,
+	enable_https, bound_sha2, bound_not_after_ms`
 
 func scanResource(row interface{ Scan(...any) error }) (store.Resource, error) {
 	var r store.Resource
-	var created, modified int64
+	var created, modified, notAfter int64
+	var defaultResource, https int
 	err := row.Scan(&r.ID, &r.AccountID, &r.CloudName, &r.CloudProduct, &r.Domain, &r.CloudAccessID, &r.Name, &r.RegionID,
-		&r.InstanceID, &r.ListenerPort, &r.Config, &r.CurrentCertID, &created, &modified)
+		&r.InstanceID, &r.ListenerPort, &r.Config, &r.CurrentCertID, &created, &modified, &r.ListenerID, &r.DiscoveryKey,
+		&r.Status, &defaultResource, &https, &r.BoundSha2, &notAfter)
 	r.Created, r.Modified = fromMS(created), fromMS(modified)
+	r.DefaultResource, r.EnableHTTPS = defaultResource != 0, https != 0
+	if notAfter != 0 {
+		r.BoundNotAfter = fromMS(notAfter)
+	}
 	return r, err
 }
 
@@ -96,9 +103,9 @@ func (s *DB) ResourceCreate(ctx context.Context, r *store.Resource) error {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO resources (account_id, cloud_name, cloud_product, domain, cloud_access_id, name,
-			region_id, instance_id, listener_port, config, current_cert_id, created_ms, modified_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`), r.AccountID, r.CloudName, r.CloudProduct, r.Domain,
-			r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config, ms(now), ms(now)).Scan(&id)
+			region_id, instance_id, listener_port, listener_id, config, current_cert_id, created_ms, modified_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`), r.AccountID, r.CloudName, r.CloudProduct, r.Domain,
+			r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.ListenerID, r.Config, ms(now), ms(now)).Scan(&id)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -108,6 +115,7 @@ func (s *DB) ResourceCreate(ctx context.Context, r *store.Resource) error {
 		return err
 	}
 	r.ID, r.Created, r.Modified = id, now, now
+	r.Status, r.EnableHTTPS = store.ResourceOnline, true
 	return nil
 }
 
@@ -154,8 +162,8 @@ func (s *DB) ResourceUpdate(ctx context.Context, r *store.Resource) error {
 	r.Modified = time.Now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE resources SET cloud_name = ?, cloud_product = ?, domain = ?, cloud_access_id = ?, name = ?,
-			region_id = ?, instance_id = ?, listener_port = ?, config = ?, modified_ms = ? WHERE account_id = ? AND id = ?`,
-			r.CloudName, r.CloudProduct, r.Domain, r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.Config,
+			region_id = ?, instance_id = ?, listener_port = ?, listener_id = ?, config = ?, modified_ms = ? WHERE account_id = ? AND id = ?`,
+			r.CloudName, r.CloudProduct, r.Domain, r.CloudAccessID, r.Name, r.RegionID, r.InstanceID, r.ListenerPort, r.ListenerID, r.Config,
 			ms(r.Modified), r.AccountID, r.ID)
 		if err != nil {
 			return err
@@ -187,6 +195,14 @@ func (s *DB) ResourceList(ctx context.Context, p store.ResourceListParams) ([]st
 	if len(p.CertIDs) > 0 {
 		where += ` AND current_cert_id IN ` + inList(len(p.CertIDs))
 		args = append(args, int64Args(p.CertIDs)...)
+	}
+	if p.ByAccess {
+		if len(p.AccessIDs) == 0 {
+			where += ` AND 1 = 0`
+		} else {
+			where += ` AND cloud_access_id IN ` + inList(len(p.AccessIDs))
+			args = append(args, int64Args(p.AccessIDs)...)
+		}
 	}
 	return list(ctx, s, `resources`, resourceColumns, where, ` ORDER BY id DESC`, args, p.Limit, p.Offset, scanResource)
 }
