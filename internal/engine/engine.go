@@ -123,7 +123,7 @@ type Engine struct {
 	wg        sync.WaitGroup
 
 	certs    *certCache
-	outcomes outcomeBatcher // outcomes.go
+	outcomes *outcomeBatcher // outcomes.go
 
 	jobChanged func(jobID int64) // set by OnJobChange
 
@@ -140,7 +140,7 @@ func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, c
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
 		wake: make(chan struct{}, 1), hosts: map[string]*hostSlots{}, finishing: map[int64]bool{},
-		certs: newCertCache(1024), outcomes: outcomeBatcher{st: st}}
+		certs: newCertCache(1024), outcomes: newOutcomeBatcher(st)}
 }
 
 // Wake tells the engine that jobs or workers changed. It never blocks.

@@ -18,7 +18,10 @@ import (
 // recorded, the lease lapses and the deployment runs again, as when a
 // single write failed. While one batch commits the next gathers, so an idle
 // engine commits a lone outcome at once and a busy one pays a commit (a
-// WAL flush on PostgreSQL, the write lock on SQLite) per batch.
+// WAL flush on PostgreSQL, the write lock on SQLite) per batch. SQLite runs
+// one such transaction at a time (it has one writer); PostgreSQL several
+// (store WriteConcurrency), or a batch's statements, run one after another on
+// one connection, would become the bottleneck.
 
 // outcomeBatchMax bounds the outcomes one transaction writes.
 const outcomeBatchMax = 128
@@ -28,14 +31,26 @@ type outcomeWait struct {
 	done chan error // buffered
 }
 
-// outcomeBatcher writes outcomes in batches; one goroutine flushes at a time.
+// outcomeBatcher writes outcomes in batches, with up to max transactions
+// at once.
 type outcomeBatcher struct {
 	st interface {
 		WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) ([]error, error)
 	}
+	max      int // flushes at once
 	mu       sync.Mutex
 	pending  []outcomeWait
-	flushing bool
+	flushing int
+}
+
+// newOutcomeBatcher batches outcomes for st, running as many transactions
+// at once as the store says are worth it (WriteConcurrency; 1 without).
+func newOutcomeBatcher(st Store) *outcomeBatcher {
+	b := &outcomeBatcher{st: st, max: 1}
+	if wc, ok := st.(interface{ WriteConcurrency() int }); ok {
+		b.max = max(1, wc.WriteConcurrency())
+	}
+	return b
 }
 
 // finish writes p with the next batch and waits for its commit. ctx only
@@ -44,8 +59,10 @@ func (b *outcomeBatcher) finish(ctx context.Context, p store.WorkerFinishParams)
 	w := outcomeWait{p: p, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, w)
-	lead := !b.flushing
-	b.flushing = true
+	lead := b.flushing < b.max
+	if lead {
+		b.flushing++
+	}
 	b.mu.Unlock()
 	if lead {
 		go b.flush()
@@ -63,7 +80,7 @@ func (b *outcomeBatcher) flush() {
 		b.mu.Lock()
 		n := min(len(b.pending), outcomeBatchMax)
 		if n == 0 {
-			b.flushing = false
+			b.flushing--
 			b.mu.Unlock()
 			return
 		}

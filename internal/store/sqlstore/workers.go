@@ -204,6 +204,16 @@ func (s *DB) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams
 	return errs, nil
 }
 
+// WriteConcurrency is how many write transactions are worth running at
+// once: 1 on SQLite (one writer at a time; more would queue by sleeping in
+// the busy handler), 8 on PostgreSQL (row locks, parallel commits).
+func (s *DB) WriteConcurrency() int {
+	if s.d.Name == "sqlite" {
+		return 1
+	}
+	return 8
+}
+
 // workerFinish is WorkerFinish inside tx. It returns ErrConflict, having
 // written nothing, when the lease token no longer matches.
 func (s *DB) workerFinish(ctx context.Context, tx *sql.Tx, p store.WorkerFinishParams) error {
