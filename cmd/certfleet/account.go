@@ -84,7 +84,7 @@ secret is not shown again.`,
 		},
 	}
 	settings.register(create, false)
-	cmd.AddCommand(create, newAccountUpdateCmd(&h), newAccountShowCmd(&h))
+	cmd.AddCommand(create, newAccountUpdateCmd(&h), newAccountShowCmd(&h), newAccountPasswordCmd(&h))
 	return cmd
 }
 

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // TestServeHintRunsInAnotherShell runs the eval line serve prints, as a user
@@ -16,17 +19,18 @@ func TestServeHintRunsInAnotherShell(t *testing.T) {
 	}
 	n := setup(t)
 	var evalLine, pasteLine string
-	for _, line := range strings.Split(n.Logs(), "\n") {
-		if _, rest, ok := strings.Cut(line, "run in any terminal on this machine: "); ok {
-			evalLine = rest
+	// The hint follows the ready line the harness waited for: wait for it too.
+	testutil.WaitFor(t, 30*time.Second, "serve's hint", func() (bool, error) {
+		for _, line := range strings.Split(n.Logs(), "\n") {
+			if _, rest, ok := strings.Cut(line, "run in any terminal on this machine: "); ok {
+				evalLine = rest
+			}
+			if strings.Contains(line, "and paste the export line it prints") {
+				pasteLine = line
+			}
 		}
-		if strings.Contains(line, "and paste the export line it prints") {
-			pasteLine = line
-		}
-	}
-	if evalLine == "" || pasteLine == "" {
-		t.Fatalf("serve printed no hint:\n%s", n.Logs())
-	}
+		return evalLine != "" && pasteLine != "", nil
+	})
 	abs, err := filepath.Abs(binary)
 	if err != nil {
 		t.Fatal(err)

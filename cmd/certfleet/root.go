@@ -90,7 +90,7 @@ Exit codes:
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newServeCmd(), newEnvCmd(), newConfigureCmd(),
-		newCertCmd(), newAccessCmd(), newResourceCmd(), newContactCmd(), newJobCmd(),
+		newCertCmd(), newAccessCmd(), newResourceCmd(), newContactCmd(), newJobCmd(), newIssuerCmd(),
 		newAccountCmd(), newAuditCmd(), newSSHKeyscanCmd(), newVersionCmd(), newManCmd())
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
-	var logFormat, logLevel string
+	var logFormat, logLevel, acmeResolvers string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a certfleet node (API and deployment engine)",
@@ -57,6 +58,20 @@ Secrets from the environment only:
 				// test harnesses (internal/testutil/proc reads this line).
 				fmt.Fprintf(os.Stderr, "certfleet: listening on %s\n", addr)
 				printClientHint(os.Stderr, cfg, addr)
+				scheme := "http"
+				if cfg.TLSCert != "" {
+					scheme = "https"
+				}
+				fmt.Fprintf(os.Stderr, "certfleet: web console: %s://%s/console/ (the root's password: certfleet account password root)\n", scheme, addr)
+			}
+			for _, r := range strings.Split(acmeResolvers, ",") {
+				if r = strings.TrimSpace(r); r == "" {
+					continue
+				}
+				if _, _, err := net.SplitHostPort(r); err != nil {
+					return fmt.Errorf("--acme-dns-resolvers: %q is not host:port", r)
+				}
+				cfg.ACME.Resolvers = append(cfg.ACME.Resolvers, r)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -104,6 +119,14 @@ Secrets from the environment only:
 	f.DurationVar(&cfg.ExpiryScanInterval, "expiry-scan-interval", 24*time.Hour, "how often contacts are told of certificates 30/7/1 days from expiry (0: never)")
 	f.BoolVar(&cfg.API.AutoRenew, "auto-renew", false, "default of the resource Config key AutoRenew: redeploy an uploaded renewal by itself")
 	f.StringVar(&cfg.RenewTrustStore, "renew-trust-store", "", "PEM bundle of roots an uploaded renewal may chain to, besides the CAs of the certificate it renews")
+	f.StringVar(&cfg.API.DefaultProductCode, "default-product-code", "", "issuer (ProductCode) of certificate requests that name none")
+	f.StringVar(&cfg.ACME.HTTPAddr, "acme-http-addr", "", "answer ACME http-01 challenges on this address (route the names' port 80 here); FILE orders are manual without it")
+	f.StringVar(&acmeResolvers, "acme-dns-resolvers", "", "comma-separated host:port DNS resolvers for propagation checks and manual orders (default: the system resolver)")
+	f.DurationVar(&cfg.ACME.RenewCheck, "renew-check-interval", time.Hour, "how often issued certificates are checked for renewal")
+	f.IntVar(&cfg.ACME.ChallengePort, "acme-challenge-port", 80, "port a manual FILE order's answer is looked for on before the CA is asked")
+	f.DurationVar(&cfg.ACME.Poll, "acme-poll", 2*time.Second, "how often an order waiting on the CA or on a manual answer is looked at (growing for manual orders left waiting, at most 5m)")
+	f.DurationVar(&cfg.ACME.RetryBase, "acme-retry-base", 10*time.Second, "first retry delay of a failed order step or renewal; doubles each retry (max 1h)")
+	_ = f.MarkHidden("acme-challenge-port")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and deployments to finish")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

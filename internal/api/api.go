@@ -85,6 +85,11 @@ type Options struct {
 	// PreviewDeploymentJob under the caller's account's egress policy. nil:
 	// the default policy with every account treated as root.
 	Egress *egress.Dialer
+	// Issuance drives certificate orders (nil: orders are stored and wait).
+	Issuance Issuance
+	// DefaultProductCode names the issuer of requests that give no
+	// ProductCode (--default-product-code).
+	DefaultProductCode string
 	// Syncer runs SyncCloudResources; the server shares it with the
 	// leader's periodic sync so both never sync one credential at once.
 	// nil: one of the API's own.
@@ -167,7 +172,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	a.authz = newAuthorizer(st, opts.Clock)
 	a.audit = true
-	a.secretKeys = secretKeys(products)
+	a.secretKeys = append(secretKeys(products), "EabHmacKey")
 	return a
 }
 
@@ -196,6 +201,8 @@ type call struct {
 	// facts they are evaluated against (allowed).
 	docs    []*policy.Document
 	authReq policy.Request
+	// console is set for a call of a console session (console.go).
+	console *ConsoleCaller
 	// keyRead is the ID of the certificate whose private key the answer
 	// carries; withAudit records such a call whatever its verb.
 	keyRead int64

@@ -47,6 +47,9 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 		action, params := ramAction(c.version, c.action), c.params.v
 		if c.keyRead != 0 { // who read which certificate's key, and through which operation
 			params = url.Values{"CertId": {itoa(c.keyRead)}, "Operation": {action}}
+			if c.action == "GetCsrDetail" { // a CSR's key (issue 20)
+				params = url.Values{"CsrId": {itoa(c.keyRead)}, "Operation": {action}}
+			}
 			action = ActionReadPrivateKey
 		}
 		e := &store.AuditEvent{Time: time.Now(), AccountID: c.accountID, Principal: principal, AccessKeyID: c.accessKeyID,

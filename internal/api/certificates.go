@@ -97,6 +97,10 @@ type certOrder struct {
 	TrusteeStatus   string
 	Upload          bool
 	WildDomainCount int64
+	// OrderId and ProductCode: the order (CreateCertificateRequest…) that
+	// issued the certificate, when certfleet obtained it (issue 20).
+	OrderId     int64  `json:",omitempty"`
+	ProductCode string `json:",omitempty"`
 }
 
 func certStatus(notAfter, now time.Time) string {
@@ -166,8 +170,21 @@ func (a *API) listUserCertificateOrder(ctx context.Context, c *call) (any, error
 		return nil, err
 	}
 	items := make([]certOrder, 0, len(list))
+	ids := make([]int64, 0, len(list))
 	for _, cert := range list {
 		items = append(items, a.certOrderOf(cert, now))
+		ids = append(ids, cert.ID)
+	}
+	orders, err := a.store.OrderByCerts(ctx, c.accountID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orders {
+		for i := range items {
+			if items[i].CertificateId == o.CertID {
+				items[i].OrderId, items[i].ProductCode = o.ID, o.ProductCode
+			}
+		}
 	}
 	return listCertResponse(page, size, total, items), nil
 }

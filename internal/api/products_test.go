@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,10 +49,12 @@ func TestListCloudProducts(t *testing.T) {
 	for _, p := range got.Products {
 		names = append(names, p.CloudName+"/"+p.CloudProduct)
 	}
-	if want := "local/FILE ssh/FILE ssh/HAPROXY ssh/NGINX webhook/WEBHOOK"; strings.Join(names, " ") != want || got.TotalCount != 5 {
+	// Sorted by CloudName then CloudProduct; the cloud products sit among them.
+	const want = "Tencent/CLB Tencent/TEO Tencent/TencentCDN aws/ACM aws/CLOUDFRONT aws/ELB local/FILE ssh/FILE ssh/HAPROXY ssh/NGINX webhook/WEBHOOK"
+	if strings.Join(names, " ") != want || got.TotalCount != len(names) {
 		t.Fatalf("products %v (TotalCount %d), want %s", names, got.TotalCount, want)
 	}
-	nginx := got.Products[3]
+	nginx := got.Products[slices.Index(names, "ssh/NGINX")]
 	port := nginx.Config[1]
 	if port.Name != "Port" || port.Type != "integer" || port.Min != 1 || port.Max != 65535 || port.Default != "22" || port.Help == "" {
 		t.Errorf("ssh/NGINX Port = %+v", port)

@@ -6,12 +6,13 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// withRateLimit applies the per-AccessKey token bucket.
+// withRateLimit applies the per-AccessKey token bucket (per console user
+// for console calls).
 func (a *API) withRateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callFrom(r.Context())
 		if a.opts.RateLimit > 0 {
-			v, _ := a.limiters.LoadOrStore(c.accessKeyID, rate.NewLimiter(rate.Limit(a.opts.RateLimit), a.opts.RateBurst))
+			v, _ := a.limiters.LoadOrStore(c.limitKey(), rate.NewLimiter(rate.Limit(a.opts.RateLimit), a.opts.RateBurst))
 			res := v.(*rate.Limiter).Reserve()
 			if !res.OK() || res.Delay() > 0 {
 				res.Cancel()

@@ -25,7 +25,8 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 				a.writeError(w, c, errInternal)
 			}
 		}()
-		if r.URL.Path != "/" {
+		cc, console := consoleCallerFrom(r.Context())
+		if r.URL.Path != "/" && !console {
 			a.writeError(w, c, &Error{Code: "InvalidAction.NotFound", Status: http.StatusNotFound, Message: "Only the path / is served."})
 			return
 		}
@@ -34,10 +35,12 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 			return
 		}
 		c.source = sourceOf(r)
-		// Before a byte of the body is read: a V3 caller proves its key from
-		// the headers, a V1 caller naming its key in the query string has the
-		// key looked up, and any other request spends a token of its source.
-		if err := a.beforeBody(r, c); err != nil {
+		if console { // authenticated by its session (internal/console): console.go
+			c.setConsole(cc)
+		} else if err := a.beforeBody(r, c); err != nil {
+			// Before a byte of the body is read: a V3 caller proves its key from
+			// the headers, a V1 caller naming its key in the query string has the
+			// key looked up, and any other request spends a token of its source.
 			a.writeError(w, c, err)
 			return
 		}
@@ -45,7 +48,7 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 			a.writeError(w, c, errTooLarge(a.opts.MaxBodyBytes))
 			return
 		}
-		if c.key == nil {
+		if c.key == nil && !console {
 			n := r.ContentLength
 			if n < 0 { // unknown length (chunked): the most it may be
 				n = a.opts.MaxBodyBytes
@@ -95,7 +98,7 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 		// parameters (their x-acs-* headers are not signed, so they are ignored).
 		var version string
 		c.action, version = values.Get("Action"), values.Get("Version")
-		if strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-") {
+		if strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-") && !console {
 			c.action, version = r.Header.Get("x-acs-action"), r.Header.Get("x-acs-version")
 		}
 		switch {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/issuance"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/verify"
@@ -46,6 +47,11 @@ func (a *API) createCloudAccess(ctx context.Context, c *call) (any, error) {
 	config, err := c.params.jsonObject("Config")
 	if err != nil {
 		return nil, err
+	}
+	if cloud == "rfc2136" {
+		if _, err := issuance.ParseRFC2136Config(config); err != nil {
+			return nil, errInvalid("Config", "%v", err)
+		}
 	}
 	if config, err = a.box.SealConfig(config, a.accessSecret(cloud)); err != nil {
 		return nil, errInvalid("Config", "%v", err)
@@ -107,6 +113,9 @@ func (a *API) listCloudAccess(ctx context.Context, c *call) (any, error) {
 }
 
 func (a *API) knownCloud(name string) bool {
+	if slices.Contains(issuance.DNSClouds, name) { // DNS credentials of ACME orders (issue 20)
+		return true
+	}
 	for _, d := range a.products.Products() {
 		if d.CloudName == name || d.Access.CloudName == name {
 			return true

@@ -45,6 +45,25 @@ func (a *API) routes() map[string]handler {
 		"RollbackDeploymentJob":       a.rollbackDeploymentJob, // certfleet's own: jobcontrol.go
 		"ListNotification":            a.listNotification,      // certfleet's own
 		"LookupAuditEvents":           a.lookupAuditEvents,     // certfleet's own: audit.go
+		// Certificate applications over ACME (issue 20): issuance.go, csr.go.
+		"CreateIssuer":                           a.createIssuer, // certfleet's own
+		"ListIssuers":                            a.listIssuers,  // certfleet's own
+		"DeleteIssuer":                           a.deleteIssuer, // certfleet's own
+		"CreateCertificateRequest":               a.createCertificateRequest,
+		"CreateCertificateWithCsrRequest":        a.createCertificateWithCsrRequest,
+		"CreateCertificateForPackageRequest":     a.createCertificateForPackageRequest,
+		"DescribeCertificateState":               a.describeCertificateState,
+		"DeleteCertificateRequest":               a.deleteCertificateRequest,
+		"CancelOrderRequest":                     a.cancelOrder,
+		"CancelCertificateForPackageRequest":     a.cancelOrder,
+		"RenewCertificateOrderForPackageRequest": a.renewCertificateOrderForPackageRequest,
+		"DescribePackageState":                   a.describePackageState,
+		"CreateCsr":                              a.createCsr,
+		"UploadCsr":                              a.uploadCsr,
+		"ListCsr":                                a.listCsr,
+		"GetCsrDetail":                           a.getCsrDetail,
+		"UpdateCsr":                              a.updateCsr,
+		"DeleteCsr":                              a.deleteCsr,
 	}
 }
 

@@ -36,7 +36,7 @@ func (v *verifyRig) reloadCommand() string { return "/usr/sbin/nginx -s reload -
 // newVerifyRig starts nginx serving a fresh certificate for domain from the
 // files of f.files("site"), then certfleet allowed to write them and to run
 // the nginx reload or `true`.
-func newVerifyRig(t *testing.T, engine, domain string) *verifyRig {
+func newVerifyRig(t *testing.T, engine, domain string, extra ...string) *verifyRig {
 	t.Helper()
 	skipShort(t)
 	needBinary(t, "/usr/sbin/nginx", "nginx")
@@ -79,8 +79,8 @@ http {
 	t.Cleanup(func() { stopByPidFile(filepath.Join(dir, "nginx.pid"), syscall.SIGQUIT) })
 	waitListening(t, v.nginx, nil, filepath.Join(dir, "logs", "error.log"))
 	waitServed(t, v.nginx, domain, leafSHA(t, v.initial.CertPEM))
-	v.jobRig = newJobRig(t, engine, "--local-root", f.root, "--local-reload-allow", v.reloadCommand(), "--local-reload-allow", "true",
-		"--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s")
+	v.jobRig = newJobRig(t, engine, append([]string{"--local-root", f.root, "--local-reload-allow", v.reloadCommand(),
+		"--local-reload-allow", "true", "--retry-base", "100ms", "--retry-attempts", "3", "--lease", "3s"}, extra...)...)
 	return v
 }
 

@@ -22,4 +22,6 @@ const (
 	PurposeConfigSecret Purpose = "config-secret"
 	// PurposePrevious seals a worker's recorded previous deployment state.
 	PurposePrevious Purpose = "worker-previous"
+	// PurposeTOTP seals a console user's TOTP second-factor secret.
+	PurposeTOTP Purpose = "console-totp"
 )

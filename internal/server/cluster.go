@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/certfleet/certfleet/internal/cluster"
+	"github.com/certfleet/certfleet/internal/issuance"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
 )
@@ -28,6 +29,18 @@ func newCluster(cfg Config, st *sqlstore.DB, engineName string, log *slog.Logger
 }
 
 // wakeAll wakes this node's engine and, through the bus, every other node's.
+// wakeOrders wakes the order driver here and, through the bus, the
+// leader's where it runs.
+type wakeOrders struct {
+	*issuance.Driver
+	bus *cluster.Bus
+}
+
+func (w wakeOrders) Wake() {
+	w.Driver.Wake()
+	w.bus.Notify()
+}
+
 type wakeAll struct {
 	local interface{ Wake() }
 	bus   *cluster.Bus

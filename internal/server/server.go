@@ -23,10 +23,12 @@ import (
 
 	"github.com/certfleet/certfleet/internal/api"
 	"github.com/certfleet/certfleet/internal/auth"
+	"github.com/certfleet/certfleet/internal/console"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/discovery"
 	"github.com/certfleet/certfleet/internal/egress"
 	"github.com/certfleet/certfleet/internal/engine"
+	"github.com/certfleet/certfleet/internal/issuance"
 	"github.com/certfleet/certfleet/internal/metrics"
 	"github.com/certfleet/certfleet/internal/notify"
 	"github.com/certfleet/certfleet/internal/secret"
@@ -74,6 +76,10 @@ type Config struct {
 	// without renewal on PostgreSQL; a dead leader is replaced within about
 	// it. Defaults to 5s.
 	LeaderLease time.Duration
+	// ACME configures certificate orders (issue 20): --acme-http-addr,
+	// --acme-dns-resolvers, --renew-check-interval. Its Egress, Clock,
+	// Notifier, AutoRenew and RenewTrust are filled in by Run.
+	ACME issuance.Options
 	// ShutdownTimeout bounds draining on SIGTERM. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, receives the listening address once serving.
@@ -116,20 +122,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	cfg.Engine.Egress, cfg.API.Egress, cfg.Notify.Egress = dialer, dialer, dialer
 	cfg.Deploy.SSH.Egress, cfg.Deploy.Webhook.Egress = dialer, dialer
+	cfg.Deploy.AWS.Egress, cfg.Deploy.Tencent.Egress = dialer, dialer
 	products := registry.New(cfg.Deploy)
 	if err := cfg.Notify.SMTP.Validate(); err != nil {
 		return err
 	}
 	eng := engine.New(st, box, products, log, cfg.Engine)
 	notifier := notify.New(st, log, cfg.Notify)
-	elector, bus, err := newCluster(cfg, st, engineName, log, func() { eng.Wake(); notifier.Wake() })
-	if err != nil {
-		return err
-	}
-	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
 	apiOpts := cfg.API
-	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
-	apiOpts.Renewals = notifier
 	if cfg.RenewTrustStore != "" {
 		pem, err := os.ReadFile(cfg.RenewTrustStore)
 		if err != nil {
@@ -140,6 +140,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("renew trust store %s: no PEM certificate in it", cfg.RenewTrustStore)
 		}
 	}
+	acmeOpts := cfg.ACME
+	acmeOpts.RenewTrust = apiOpts.RenewTrust
+	acmeOpts.Egress, acmeOpts.Notifier, acmeOpts.AutoRenew = dialer, notifier, cfg.API.AutoRenew
+	acmeOpts.OnJob = func(int64) { eng.Wake() }
+	orders := issuance.New(st, box, log, acmeOpts)
+	elector, bus, err := newCluster(cfg, st, engineName, log, func() { eng.Wake(); notifier.Wake(); orders.Wake() })
+	if err != nil {
+		return err
+	}
+	eng.OnJobChange(func(int64) { notifier.Wake(); bus.Notify() })
+	apiOpts.EmailEnabled = cfg.Notify.SMTP.Addr != ""
+	apiOpts.Renewals = notifier
+	apiOpts.Issuance = wakeOrders{orders, bus}
 	syncer := &discovery.Syncer{Store: st, Catalog: products, Box: box, Log: log}
 	apiOpts.Syncer = syncer
 	front := api.New(st, box, log, wakeAll{eng, bus}, products, rootAccount, apiOpts)
@@ -165,7 +178,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("/", front.Handler())
+	con := console.New(st, front, box, log, console.Options{Secure: cfg.TLSCert != ""})
+	mux.Handle(console.Prefix, con.Handler())
+	apiHandler := front.Handler()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console.IsBrowserRoot(r) { // a browser; API calls always carry an Action
+			http.Redirect(w, r, console.Prefix, http.StatusFound)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	}))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -190,6 +212,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go elector.Run(engineCtx)
 	go bus.Run(engineCtx)
 	go elector.Lead(engineCtx, func(ctx context.Context) { purgeNonces(ctx, st, log) })
+	go elector.Lead(engineCtx, func(ctx context.Context) { purgeSessions(ctx, con, log) })
 	if cfg.ProbeInterval > 0 {
 		go elector.Lead(engineCtx, func(ctx context.Context) { eng.RunProber(ctx, cfg.ProbeInterval) })
 	}
@@ -197,6 +220,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		go elector.Lead(engineCtx, func(ctx context.Context) { syncer.Run(ctx, cfg.SyncInterval) })
 	}
 	go elector.Lead(engineCtx, notifier.Run)
+	// Orders are driven by the leader; every node answers http-01 from the database.
+	go elector.Lead(engineCtx, orders.Run)
+	if cfg.ACME.HTTPAddr != "" {
+		acmeLn, err := net.Listen("tcp", cfg.ACME.HTTPAddr)
+		if err != nil {
+			stopEngine()
+			return fmt.Errorf("--acme-http-addr %s: %w", cfg.ACME.HTTPAddr, err)
+		}
+		acmeSrv := &http.Server{Handler: orders.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+		go acmeSrv.Serve(acmeLn)
+		defer acmeSrv.Close()
+		log.Info("answering ACME http-01 challenges", "addr", acmeLn.Addr().String())
+	}
 	go elector.Lead(engineCtx, func(ctx context.Context) {
 		notifier.RunExpiryScan(ctx, cfg.ExpiryScanInterval, min(cfg.ExpiryScanInterval, 10*time.Second))
 	})
@@ -367,4 +403,20 @@ func splitEntries(in []string) []string {
 		}
 	}
 	return out
+}
+
+// purgeSessions deletes expired and idle console sessions every 10 minutes.
+func purgeSessions(ctx context.Context, con *console.Console, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := con.Purge(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("purge console sessions", "error", err)
+			}
+		}
+	}
 }

@@ -168,7 +168,9 @@ type Store interface {
 	AuditStore   // ram.go: the hash-chained audit trail
 	NotifyStore  // notifications.go: messages to contacts and the events they tell
 	ClusterStore // cluster.go: leadership lease and wake-ups between nodes
+	ACMEStore    // acme.go: issuers, ACME orders, CSRs (issue 20)
 	MetricsStore // cluster.go: counts read at metrics scrape time
+	ConsoleStore // console.go: login profiles and console sessions
 }
 
 // NonceParams is one nonce to record and when it may be forgotten.

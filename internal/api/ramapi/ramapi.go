@@ -99,6 +99,8 @@ func (s *Server) Routes() map[string]Handler {
 		"AttachPolicyToUser": s.attach(store.PrincipalUser), "AttachPolicyToGroup": s.attach(store.PrincipalGroup),
 		"DetachPolicyFromUser": s.detach(store.PrincipalUser), "DetachPolicyFromGroup": s.detach(store.PrincipalGroup),
 		"ListPoliciesForUser": s.listPoliciesFor(store.PrincipalUser), "ListPoliciesForGroup": s.listPoliciesFor(store.PrincipalGroup),
+		"CreateLoginProfile": s.createLoginProfile, "UpdateLoginProfile": s.updateLoginProfile, // loginprofile.go
+		"GetLoginProfile": s.getLoginProfile, "DeleteLoginProfile": s.deleteLoginProfile,
 	}
 }
 
@@ -253,6 +255,10 @@ func (s *Server) deleteUser(ctx context.Context, c *Call) (any, error) {
 	if err := s.store.RAMUserDelete(ctx, c.AccountID, u.ID); errors.Is(err, store.ErrInUse) {
 		return nil, ramError("DeleteConflict.User.AccessKey", http.StatusConflict, "The user "+u.Name+" still has access keys; delete them first.")
 	} else if err != nil {
+		return nil, err
+	}
+	// Its console password and sessions go with it (user IDs are never reused).
+	if err := s.store.LoginProfileDelete(ctx, c.AccountID, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	s.changed()

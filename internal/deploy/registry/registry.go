@@ -9,11 +9,13 @@ package registry
 
 import (
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/sshfile"
 	"github.com/certfleet/certfleet/internal/deploy/sshhaproxy"
 	"github.com/certfleet/certfleet/internal/deploy/sshnginx"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
+	"github.com/certfleet/certfleet/internal/deploy/tencent"
 	"github.com/certfleet/certfleet/internal/deploy/webhook"
 )
 
@@ -22,15 +24,20 @@ type Options struct {
 	Local   local.Options
 	SSH     sshx.Options
 	Webhook webhook.Options
+	AWS     aws.Options
+	Tencent tencent.Options
 }
 
 // New builds the catalog of every product.
 func New(o Options) *deploy.List {
+	awsp, tc := aws.New(o.AWS), tencent.New(o.Tencent) // each shares its uploads across its products
 	return deploy.NewList(
 		local.New(o.Local),
 		sshfile.New(o.SSH),
 		sshhaproxy.New(o.SSH),
 		sshnginx.New(o.SSH),
 		webhook.New(o.Webhook),
+		awsp.ACM, awsp.CloudFront, awsp.ELB,
+		tc.CDN, tc.CLB, tc.TEO,
 	)
 }

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Observations", testObservations},
 		{"DeployedBy", testDeployedBy},
 		{"Cluster", testCluster},
+		{"Console", testConsole},
+		{"ACME", testACME},
 		{"Discovery", testDiscovery},
 	}
 	for _, g := range groups {
