@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -78,6 +79,7 @@ type config struct {
 	nodes        int  // certfleet nodes on one database (PostgreSQL only when > 1)
 	poolMax      int  // pool_max_conns of each node when nodes > 1
 	pgProxy      bool // count PostgreSQL protocol messages through a loopback proxy
+	river        bool // run the same workload on River (bench/river, its own module)
 }
 
 func main() {
@@ -99,6 +101,7 @@ func main() {
 	flag.IntVar(&c.nodes, "nodes", 1, "certfleet nodes on one PostgreSQL database (> 1 needs -engines postgres)")
 	flag.IntVar(&c.poolMax, "pool-max-conns", 20, "each node's pool_max_conns when -nodes > 1 (nodes × (pool+2) must stay under max_connections)")
 	flag.BoolVar(&c.pgProxy, "pg-proxy", true, "PostgreSQL: route the nodes through a loopback proxy that counts statements and round trips")
+	flag.BoolVar(&c.river, "river", true, "also run the workload on River v0.51.2 (bench/river, built with go build from its own module)")
 	flag.Parse()
 	c.engines = strings.Split(engines, ",")
 	if c.resources < 1 || c.concurrency < 1 || c.scheduleJobs < 0 || c.scheduleJobs > c.resources {
@@ -201,6 +204,15 @@ type result struct {
 	describeBig     time.Duration // median DescribeDeploymentJob latency on the N-worker job
 	describeSmall   time.Duration // … and on a one-worker job
 	receiverCounted int64
+	payload         []byte        // the body the baseline POSTs
+	baselineCPU     time.Duration // per POST, client and receiver (this process), mean of the two baselines
+
+	// River, same engine, same workload, same run (-river).
+	riverRate  float64       // jobs per second from Start to the last completion
+	riverWall  time.Duration //
+	riverCPU   time.Duration // the River process's CPU over that window
+	riverDBCPU time.Duration // PostgreSQL backends' CPU over that window
+	riverOK    bool
 
 	// PostgreSQL only: what the database did during the job window (from
 	// pending to 1.2 s after success, so the backends' statistics are
@@ -246,12 +258,25 @@ func run(ctx context.Context, c config) error {
 	}
 	cleanups.add(rcv.close)
 
+	var riverBin string
+	if c.river {
+		fmt.Fprintln(os.Stderr, "building bench/river (River v0.51.2, its own module)…")
+		if riverBin, err = buildRiver(ctx, tmp); err != nil {
+			return err
+		}
+	}
 	var results []result
 	for _, engine := range c.engines {
 		fmt.Fprintf(os.Stderr, "== %s\n", engine)
 		r, err := runEngine(ctx, c, engine, tmp, bundle, rcv)
 		if err != nil {
 			return fmt.Errorf("%s: %w", engine, err)
+		}
+		if riverBin != "" {
+			fmt.Fprintf(os.Stderr, "== %s, River\n", engine)
+			if err := runRiver(ctx, c, riverBin, engine, tmp, r.payload, rcv, &r); err != nil {
+				return fmt.Errorf("%s, River: %w", engine, err)
+			}
 		}
 		printResult(r, c)
 		results = append(results, r)
@@ -357,10 +382,12 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 
 	// Baseline before the job.
 	payload, err := bundle.payload(certID)
+	r.payload = payload
 	if err != nil {
 		return r, err
 	}
 	rate, err := baseline(ctx, rcv, c.resources, c.concurrency, payload)
+	r.baselineCPU = time.Duration(baselineCPU.Load())
 	if err != nil {
 		return fail(err)
 	}
@@ -454,6 +481,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 
 	// Baseline after the job (the machine may be shared: two samples).
 	rate, err = baseline(ctx, rcv, c.resources, c.concurrency, payload)
+	r.baselineCPU = (r.baselineCPU + time.Duration(baselineCPU.Load())) / 2
 	if err != nil {
 		return fail(err)
 	}
@@ -490,6 +518,95 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		r.peakRSSSum += rss
 	}
 	return r, nil
+}
+
+// buildRiver builds bench/river (its own module, so River stays out of
+// certfleet's go.mod) into tmp.
+func buildRiver(ctx context.Context, tmp string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	dir := filepath.Join(root, "bench", "river")
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		return "", fmt.Errorf("bench/river not found under %s (run from the certfleet checkout, or pass -river=false)", root)
+	}
+	bin := filepath.Join(tmp, "riverbench")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build bench/river: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// runRiver runs the job's workload on River: the same number of jobs, each
+// POSTing the baseline's body to the same receiver, with -concurrency
+// workers, on a fresh database of the same engine.
+func runRiver(ctx context.Context, c config, bin, engine, tmp string, payload []byte, rcv *receiver, r *result) error {
+	bodyFile := filepath.Join(tmp, "river-body.json")
+	if err := os.WriteFile(bodyFile, payload, 0o600); err != nil {
+		return err
+	}
+	dsn, database := filepath.Join(tmp, "river-"+rand.Text()[:8]+".db"), ""
+	if engine == "postgres" {
+		u, drop, err := createDatabase(ctx, c.postgres)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		dsn, database = u, u
+	}
+	cmd := exec.CommandContext(ctx, bin, "-engine", engine, "-dsn", dsn, "-url", rcv.url, "-body", bodyFile,
+		"-jobs", strconv.Itoa(c.resources), "-workers", strconv.Itoa(c.concurrency))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Wait()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		stdin.Close()
+		cmd.Wait()
+		return fmt.Errorf("river bench did not get ready: %s", stderr.String())
+	}
+	before := rcv.reset()
+	db0 := backendCPU(ctx, c.postgres, database)
+	fmt.Fprintln(stdin, "go")
+	if !lines.Scan() {
+		stdin.Close()
+		cmd.Wait()
+		return fmt.Errorf("river bench: %s", stderr.String())
+	}
+	db1 := backendCPU(ctx, c.postgres, database)
+	var out struct {
+		Jobs   int   `json:"jobs"`
+		WallNS int64 `json:"wall_ns"`
+		CPUNS  int64 `json:"cpu_ns"`
+	}
+	if err := json.Unmarshal(lines.Bytes(), &out); err != nil {
+		return fmt.Errorf("river bench printed %q: %w", lines.Text(), err)
+	}
+	stdin.Close()
+	if got := rcv.count.Load() - before; got < int64(c.resources) {
+		return fmt.Errorf("the receiver counted %d River POSTs, want %d", got, c.resources)
+	}
+	r.riverWall, r.riverCPU = time.Duration(out.WallNS), time.Duration(out.CPUNS)
+	r.riverRate = float64(out.Jobs) / r.riverWall.Seconds()
+	r.riverDBCPU = cpuSince(db0, db1)
+	r.riverOK = true
+	fmt.Fprintf(os.Stderr, "  River: %d jobs in %.2fs (%.0f/s)\n", out.Jobs, r.riverWall.Seconds(), r.riverRate)
+	return nil
 }
 
 // clients are the official SDK's typed client and its generic client, for
@@ -693,7 +810,7 @@ func baseline(ctx context.Context, rcv *receiver, n, concurrency int, body []byt
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	before := rcv.reset()
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU()
 	err := parallel(ctx, concurrency, n, func(i int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rcv.url, bytes.NewReader(body))
 		if err != nil {
@@ -722,7 +839,19 @@ func baseline(ctx context.Context, rcv *receiver, n, concurrency int, body []byt
 	if got := rcv.count.Load() - before; got != int64(n) {
 		return 0, fmt.Errorf("baseline: the receiver counted %d POSTs, want %d", got, n)
 	}
+	baselineCPU.Store(int64(selfCPU()-cpu0) / int64(n))
 	return float64(n) / elapsed.Seconds(), nil
+}
+
+// baselineCPU is the CPU per POST of the last baseline: this process's, so
+// the client and the receiver together (nanoseconds).
+var baselineCPU atomic.Int64
+
+// selfCPU is this process's CPU (user+system) so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // receiver is the webhook target: it reads each body and answers 200.
@@ -1023,6 +1152,14 @@ func (b bundle) payload(certID int64) ([]byte, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
+func riverRow(r result) string {
+	if !r.riverOK {
+		return "not run"
+	}
+	return fmt.Sprintf("%.0f · %.2f (River CPU %.0f µs/job)", r.riverRate, r.engineRate/r.riverRate,
+		float64(r.riverCPU.Microseconds())/float64(r.resources))
+}
+
 func psi(v float64) string {
 	if v < 0 {
 		return "unknown"
@@ -1048,6 +1185,8 @@ func printResult(r result, c config) {
 		{"engine workers/s", fmt.Sprintf("%.0f", r.engineRate)},
 		{"baseline POSTs/s (net/http, before · after)", fmt.Sprintf("%.0f (%.0f · %.0f)", r.baselineRate(), r.baselineRates[0], r.baselineRates[1])},
 		{"efficiency (engine / baseline)", fmt.Sprintf("%.3f", r.engineRate/r.baselineRate())},
+		{"River v0.51.2: jobs/s · certfleet ÷ River", riverRow(r)},
+		{"baseline CPU per POST (client + receiver)", fmt.Sprintf("%.0f µs", float64(r.baselineCPU.Microseconds()))},
 		{"pending → first delivery", fmt.Sprintf("%.0f ms", ms(r.firstPOST))},
 		{"server CPU during the job", fmt.Sprintf("%.1f s (%.0f µs/worker)", r.serverCPU.Seconds(), float64(r.serverCPU.Microseconds())/float64(r.resources))},
 		{fmt.Sprintf("schedule delay p50 / p99 / max (%d jobs)", len(delays)),
@@ -1109,6 +1248,7 @@ func printSummary(rs []result, c config) {
 			float64(r.peakRSS)/(1<<20), pressure)
 	}
 	fmt.Printf("(concurrency %d; baseline = plain net/http client, same body size, same receiver)\n", c.concurrency)
+	printVersusRiver(rs, c)
 	if c.nodes > 1 {
 		fmt.Printf("(%d nodes: --workers / --per-host %d each; peak RSS is the largest node's)\n", c.nodes, c.concurrency)
 	}
@@ -1133,6 +1273,35 @@ func printSummary(rs []result, c config) {
 		fmt.Printf("%-10s %5d %9.0f %9.2f %9s %9s %9.1f %11.0f %11.0f %11s\n", r.engine, r.nodes, r.engineRate,
 			float64(r.pgJob.xacts())/n, stmts, rtrips, float64(r.pgJob.fetched)/n,
 			float64(r.serverCPU.Microseconds())/n, float64(r.dbCPU.Microseconds())/n, commitsPerFsync(r.pgJob))
+	}
+}
+
+// printVersusRiver prints certfleet, River and the plain client side by
+// side, with CPU per worker (per job, per POST).
+func printVersusRiver(rs []result, c config) {
+	var any bool
+	for _, r := range rs {
+		any = any || r.riverOK
+	}
+	if !any {
+		return
+	}
+	fmt.Printf("\ncertfleet vs River v0.51.2 vs the plain client, same run (%d workers; CPU µs per worker/job/POST)\n", c.concurrency)
+	fmt.Printf("%-9s %11s %9s %9s %8s %8s %10s %11s %9s %10s %9s %10s\n", "engine", "certfleet/s", "River/s", "plain/s",
+		"cf/plain", "Rv/plain", "cf/River", "cf server", "cf PG", "River proc", "River PG", "plain c+r")
+	for _, r := range rs {
+		if !r.riverOK {
+			continue
+		}
+		n := float64(r.resources)
+		us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d.Microseconds())/n) }
+		pg, rpg := "-", "-"
+		if r.engine == "postgres" {
+			pg, rpg = us(r.dbCPU), us(r.riverDBCPU)
+		}
+		fmt.Printf("%-9s %11.0f %9.0f %9.0f %8.3f %8.3f %10.2f %11s %9s %10s %9s %10.0f\n", r.label(), r.engineRate, r.riverRate,
+			r.baselineRate(), r.engineRate/r.baselineRate(), r.riverRate/r.baselineRate(), r.engineRate/r.riverRate,
+			us(r.serverCPU), pg, us(r.riverCPU), rpg, float64(r.baselineCPU.Microseconds()))
 	}
 }
 

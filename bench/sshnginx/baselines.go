@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,6 +67,26 @@ func runFloor(ctx context.Context, h *sshHost, n *nginxHost, dir string, c cert)
 		return 0, fmt.Errorf("tar: %w\n%s", err, tarErr.String())
 	}
 	return time.Since(start), nil
+}
+
+// runFloors is the floor on several hosts: one tar | ssh per host (each
+// with its own nginx and share of the sites), all at once.
+func runFloors(ctx context.Context, hs []*sshHost, ns []*nginxHost, dir string, c cert) (time.Duration, error) {
+	if len(hs) == 1 {
+		return runFloor(ctx, hs[0], ns[0], dir, c)
+	}
+	start := time.Now()
+	errs := make([]error, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = runFloor(ctx, h, ns[i], filepath.Join(dir, strconv.Itoa(i)), c)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), errors.Join(errs...)
 }
 
 // ensureAnsible installs Debian's ansible package when ansible-playbook is

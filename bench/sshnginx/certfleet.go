@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -25,17 +26,24 @@ type certfleetRun struct {
 	generic       *openapi.Client
 	resources     []int64
 	contact       int64
-	n             *nginxHost
+	ns            []*nginxHost // one per host
+	reloadLog     string       // ReloadCommand appends a line here: reloads per run
 }
 
-func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *nginxHost) (*certfleetRun, error) {
+func setupCertfleet(ctx context.Context, binary, dataDir string, hs []*sshHost, ns []*nginxHost, c config) (*certfleetRun, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	keyID, secret := "LTAIbenchssh", rand.Text()
-	r := &certfleetRun{logPath: dataDir + ".log", n: n}
-	node, err := benchkit.StartCertfleet(ctx, benchkit.Certfleet{Binary: binary, KeyID: keyID, Secret: secret, LogPath: r.logPath,
-		Args: []string{"--data-dir", dataDir, "--per-host", "64", "--workers", "64", "--rate-limit", "-1", "--log-format", "json"}})
+	r := &certfleetRun{logPath: dataDir + ".log", ns: ns, reloadLog: dataDir + ".reloads"}
+	args := []string{"--data-dir", dataDir, "--rate-limit", "-1", "--log-format", "json"}
+	if c.perHost > 0 {
+		args = append(args, "--per-host", strconv.Itoa(c.perHost))
+	}
+	if c.workers > 0 {
+		args = append(args, "--workers", strconv.Itoa(c.workers))
+	}
+	node, err := benchkit.StartCertfleet(ctx, benchkit.Certfleet{Binary: binary, KeyID: keyID, Secret: secret, LogPath: r.logPath, Args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -51,25 +59,39 @@ func setupCertfleet(ctx context.Context, binary, dataDir string, h *sshHost, n *
 	if r.generic, err = openapi.NewClient(cfg); err != nil {
 		return nil, err
 	}
-	body, err := r.callOwn("CreateCloudAccess", map[string]string{"CloudName": "ssh", "Name": "root@" + h.addr,
-		"SecretId": "root", "SecretKey": h.clientKey})
-	if err != nil {
-		return nil, fmt.Errorf("create ssh access: %w", err)
+	var accesses []int64
+	for _, h := range hs {
+		body, err := r.callOwn("CreateCloudAccess", map[string]string{"CloudName": "ssh", "Name": "root@" + h.addr,
+			"SecretId": "root", "SecretKey": h.clientKey})
+		if err != nil {
+			return nil, fmt.Errorf("create ssh access: %w", err)
+		}
+		access, err := benchkit.IDOf(body, "AccessId")
+		if err != nil {
+			return nil, err
+		}
+		accesses = append(accesses, access)
 	}
-	access, err := benchkit.IDOf(body, "AccessId")
-	if err != nil {
-		return nil, err
-	}
+	var body map[string]any
 	if body, err = r.callOwn("CreateContact", map[string]string{"Name": "ops", "Email": "ops@example.test"}); err != nil {
 		return nil, fmt.Errorf("create contact: %w", err)
 	}
 	if r.contact, err = benchkit.IDOf(body, "ContactId"); err != nil {
 		return nil, err
 	}
-	for _, site := range n.sites {
+	total := 0
+	for _, n := range ns {
+		total += len(n.sites)
+	}
+	sites := make([]string, total) // in the order the bench named them: site j is on host j%len(ns)
+	for j := range sites {
+		sites[j] = ns[j%len(ns)].sites[j/len(ns)]
+	}
+	for i, site := range sites {
+		h, access, n := hs[i%len(hs)], accesses[i%len(hs)], ns[i%len(hs)]
 		config, _ := json.Marshal(map[string]any{"Host": "127.0.0.1", "Port": h.port, "HostKey": h.hostKey,
 			"CertPath": n.certPath(site), "KeyPath": n.keyPath(site),
-			"TestCommand": n.testCommand(), "ReloadCommand": n.reloadCommand()})
+			"TestCommand": n.testCommand(), "ReloadCommand": "echo >>" + r.reloadLog + " && " + n.reloadCommand()})
 		body, err := r.callOwn("CreateCloudResource", map[string]string{"CloudName": "ssh", "CloudProduct": "NGINX",
 			"Domain": site, "Name": site, "CloudAccessId": strconv.FormatInt(access, 10), "Config": string(config)})
 		if err != nil {
@@ -106,6 +128,7 @@ func (r *certfleetRun) deploy(ctx context.Context, c cert, run int) (time.Durati
 		return 0, b, fmt.Errorf("create job: %w", err)
 	}
 	jobID := tea.Int64Value(job.Body.JobId)
+	reloadsBefore := countLines(r.reloadLog)
 	start := time.Now()
 	if _, err := r.cas.UpdateDeploymentJobStatus(&cas.UpdateDeploymentJobStatusRequest{JobId: tea.Int64(jobID), Status: tea.String("pending")}); err != nil {
 		return 0, b, fmt.Errorf("start job %d: %w", jobID, err)
@@ -131,12 +154,20 @@ func (r *certfleetRun) deploy(ctx context.Context, c cert, run int) (time.Durati
 		return 0, b, fmt.Errorf("job %d ended %s (server log: %s)", jobID, status, r.logPath)
 	}
 	b, err = r.breakdown(jobID, start, acked, wall)
+	b.reloads = countLines(r.reloadLog) - reloadsBefore
 	return wall, b, err
+}
+
+// countLines counts the lines of file (0 when it does not exist).
+func countLines(file string) int {
+	b, _ := os.ReadFile(file)
+	return bytes.Count(b, []byte("\n"))
 }
 
 // breakdown is where one certfleet run's time went, each an offset from
 // the UpdateDeploymentJobStatus call.
 type breakdown struct {
+	reloads        int           // ReloadCommand runs (reload rounds)
 	acked          time.Duration // the pending call returned
 	jobStarted     time.Duration // log "job started"
 	firstWrite     time.Duration // earliest mtime of the 2·N files
@@ -181,25 +212,29 @@ func (r *certfleetRun) breakdown(jobID int64, start time.Time, acked, wall time.
 			b.jobFinished = at
 		}
 	}
-	for _, site := range r.n.sites {
-		for _, p := range []string{r.n.certPath(site), r.n.keyPath(site)} {
-			fi, err := os.Stat(p)
-			if err != nil {
-				return b, err
+	for _, n := range r.ns {
+		for _, site := range n.sites {
+			for _, p := range []string{n.certPath(site), n.keyPath(site)} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					return b, err
+				}
+				at := fi.ModTime().Sub(start)
+				if b.firstWrite < 0 || at < b.firstWrite {
+					b.firstWrite = at
+				}
+				b.lastWrite = max(b.lastWrite, at)
 			}
-			at := fi.ModTime().Sub(start)
-			if b.firstWrite < 0 || at < b.firstWrite {
-				b.firstWrite = at
-			}
-			b.lastWrite = max(b.lastWrite, at)
 		}
 	}
 	// nginx -s reload only signals the master, which then re-reads its
 	// configuration: the new worker may start after the job says success.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if t, err := r.n.newestWorkerStart(); err == nil && t.After(start) {
-			b.newWorker = t.Sub(start)
-			break
+	for _, n := range r.ns { // the last host's reload
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if t, err := n.newestWorkerStart(); err == nil && t.After(start) {
+				b.newWorker = max(b.newWorker, t.Sub(start))
+				break
+			}
 		}
 	}
 	return b, nil
@@ -236,6 +271,11 @@ func printBreakdowns(bds []breakdown) {
 		}
 		fmt.Println()
 	}
+	fmt.Printf("  %-30s", "reloads (ReloadCommand runs)")
+	for _, b := range bds {
+		fmt.Printf(" %8d", b.reloads)
+	}
+	fmt.Println()
 	fmt.Printf("  %-30s", "workers finished (log)")
 	for _, b := range bds {
 		fmt.Printf(" %8d", b.workerFinished)

@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -54,6 +55,9 @@ type config struct {
 	skipAnsible bool
 	keep        bool
 	sftpLog     bool
+	hosts       int
+	perHost     int
+	workers     int
 }
 
 func main() {
@@ -64,9 +68,12 @@ func main() {
 	flag.BoolVar(&c.skipAnsible, "skip-ansible", false, "do not run (or install) Ansible")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, configs) for inspection")
 	flag.BoolVar(&c.sftpLog, "sftp-log", false, "log every SFTP request in sshd.log (slower; to count certfleet's requests; needs -keep to read it)")
+	flag.IntVar(&c.hosts, "hosts", 1, "ssh hosts (each its own sshd with its own host key) the vhosts are spread over, round robin; they share one nginx")
+	flag.IntVar(&c.perHost, "per-host", 0, "certfleet serve --per-host (0: the server's default)")
+	flag.IntVar(&c.workers, "workers", 0, "certfleet serve --workers (0: the server's default)")
 	flag.Parse()
-	if c.vhosts < 1 || c.vhosts > 999 || c.runs < 1 {
-		fmt.Fprintln(os.Stderr, "sshnginx: -vhosts must be 1..999 and -runs at least 1")
+	if c.vhosts < 1 || c.vhosts > 999 || c.runs < 1 || c.hosts < 1 || c.hosts > c.vhosts {
+		fmt.Fprintln(os.Stderr, "sshnginx: -vhosts must be 1..999, -runs at least 1, -hosts 1..vhosts")
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
@@ -132,7 +139,7 @@ func run(ctx context.Context, c config) error {
 		return errors.New("run as root: sshd must accept a root login, and nginx is started as root")
 	}
 	ansibleOK := false
-	if !c.skipAnsible {
+	if !c.skipAnsible && c.hosts == 1 { // Ansible runs against one host only
 		if err := ensureAnsible(ctx); err != nil {
 			return err
 		}
@@ -155,10 +162,19 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
-	h, err := startSSHD(ctx, filepath.Join(tmp, "sshd"), c.sftpLog)
-	if err != nil {
-		return err
+	var hs []*sshHost
+	for i := range c.hosts {
+		dir := filepath.Join(tmp, "sshd")
+		if i > 0 {
+			dir += strconv.Itoa(i)
+		}
+		h, err := startSSHD(ctx, dir, c.sftpLog)
+		if err != nil {
+			return err
+		}
+		hs = append(hs, h)
 	}
+	h := hs[0]
 	sites := make([]string, c.vhosts)
 	for i := range sites {
 		sites[i] = fmt.Sprintf("v%02d.example.test", i)
@@ -167,18 +183,43 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	n, err := startNginx(ctx, filepath.Join(tmp, "nginx"), sites, first)
-	if err != nil {
-		return err
+	// One nginx per host (its own config, TLS directory and master), with
+	// the host's share of the sites, round robin.
+	var ns []*nginxHost
+	for i := range hs {
+		var share []string
+		for j, site := range sites {
+			if j%len(hs) == i {
+				share = append(share, site)
+			}
+		}
+		dir := filepath.Join(tmp, "nginx")
+		if i > 0 {
+			dir += strconv.Itoa(i)
+		}
+		n, err := startNginx(ctx, dir, share, first)
+		if err != nil {
+			return err
+		}
+		ns = append(ns, n)
 	}
-	fmt.Fprintf(os.Stderr, "sshd on %s, nginx with %d vhosts on %s\n", h.addr, len(sites), n.addr)
+	n := ns[0]
+	fmt.Fprintf(os.Stderr, "%d sshd (first on %s), %d nginx with %d vhosts in all (first on %s)\n", len(hs), h.addr, len(ns), len(sites), n.addr)
+	verifyAll := func(ctx context.Context, c cert) error {
+		for _, n := range ns {
+			if err := n.verify(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 
 	probe, err := probeSSH(ctx, h, n)
 	if err != nil {
 		return err
 	}
 
-	cf, err := setupCertfleet(ctx, binary, filepath.Join(tmp, "certfleet-data"), h, n)
+	cf, err := setupCertfleet(ctx, binary, filepath.Join(tmp, "certfleet-data"), hs, ns, c)
 	if err != nil {
 		return err
 	}
@@ -195,7 +236,7 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return fmt.Errorf("certfleet run %d: %w", i+1, err)
 		}
-		if err := n.verify(ctx, cert); err != nil {
+		if err := verifyAll(ctx, cert); err != nil {
 			return fmt.Errorf("certfleet run %d: %w", i+1, err)
 		}
 		certfleet.times = append(certfleet.times, d)
@@ -206,11 +247,11 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
-		d, err = runFloor(ctx, h, n, filepath.Join(tmp, fmt.Sprintf("floor-%d", i)), cert)
+		d, err = runFloors(ctx, hs, ns, filepath.Join(tmp, fmt.Sprintf("floor-%d", i)), cert)
 		if err != nil {
 			return fmt.Errorf("floor run %d: %w", i+1, err)
 		}
-		if err := n.verify(ctx, cert); err != nil {
+		if err := verifyAll(ctx, cert); err != nil {
 			return fmt.Errorf("floor run %d: %w", i+1, err)
 		}
 		floor.times = append(floor.times, d)
@@ -242,8 +283,9 @@ func run(ctx context.Context, c config) error {
 }
 
 func printReport(c config, h *sshHost, n *nginxHost, probe probeResult, results []result, floor result, bds []breakdown) {
-	fmt.Printf("\none certificate to %d nginx vhosts (%d files) over ssh to %s; runs: certfleet and floor %d each, alternating; ansible once\n\n",
-		c.vhosts, 2*c.vhosts, h.addr, c.runs)
+	fmt.Printf("\none certificate to %d nginx vhosts (%d files) over ssh to %d host(s) (first %s); runs: certfleet and floor %d each, alternating; ansible once\n",
+		c.vhosts, 2*c.vhosts, c.hosts, h.addr, c.runs)
+	fmt.Printf("certfleet serve --per-host %s --workers %s\n\n", orDefault(c.perHost), orDefault(c.workers))
 	fmt.Printf("%-24s %4s %11s %9s  %s\n", "method", "runs", "median (s)", "× floor", "all runs (s)")
 	fm := floor.median()
 	for _, r := range results {
@@ -271,4 +313,11 @@ func printReport(c config, h *sshHost, n *nginxHost, probe probeResult, results 
 		probe.sshTrue.Seconds(), probe.nginxTest.Seconds(), probe.nginxReload.Seconds())
 	fmt.Printf("  without ssh: nginx -t %.3fs, nginx -s reload %.3fs\n", probe.localTest.Seconds(), probe.localReload.Seconds())
 	printBreakdowns(bds)
+}
+
+func orDefault(n int) string {
+	if n <= 0 {
+		return "(default)"
+	}
+	return strconv.Itoa(n)
 }

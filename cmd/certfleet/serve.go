@@ -93,7 +93,7 @@ Secrets from the environment only:
 	f.Int64Var(&cfg.API.MaxInflightBody, "max-inflight-body", 64<<20, "bytes of request bodies from callers not yet authenticated read at once (503 Throttling past it; negative: unlimited)")
 	f.Float64Var(&cfg.API.StrangerRate, "stranger-rate", 10, "requests per second per source address that are unsigned, name an unknown AccessKeyId or fail their signature (negative: unlimited)")
 	f.IntVar(&cfg.Engine.Workers, "workers", 64, "deployments running at once on this node")
-	f.IntVar(&cfg.Engine.PerHost, "per-host", 16, "deployments running at once to one target host")
+	f.IntVar(&cfg.Engine.PerHost, "per-host", 16, "deployments (for ssh targets: sessions) running at once to one target host; reload rounds are not bounded by it")
 	f.IntVar(&cfg.Engine.Attempts, "retry-attempts", 5, "attempts of a transiently failing deployment before it fails")
 	f.DurationVar(&cfg.Engine.RetryBase, "retry-base", 2*time.Second, "first retry delay; doubles each retry, with jitter")
 	f.DurationVar(&cfg.Engine.RetryMax, "retry-max", 5*time.Minute, "longest retry delay")

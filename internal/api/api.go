@@ -114,6 +114,7 @@ type API struct {
 
 	keys     sync.Map      // AccessKeyID → cachedKey: signature.go
 	unknown  unknownKeys   // negative cache of AccessKeyIds: stranger.go
+	nonces   nonceBatcher  // group commit of signature nonces: nonces.go
 	sources  *sourceLimits // per source address, for strangers: stranger.go; nil: off
 	bodies   *inflight     // bytes of unauthenticated bodies being read: stranger.go; nil: off
 	limiters sync.Map      // AccessKeyID → *rate.Limiter: ratelimit.go
@@ -155,6 +156,7 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount,
 		syncer: opts.Syncer}
+	a.nonces.st = st
 	if opts.MaxInflightBody > 0 {
 		a.bodies = &inflight{max: opts.MaxInflightBody}
 	}
@@ -189,8 +191,12 @@ type call struct {
 
 	source  string            // the source address, for the per-source limit
 	charged *rate.Reservation // the source token this call spent; given back once its key is proved
-	signed  auth.Signed       // set with key when the signature was checked before the body (V3)
-	key     *cachedKey
+	// nonceSpent, set for a read running while its nonce is recorded
+	// (signature.go), waits for that and reports a replay; middleware that
+	// writes (the audit trail) asks it first.
+	nonceSpent func() error
+	signed     auth.Signed // set with key when the signature was checked before the body (V3)
+	key        *cachedKey
 	// Set by withAuthorize for a RAM user: its policies and the request
 	// facts they are evaluated against (allowed).
 	docs    []*policy.Document

@@ -33,6 +33,9 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 		if !a.audit || (readOnly(c.action) && c.code != "Forbidden.RAM" && c.keyRead == 0) {
 			return
 		}
+		if c.nonceSpent != nil && c.nonceSpent() != nil {
+			return // a replayed read: refused, and not recorded as a call
+		}
 		code := c.code
 		if code == "" {
 			code = "Success"

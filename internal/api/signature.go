@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/auth"
@@ -23,7 +25,10 @@ type cachedKey struct {
 const keyCacheTTL = 10 * time.Second
 
 // withSignature verifies the request signature, the timestamp window and the
-// nonce, and resolves the caller's account.
+// nonce, and resolves the caller's account. A call that changes anything
+// runs only once its nonce is recorded; a read (readOnly) runs while it is
+// recorded, and its answer is sent only once the nonce proved fresh: a
+// replayed read learns nothing and changes nothing.
 func (a *API) withSignature(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callFrom(r.Context())
@@ -32,48 +37,96 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := a.verify(r, c); err != nil {
+		nonce, err := a.verify(r, c)
+		if err != nil {
 			a.writeError(w, c, a.stranger(c, err))
 			return
 		}
-		if c.charged != nil { // the caller proved its key: its source keeps the token
-			c.charged.Cancel()
-			c.charged = nil
+		proven := func() {
+			if c.charged != nil { // the caller proved its key: its source keeps the token
+				c.charged.Cancel()
+				c.charged = nil
+			}
 		}
-		next.ServeHTTP(w, r)
+		if !speculative(c.action) {
+			if err := a.spendNonce(r.Context(), nonce); err != nil {
+				a.writeError(w, c, a.stranger(c, err))
+				return
+			}
+			proven()
+			next.ServeHTTP(w, r)
+			return
+		}
+		// A read runs while its nonce is being recorded; its answer is held
+		// back until the nonce is known to be fresh, and thrown away if not.
+		spent := make(chan error, 1)
+		go func() { spent <- a.spendNonce(r.Context(), nonce) }()
+		c.nonceSpent = sync.OnceValue(func() error { return <-spent })
+		held := newHeldResponse()
+		next.ServeHTTP(held, r)
+		if err := c.nonceSpent(); err != nil {
+			a.writeError(w, c, a.stranger(c, err))
+			return
+		}
+		proven()
+		held.sendTo(w)
 	})
 }
 
-func (a *API) verify(r *http.Request, c *call) error {
-	signed, key := c.signed, c.key
-	if key == nil { // not checked before the body (request.go): V1
-		var err error
-		if signed, err = auth.Parse(r, c.params.v); err != nil {
-			return err
-		}
-		if err := checkClaimSize(signed); err != nil {
-			return err
-		}
-		c.accessKeyID = signed.AccessKeyID
-		k, err := a.lookupKey(r.Context(), signed.AccessKeyID)
-		if err != nil {
-			return err
-		}
-		if err := auth.Verify(r, c.params.v, c.body, signed, k.secret, a.opts.Clock()); err != nil {
-			return err
-		}
-		key = &k
-	}
-	// The nonce is spent only once the signature proves the caller holds the key.
-	if err := a.store.NonceUse(r.Context(), signed.AccessKeyID+":"+signed.Nonce, auth.NonceExpiry(signed.Timestamp)); err != nil {
+// speculative reports whether action only reads, so that it may run while
+// its nonce is recorded (its answer is sent only once the nonce is fresh):
+// List and Describe calls. Get calls are left out (reading a private key is
+// audited), and so are Check and Preview (they reach targets). Every other
+// action runs only after its nonce is recorded.
+func speculative(action string) bool {
+	return strings.HasPrefix(action, "List") || strings.HasPrefix(action, "Describe")
+}
+
+// signedNonce is a verified request's nonce, to record.
+type signedNonce struct {
+	key     string // AccessKeyId:nonce
+	expires time.Time
+}
+
+// spendNonce records a verified request's nonce (nonces.go); a nonce seen
+// before is SignatureNonceUsed.
+func (a *API) spendNonce(ctx context.Context, n signedNonce) error {
+	if err := a.nonces.use(ctx, n.key, n.expires); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
 				Message: "The request signature nonce has been used; send a new nonce with each request."}
 		}
 		return err
 	}
-	c.accountID, c.userID, c.principal = key.accountID, key.userID, "root"
 	return nil
+}
+
+// verify checks the signature and the timestamp window and resolves the
+// caller; the nonce it returns is not yet spent (spendNonce).
+func (a *API) verify(r *http.Request, c *call) (signedNonce, error) {
+	signed, key := c.signed, c.key
+	if key == nil { // not checked before the body (request.go): V1
+		var err error
+		if signed, err = auth.Parse(r, c.params.v); err != nil {
+			return signedNonce{}, err
+		}
+		if err := checkClaimSize(signed); err != nil {
+			return signedNonce{}, err
+		}
+		c.accessKeyID = signed.AccessKeyID
+		k, err := a.lookupKey(r.Context(), signed.AccessKeyID)
+		if err != nil {
+			return signedNonce{}, err
+		}
+		if err := auth.Verify(r, c.params.v, c.body, signed, k.secret, a.opts.Clock()); err != nil {
+			return signedNonce{}, err
+		}
+		key = &k
+	}
+	c.accountID, c.userID, c.principal = key.accountID, key.userID, "root"
+	// The nonce is spent (by the caller) only now that the signature proves
+	// the caller holds the key.
+	return signedNonce{key: signed.AccessKeyID + ":" + signed.Nonce, expires: auth.NonceExpiry(signed.Timestamp)}, nil
 }
 
 func checkClaimSize(signed auth.Signed) error {
@@ -120,4 +173,43 @@ func (a *API) lookupKey(ctx context.Context, id string) (cachedKey, error) {
 func errUnknownKey(id string) *Error {
 	return &Error{Code: "InvalidAccessKeyId.NotFound", Status: http.StatusNotFound,
 		Message: "Specified access key is not found or is disabled: " + id}
+}
+
+// heldResponse is a response written in memory, sent later (sendTo) or
+// dropped.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func newHeldResponse() *heldResponse { return &heldResponse{header: http.Header{}} }
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	h.body = append(h.body, b...)
+	return len(b), nil
+}
+
+// sendTo writes the held response to w.
+func (h *heldResponse) sendTo(w http.ResponseWriter) {
+	dst := w.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	w.Write(h.body)
 }

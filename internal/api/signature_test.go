@@ -155,6 +155,26 @@ func TestNonce(t *testing.T) {
 			if err := call(f.secret, nonce+"-2"); err != nil {
 				t.Fatalf("a fresh nonce: %v", err)
 			}
+			// A call that writes waits for its nonce; a read's runs alongside
+			// (signature.go): the two share one set of nonces.
+			create := func(nonce string) error {
+				q, h := withNonce(nonce)
+				if q == nil {
+					q = map[string]string{}
+				}
+				q["Name"], q["Email"] = "ops-"+nonce, "ops@example.test"
+				_, err := callAPI(f.generic(t, f.keyID, f.secret, v1, nil), "CreateContact", q, h)
+				return err
+			}
+			if code, status := sdkCode(t, create(nonce)); code != "SignatureNonceUsed" || status != 400 {
+				t.Fatalf("a write reusing a read's nonce: %s %d, want SignatureNonceUsed 400", code, status)
+			}
+			if err := create(nonce + "-3"); err != nil {
+				t.Fatalf("a write with a fresh nonce: %v", err)
+			}
+			if code, status := sdkCode(t, create(nonce+"-3")); code != "SignatureNonceUsed" || status != 400 {
+				t.Fatalf("a replayed write: %s %d, want SignatureNonceUsed 400", code, status)
+			}
 			if err := call(f.secret, strings.Repeat("n", 128)); err != nil {
 				t.Fatalf("a 128-character nonce: %v", err)
 			}

@@ -29,7 +29,7 @@ type Store interface {
 	WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error)
 	WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error
 	WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPreviousParams) error
-	WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
+	WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) ([]error, error)
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	WorkerReleaseOwner(ctx context.Context, owner string) error
 }

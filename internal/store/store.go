@@ -40,6 +40,10 @@ type Store interface {
 	AccessKeyGet(ctx context.Context, id string) (AccessKey, error)
 	// NonceUse records a signature nonce; ErrConflict if it was seen before.
 	NonceUse(ctx context.Context, nonce string, expires time.Time) error
+	// NonceUseMany records many nonces in one statement (the API's group
+	// commit of concurrent calls' nonces). fresh[i] reports whether ns[i]
+	// was new; a nonce repeated within ns is fresh only the first time.
+	NonceUseMany(ctx context.Context, ns []NonceParams) (fresh []bool, err error)
 	NoncePurge(ctx context.Context, before time.Time) (int64, error)
 
 	CertificateCreate(ctx context.Context, c *Certificate) error
@@ -149,6 +153,11 @@ type Store interface {
 	WorkerRecordPrevious(ctx context.Context, p WorkerRecordPreviousParams) error
 	// WorkerFinish writes a worker's outcome, conditional on its lease token.
 	WorkerFinish(ctx context.Context, p WorkerFinishParams) error
+	// WorkerFinishMany writes many workers' outcomes in one transaction (the
+	// engine's group commit). errs[i] is ErrConflict for an outcome whose
+	// lease was lost (it writes nothing; the others are written); any other
+	// failure is err, and then nothing at all is written.
+	WorkerFinishMany(ctx context.Context, ps []WorkerFinishParams) (errs []error, err error)
 	// WorkerNextDue returns the earliest next_run_at of claimable workers.
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// WorkerReleaseOwner gives back every lease held by owner (graceful stop).
@@ -162,4 +171,10 @@ type Store interface {
 	ACMEStore    // acme.go: issuers, ACME orders, CSRs (issue 20)
 	MetricsStore // cluster.go: counts read at metrics scrape time
 	ConsoleStore // console.go: login profiles and console sessions
+}
+
+// NonceParams is one nonce to record and when it may be forgotten.
+type NonceParams struct {
+	Nonce   string
+	Expires time.Time
 }

@@ -15,7 +15,9 @@ import (
 // The rules (when a wave is done, how many failures halt a job) belong to
 // the engine; the store only counts and writes.
 type WaveStore interface {
-	// JobWaveGet returns the wave state of a job (any account).
+	// JobWaveGet returns the wave state of a job (any account). For a job
+	// without a Strategy the worker counts (Running, Finished, Failed,
+	// LastFinished) are not read and are zero.
 	JobWaveGet(ctx context.Context, jobID int64) (JobWave, error)
 	// JobWaveBake records until when the job's wave From bakes (for
 	// JobBakeDue); ErrConflict unless the job is processing in wave From.

@@ -459,7 +459,11 @@ func (d *Deployer) settle(ctx context.Context, s *session, undo func(context.Con
 	// The round may outlive this call (when ctx ends first): it keeps the
 	// connection it runs on, which undo uses too, until it is over.
 	s.c.retain()
-	done, err := d.rounds.join(ctx, key, member{undo: undo, keys: keys}, func(ctx context.Context, ms []member) error {
+	gate := deploy.HostGateOf(ctx)
+	if gate != nil {
+		gate.Yield() // waiting here uses no session: let another deployment to the host start
+	}
+	done, err := d.rounds.join(ctx, key, member{undo: undo, keys: keys, gate: gate}, func(ctx context.Context, ms []member) error {
 		return s.testAndReload(ctx, ms)
 	})
 	go func() { <-done; s.c.Release() }()

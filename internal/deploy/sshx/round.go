@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/certfleet/certfleet/internal/deploy"
 )
 
 // Reload rounds: many resources on one host (fifty nginx vhosts) should
@@ -17,8 +19,15 @@ import (
 // quiet, or maxWait after it opened. (Workers touch the key when they open a
 // session for a check, Snapshot, Deploy or Rollback, and when they join.) It
 // then runs test and reload once for everyone, and every member returns that
-// shared result. Newcomers start the next round. A round never covers more
-// workers than the engine runs at once on one host (--per-host).
+// shared result. Newcomers start the next round.
+//
+// The engine bounds the sessions open to one host (--per-host), not the
+// size of a round: a member gives its session slot back while it waits
+// (deploy.HostGate.Yield), and while the engine reports other deployments
+// still on their way to the host (deploy.HostGate.Others) the round closes
+// neither on settle nor on quiet, only at maxWait. So all resources of a job
+// on one host that this node runs at once share one test and reload,
+// whatever --per-host says.
 //
 // If the test fails, every member's undo (restore its previous files) runs,
 // then the test runs again and, if it passes, the reload; each member fails
@@ -36,7 +45,8 @@ var (
 // rollback, whose previous state is already what it wrote).
 type member struct {
 	undo func(context.Context) error
-	keys []string // PEM contents it wrote or restored, to withhold from errors
+	keys []string        // PEM contents it wrote or restored, to withhold from errors
+	gate deploy.HostGate // the engine's view of the host; nil outside the engine
 }
 
 type round struct {
@@ -118,6 +128,18 @@ func (rs *rounds) join(ctx context.Context, key string, m member, run func(conte
 	}
 }
 
+// othersComing reports whether the engine still runs deployments to the
+// round's host that have not joined it. Called with rs.mu held; a gate
+// takes only the engine's lock.
+func (r *round) othersComing() bool {
+	for _, m := range r.members {
+		if m.gate != nil {
+			return m.gate.Others() > 0 // every member's gate sees the same host
+		}
+	}
+	return false
+}
+
 // lead closes r once its members have gathered (see the package comment),
 // then runs it.
 func (rs *rounds) lead(ctx context.Context, key string, r *round, run func(context.Context, []member) error) {
@@ -126,10 +148,18 @@ func (rs *rounds) lead(ctx context.Context, key string, r *round, run func(conte
 		if t := rs.touch[key]; t.After(r.last) {
 			r.last = t
 		}
-		wait := min(roundQuiet-time.Since(r.last), roundMaxWait-time.Since(r.opened))
-		if rs.active[key] <= len(r.members) {
-			// Every open session is waiting here: nobody else is writing.
+		wait := roundMaxWait - time.Since(r.opened)
+		switch {
+		case r.othersComing():
+			// The engine runs deployments to this host that have not
+			// joined: however slow they are (a loaded machine), wait for
+			// them, up to maxWait.
+		case rs.active[key] <= len(r.members):
+			// Every open session is waiting here, and the engine is running
+			// no other deployment to the host: nobody else is writing.
 			wait = min(wait, roundSettle-time.Since(r.last))
+		default:
+			wait = min(wait, roundQuiet-time.Since(r.last))
 		}
 		if wait <= 0 {
 			delete(rs.open, key)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 func newPub(t *testing.T) ssh.PublicKey {
@@ -196,4 +197,71 @@ func TestRoundsLeaderCancelled(t *testing.T) {
 	}
 	close(release)
 	<-r.done
+}
+
+// gate is a deploy.HostGate whose Others the test sets; it signals once the
+// round's leader has asked it several times.
+type gate struct {
+	others atomic.Int32
+	asked  atomic.Int32
+	polled chan struct{}
+	once   sync.Once
+}
+
+func (g *gate) Others() int {
+	if g.asked.Add(1) == 5 {
+		g.once.Do(func() { close(g.polled) })
+	}
+	return int(g.others.Load())
+}
+
+func (g *gate) Yield() {}
+
+// TestRoundsWaitForHost: while the engine reports other deployments on
+// their way to the host, a round does not close on settle (it used to: with
+// --per-host 16, fifty vhosts took four rounds); the late member shares it.
+func TestRoundsWaitForHost(t *testing.T) {
+	quiet, maxWait := roundQuiet, roundMaxWait
+	roundQuiet, roundMaxWait = time.Minute, time.Minute // only settle (or the gate) can close the round
+	t.Cleanup(func() { roundQuiet, roundMaxWait = quiet, maxWait })
+
+	rs := newRounds()
+	g := &gate{polled: make(chan struct{})}
+	g.others.Store(1)
+	var runs, members atomic.Int32
+	run := func(_ context.Context, ms []member) error {
+		runs.Add(1)
+		members.Add(int32(len(ms)))
+		return nil
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := rs.join(context.Background(), "host", member{gate: g}, run)
+		first <- err
+	}()
+	select {
+	case <-g.polled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round's leader never asked the host gate")
+	}
+	second := make(chan error, 1)
+	go func() { // the last deployment to the host joins
+		_, err := rs.join(context.Background(), "host", member{gate: g}, run)
+		second <- err
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the second member in the open round", func() (bool, error) {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		r := rs.open["host"]
+		return r != nil && len(r.members) == 2, nil
+	})
+	g.others.Store(0) // nobody else is on the way: the round closes
+	for _, c := range []chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs.Load() != 1 || members.Load() != 2 {
+		t.Fatalf("%d runs with %d members, want 1 with 2", runs.Load(), members.Load())
+	}
 }

@@ -19,6 +19,11 @@ func (s *DB) JobWaveGet(ctx context.Context, jobID int64) (store.JobWave, error)
 		return w, s.wrap(err)
 	}
 	w.BakeUntil = fromMS(bake)
+	if w.Strategy == "" {
+		// A plain job has no waves: its workers are not counted (that
+		// count read every worker of the job on each engine tick).
+		return w, nil
+	}
 	var last sql.NullInt64
 	err = s.db.QueryRowContext(ctx, s.q(`SELECT
 		COALESCE(SUM(CASE WHEN status IN ('editing', 'pending', 'scheduling', 'processing') THEN 1 ELSE 0 END), 0),

@@ -177,43 +177,81 @@ func (s *DB) WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPrevi
 
 // WorkerFinish writes an attempt's outcome if the caller still holds the lease.
 func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE workers SET status = ?, last_error = ?, attempts = ?, next_run_ms = ?, lease_owner = '',
-			lease_expires_ms = 0, active = 0, modified_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`,
-			p.Status, p.LastError, p.Attempts, ms(p.NextRunAt), ms(p.Now), p.ID, p.LeaseToken)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrConflict
-		}
-		// A retry of a cancelled job's worker ends it instead (JobCancel
-		// left it alone because it was running).
-		if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
-			WHERE id = ? AND status IN ('scheduling', 'processing') AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
-			store.CancelledMessage, store.CancelledMessage, p.ID); err != nil {
-			return err
-		}
-		if pr := p.Previous; pr != nil {
-			if _, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ?
-				WHERE id = ? AND has_previous = 0`, pr.ResourceCertID, pr.PreviousEnc, b2i(pr.Unchanged), p.ID); err != nil {
-				return err
-			}
-		}
-		if p.SetResourceCert {
-			if _, err := s.exec(ctx, tx, `UPDATE resources SET current_cert_id = ?, modified_ms = ? WHERE id = ?`,
-				p.ResourceCertID, ms(p.Now), p.ResourceID); err != nil {
-				return err
-			}
-		}
-		if p.MarkJobRollback {
-			if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ? WHERE id = (SELECT job_id FROM workers WHERE id = ?)`,
-				ms(p.Now), p.ID); err != nil {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.workerFinish(ctx, tx, p) })
+}
+
+// WorkerFinishMany writes many outcomes in one transaction (group commit).
+// Each is conditional on its own lease token as in WorkerFinish; one that
+// lost its lease gets ErrConflict in errs and writes nothing, without
+// failing the others. Any other error fails the whole batch (err), and
+// nothing is written.
+func (s *DB) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) (errs []error, err error) {
+	errs = make([]error, len(ps))
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		for i, p := range ps {
+			switch err := s.workerFinish(ctx, tx, p); {
+			case errors.Is(err, store.ErrConflict):
+				errs[i] = err
+			case err != nil:
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// WriteConcurrency is how many write transactions are worth running at
+// once: 1 on SQLite (one writer at a time; more would queue by sleeping in
+// the busy handler), 8 on PostgreSQL (row locks, parallel commits).
+func (s *DB) WriteConcurrency() int {
+	if s.d.Name == "sqlite" {
+		return 1
+	}
+	return 8
+}
+
+// workerFinish is WorkerFinish inside tx. It returns ErrConflict, having
+// written nothing, when the lease token no longer matches.
+func (s *DB) workerFinish(ctx context.Context, tx *sql.Tx, p store.WorkerFinishParams) error {
+	n, err := s.exec(ctx, tx, `UPDATE workers SET status = ?, last_error = ?, attempts = ?, next_run_ms = ?, lease_owner = '',
+		lease_expires_ms = 0, active = 0, modified_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`,
+		p.Status, p.LastError, p.Attempts, ms(p.NextRunAt), ms(p.Now), p.ID, p.LeaseToken)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrConflict
+	}
+	// A retry of a cancelled job's worker ends it instead (JobCancel
+	// left it alone because it was running).
+	if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
+		WHERE id = ? AND status IN ('scheduling', 'processing') AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
+		store.CancelledMessage, store.CancelledMessage, p.ID); err != nil {
+		return err
+	}
+	if pr := p.Previous; pr != nil {
+		if _, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ?
+			WHERE id = ? AND has_previous = 0`, pr.ResourceCertID, pr.PreviousEnc, b2i(pr.Unchanged), p.ID); err != nil {
+			return err
+		}
+	}
+	if p.SetResourceCert {
+		if _, err := s.exec(ctx, tx, `UPDATE resources SET current_cert_id = ?, modified_ms = ? WHERE id = ?`,
+			p.ResourceCertID, ms(p.Now), p.ResourceID); err != nil {
+			return err
+		}
+	}
+	if p.MarkJobRollback {
+		if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ? WHERE id = (SELECT job_id FROM workers WHERE id = ?)`,
+			ms(p.Now), p.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WorkerNextDue returns the earliest time a claimable worker becomes due:

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,5 +88,19 @@ func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
 		equal(t, "NoncePurge count", n, int64(1))
 		ok(t, b.s.NonceUse(b.ctx, "n-old", live), "NonceUse(n-old) after purge")
 		isErr(t, b.s.NonceUse(b.ctx, "n-live", live), store.ErrConflict, "NonceUse(n-live) after purge")
+	})
+
+	t.Run("NonceUseMany", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		live := b.now.Add(time.Minute)
+		ok(t, b.s.NonceUse(b.ctx, "m-seen", live), "NonceUse(m-seen)")
+		fresh, err := b.s.NonceUseMany(b.ctx, []store.NonceParams{{Nonce: "m-a", Expires: live}, {Nonce: "m-seen", Expires: live}, {Nonce: "m-b", Expires: live}, {Nonce: "m-a", Expires: live}})
+		ok(t, err, "NonceUseMany")
+		equal(t, "fresh", fmt.Sprint(fresh), "[true false true false]")
+		isErr(t, b.s.NonceUse(b.ctx, "m-b", live), store.ErrConflict, "NonceUse(m-b) after NonceUseMany")
+		fresh, err = b.s.NonceUseMany(b.ctx, nil)
+		ok(t, err, "NonceUseMany(nil)")
+		equal(t, "fresh of none", len(fresh), 0)
 	})
 }

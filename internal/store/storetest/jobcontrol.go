@@ -149,4 +149,33 @@ func testJobControl(t *testing.T, setup func(t *testing.T) *bundle) {
 		isErr(t, err, store.ErrNotFound, "JobRollback(another account's)")
 		_ = ws
 	})
+
+	t.Run("WorkerFinishMany", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j, _ := b.simpleJob(t, 3)
+		b.start(t, j.ID)
+		claimed := b.claim(t, "a", b.now, 10)
+		equal(t, "claimed", len(claimed), 3)
+		stale := claimed[2]
+		stale.LeaseToken++ // a holder whose lease was taken over
+		errs, err := b.s.WorkerFinishMany(b.ctx, []store.WorkerFinishParams{
+			{ID: claimed[0].ID, LeaseToken: claimed[0].LeaseToken, Status: store.WorkerSuccess, Attempts: 1, Now: b.now,
+				ResourceID: claimed[0].ResourceID, SetResourceCert: true, ResourceCertID: claimed[0].CertID},
+			{ID: claimed[1].ID, LeaseToken: claimed[1].LeaseToken, Status: store.WorkerError, LastError: "refused", Attempts: 1, Now: b.now},
+			{ID: stale.ID, LeaseToken: stale.LeaseToken, Status: store.WorkerSuccess, Attempts: 1, Now: b.now},
+		})
+		ok(t, err, "WorkerFinishMany")
+		equal(t, "errs", len(errs), 3)
+		ok(t, errs[0], "outcome 0")
+		ok(t, errs[1], "outcome 1")
+		isErr(t, errs[2], store.ErrConflict, "outcome with a stale lease")
+		equal(t, "worker 0", b.worker(t, claimed[0].ID).Status, store.WorkerSuccess)
+		equal(t, "worker 1", b.worker(t, claimed[1].ID).Status, store.WorkerError)
+		equal(t, "worker 2 (stale outcome not written)", b.worker(t, claimed[2].ID).Status, claimed[2].Status)
+		errs, err = b.s.WorkerFinishMany(b.ctx, []store.WorkerFinishParams{{ID: claimed[0].ID, LeaseToken: claimed[0].LeaseToken,
+			Status: store.WorkerSuccess, Attempts: 1, Now: b.now}})
+		ok(t, err, "WorkerFinishMany(again)")
+		isErr(t, errs[0], store.ErrConflict, "a second outcome on the same lease")
+	})
 }
