@@ -156,7 +156,7 @@ func (s *session) ensureImported(ctx context.Context, b deploy.Bundle) (string, 
 	}
 	sha := strings.ToUpper(b.Sha2)
 	ck := s.key + "|" + s.region + "|" + sha
-	unlock, err := s.b.locks.lock(ctx, ck)
+	unlock, err := s.b.locks.Lock(ctx, ck)
 	if err != nil {
 		return "", fmt.Errorf("%s: waiting to import certificate %d: %w", s.product, b.CertID, err)
 	}

@@ -40,6 +40,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/keylock"
 	"github.com/certfleet/certfleet/internal/egress"
 )
 
@@ -117,7 +118,7 @@ type base struct {
 	mu     sync.Mutex
 	creds  map[string]sdk.CredentialsProvider // access fingerprint → provider (role sessions cached)
 	arnFor map[string]string                  // access|region|sha → ARN of certfleet's import
-	locks  keyLocks                           // access|region|sha: one import at a time
+	locks  keylock.Locks                      // access|region|sha: one import at a time
 	rates  map[string]*rate.Limiter           // access key ID → MaxQPS
 }
 

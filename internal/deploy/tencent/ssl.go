@@ -119,7 +119,7 @@ func (s *session) ensureUploaded(ctx context.Context, b deploy.Bundle) (string, 
 	}
 	sha := strings.ToUpper(b.Sha2)
 	ck := s.key + "|" + sha
-	unlock, err := s.b.locks.lock(ctx, ck)
+	unlock, err := s.b.locks.Lock(ctx, ck)
 	if err != nil {
 		return "", fmt.Errorf("%s: waiting to upload certificate %d: %w", s.product, b.CertID, err)
 	}

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
+	"github.com/certfleet/certfleet/internal/deploy/keylock"
 	"github.com/certfleet/certfleet/internal/egress"
 )
 
@@ -99,7 +100,7 @@ type base struct {
 	creds map[string]*tempCreds // access fingerprint → assumed role
 	shaOf map[string]string     // access|certId → SHA-256 (an SSL certificate never changes)
 	idFor map[string]string     // access|sha → certfleet's upload
-	locks keyLocks              // access|sha: one upload at a time
+	locks keylock.Locks         // access|sha: one upload at a time
 	rates map[string]*rate.Limiter
 }
 

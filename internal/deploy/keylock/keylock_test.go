@@ -1,0 +1,38 @@
+package keylock
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestLock: a held key makes the next Lock wait until unlock or its
+// context's end; other keys are independent.
+func TestLock(t *testing.T) {
+	var k Locks
+	ctx := context.Background()
+	unlock, err := k.Lock(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := k.Lock(ctx, "b")
+	if err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	other()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := k.Lock(cancelled, "a"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock of a held key with an ended context = %v, want context.Canceled", err)
+	}
+	got := make(chan struct{})
+	go func() {
+		u, err := k.Lock(ctx, "a")
+		if err == nil {
+			u()
+		}
+		close(got)
+	}()
+	unlock()
+	<-got
+}
