@@ -56,7 +56,7 @@ var AccessSpec = deploy.AccessSpec{
 		{Name: "Endpoints", Type: deploy.TypeObject,
 			Help: `Endpoints per product ("CDN", "SLB", "CAS", "STS"…, or "*" for all): a host name, or an http(s):// address, for VPC endpoints, private gateways and tests.`},
 		{Name: "Regions", Type: deploy.TypeStringList, Default: DefaultRegion,
-			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB)."},
+			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB, NLB) and WAF instances (cn-hangzhou, ap-southeast-1)."},
 		{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
 			Help: "Calls per second certfleet makes with this credential, across every product and job."},
 		{Name: "ActionQPS", Type: deploy.TypeObject,
