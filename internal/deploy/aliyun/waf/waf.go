@@ -292,14 +292,20 @@ func (d *Deployer) Deploy(ctx context.Context, req deploy.Request) ([]byte, erro
 	if CASID(before.certID()) == id {
 		return previous, nil
 	}
-	if err := l.write(ctx, before, CertID(id)); err != nil {
-		if aliyun.Code(err) == "Certificate.NotFound" {
-			l.c.ForgetCAS(aliyun.BundleSHA256(req.Bundle)) // deleted behind our back: upload again next attempt
-			err = fmt.Errorf("%w (certfleet will upload it again on the next attempt)", err)
+	err = l.write(ctx, before, CertID(id))
+	if aliyun.Code(err) == "Certificate.NotFound" {
+		// The upload certfleet remembered was deleted behind its back:
+		// upload the certificate again and bind the new copy.
+		l.c.ForgetCAS(aliyun.BundleSHA256(req.Bundle))
+		if id, err = l.c.UploadCAS(ctx, req.Bundle); err != nil {
+			return previous, fmt.Errorf("%s: %w", l.display, err)
 		}
-		return previous, err
+		if before, err = l.read(ctx); err != nil {
+			return previous, err
+		}
+		err = l.write(ctx, before, CertID(id))
 	}
-	return previous, nil
+	return previous, err
 }
 
 // Rollback binds the recorded CertId again; without a record (or with a

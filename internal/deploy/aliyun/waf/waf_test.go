@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +221,47 @@ func TestDiscoverAndSweep(t *testing.T) {
 	}
 	if kept != 1 {
 		t.Errorf("%d copies of the certificate the WAF domain binds are left, want 1", kept)
+	}
+}
+
+// TestErrors: a RAM denial of ModifyDomain fails permanently, naming the
+// action, and changes nothing; a CAS certificate deleted behind certfleet's
+// back is uploaded again and bound within the same deployment.
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	f := aliyunfake.New(akID, akSecret)
+	defer f.Close()
+	f.AddWAFInstance(region, inst)
+	d := New(hub())
+	access := f.Access(7, akID, akSecret, fast)
+
+	name := newDomain(t, f, inst)
+	before := f.WAF(inst, name)
+	f.Deny(akID, "ModifyDomain")
+	_, err := d.Deploy(t.Context(), deploy.Request{Bundle: deploytest.Bundle(t, name), Target: target(inst, name, access)})
+	if err == nil || !deploy.IsPermanent(err) || !strings.Contains(err.Error(), "Forbidden.RAM") || !strings.Contains(err.Error(), "ModifyDomain") {
+		t.Errorf("a denied ModifyDomain: %v, want a permanent Forbidden.RAM error naming the action", err)
+	}
+	if got := f.WAF(inst, name); !reflect.DeepEqual(got, before) {
+		t.Errorf("a denied deployment changed the domain: %+v, want %+v", got, before)
+	}
+
+	f.AddKey("LTAI5tOther", "other-secret")
+	other := f.Access(9, "LTAI5tOther", "other-secret", fast)
+	b := deploytest.Bundle(t, name)
+	first, second := newDomain(t, f, inst), newDomain(t, f, inst)
+	if _, err := d.Deploy(t.Context(), deploy.Request{Bundle: b, Target: target(inst, first, other)}); err != nil {
+		t.Fatal(err)
+	}
+	f.DeleteCAS(CASID(f.WAF(inst, first).Listen.CertID))
+	f.ResetCalls()
+	if _, err := d.Deploy(t.Context(), deploy.Request{Bundle: b, Target: target(inst, second, other)}); err != nil {
+		t.Fatalf("binding a CAS certificate deleted since its upload: %v", err)
+	}
+	if got := string(served(f, target(inst, second, other))); got != b.Sha2 {
+		t.Errorf("the domain serves %q, want %s", got, b.Sha2)
+	}
+	if n, m := f.Calls("ModifyDomain"), f.Calls("UploadUserCertificate"); n != 2 || m != 1 {
+		t.Errorf("ModifyDomain %d times, UploadUserCertificate %d; want 2 (refused, then the new copy) and 1", n, m)
 	}
 }
