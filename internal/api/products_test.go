@@ -50,7 +50,7 @@ func TestListCloudProducts(t *testing.T) {
 		names = append(names, p.CloudName+"/"+p.CloudProduct)
 	}
 	// Sorted by CloudName then CloudProduct; the cloud products sit among them.
-	const want = "Tencent/CLB Tencent/TEO Tencent/TencentCDN aliyun/ALB aliyun/CDN aliyun/DCDN aliyun/NLB aliyun/OSS aliyun/SLB aws/ACM aws/CLOUDFRONT aws/ELB kubernetes/INGRESS kubernetes/SECRET local/FILE ssh/FILE ssh/HAPROXY ssh/NGINX webhook/WEBHOOK"
+	const want = "Tencent/CLB Tencent/TEO Tencent/TencentCDN aliyun/ALB aliyun/CDN aliyun/DCDN aliyun/NLB aliyun/OSS aliyun/SLB aliyun/WAF aws/ACM aws/CLOUDFRONT aws/ELB kubernetes/INGRESS kubernetes/SECRET local/FILE ssh/FILE ssh/HAPROXY ssh/NGINX webhook/WEBHOOK"
 	if strings.Join(names, " ") != want || got.TotalCount != len(names) {
 		t.Fatalf("products %v (TotalCount %d), want %s", names, got.TotalCount, want)
 	}

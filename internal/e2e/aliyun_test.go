@@ -22,6 +22,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/aliyunfake"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/cdn"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/waf"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 )
 
@@ -65,7 +66,25 @@ func aliyunState(f *aliyunfake.Fake) aliState {
 		c := f.CAS()[casIDOf(id)]
 		s["alb additional "+c.CommonName] = c.Sha2
 	}
+	for _, d := range []string{"www.example.com", "api.example.com"} {
+		w := f.WAF("waf_e2e", d)
+		s["waf "+d] = f.CASSha2(casIDOf(w.Listen.CertID))
+		// The rest of the domain's configuration, which only the
+		// certificate may change.
+		w.Listen.CertID, w.Modified = "", 0
+		s["waf config "+d] = fmt.Sprintf("%+v", w)
+	}
 	return s
+}
+
+// wafDomain is a WAF domain configuration with most fields set.
+func wafDomain(name string, casID int64) aliyunfake.WAFDomain {
+	return aliyunfake.WAFDomain{Domain: name, Listen: aliyunfake.WAFListen{CertID: aliyunfake.ALBCertID(casID),
+		HTTP2Enabled: true, HTTPPorts: []int{80}, HTTPSPorts: []int{443, 8443}, TLSVersion: "tlsv1.2", EnableTLSv3: true,
+		CipherSuite: 2, XffHeaderMode: 2, XffHeaders: []string{"X-Real-IP"}},
+		Redirect: aliyunfake.WAFRedirect{Backends: []string{"192.0.2.1"}, Loadbalance: "iphash", Keepalive: true, KeepaliveRequests: 1000,
+			KeepaliveTimeout: 15, ConnectTimeout: 5, ReadTimeout: 120, WriteTimeout: 120, SniEnabled: true, SniHost: "origin.example.com",
+			RequestHeaders: []aliyunfake.WAFHeader{{Key: "X-From", Value: "waf"}}}}
 }
 
 func casIDOf(certID string) int64 {
@@ -78,14 +97,14 @@ func writes(f *aliyunfake.Fake) int {
 	n := 0
 	for _, a := range []string{"UploadUserCertificate", "SetCdnDomainSSLCertificate", "BatchSetCdnDomainServerCertificate", "UploadServerCertificate", "SetLoadBalancerHTTPSListenerAttribute",
 		"AddDomainExtension", "SetDomainExtensionAttribute", "DeleteDomainExtension", "UpdateListenerAttribute",
-		"AssociateAdditionalCertificatesWithListener", "DissociateAdditionalCertificatesFromListener", "PutCname"} {
+		"AssociateAdditionalCertificatesWithListener", "DissociateAdditionalCertificatesFromListener", "PutCname", "ModifyDomain"} {
 		n += f.Calls(a)
 	}
 	return n
 }
 
 // TestAliyunTargets: a job over CDN, SLB (default and SNI), ALB (default
-// and additional) and OSS resources of a fake Alibaba Cloud account deploys
+// and additional), OSS and WAF resources of a fake Alibaba Cloud account deploys
 // through throttling and 503s; the fake shows every new binding and nothing else
 // changed, each certificate uploaded once; the same job again uploads and
 // writes nothing; a second certificate, a cleanup that keeps what rollback
@@ -110,6 +129,9 @@ func TestAliyunTargets(t *testing.T) {
 		f.AddDomainExtension("lb-e2e", 443, "other.example.com", f.AddSLBCert(aliRegion, "theirs-other", deploytest.Bundle(t, "other.example.com").FullChainPEM))
 		f.AddALBListener(aliRegion, "alb-e2e", "lsn-e2e1", 443, aliyunfake.ALBCertID(theirCAS), aliyunfake.ALBCertID(otherCAS))
 		f.AddBucket(aliRegion, "bucket-e2e", aliyunfake.ALBCertID(theirCAS), "static.example.com", "img.example.com")
+		f.AddWAFInstance(aliRegion, "waf_e2e")
+		f.AddWAFDomain("waf_e2e", wafDomain("www.example.com", theirCAS))
+		f.AddWAFDomain("waf_e2e", wafDomain("api.example.com", theirCAS))
 		original := aliyunState(f)
 
 		r := newJobRig(t, engine, "--egress-allow", "127.0.0.1/32")
@@ -138,13 +160,14 @@ func TestAliyunTargets(t *testing.T) {
 			resource("ALB", "", "alb-e2e", "lsn-e2e1@443", true),
 			resource("ALB", "www.example.com", "alb-e2e", "lsn-e2e1@443", false),
 			resource("OSS", "static.example.com", "bucket-e2e", "", false),
+			resource("WAF", "www.example.com", "waf_e2e", "", false),
 		}
 		names := []string{"cdn1.example.com", "cdn2.example.com", "www.example.com", "static.example.com"}
 		certA, chA := r.upload("a", certstest.Options{DNSNames: names})
 		shaA := leafSha(t, chA)
 		want := func(sha string) aliState {
 			s := maps.Clone(original)
-			for _, k := range []string{"cdn cdn1.example.com", "cdn cdn2.example.com", "slb default", "slb sni www.example.com", "alb default", "oss static.example.com"} {
+			for _, k := range []string{"cdn cdn1.example.com", "cdn cdn2.example.com", "slb default", "slb sni www.example.com", "alb default", "oss static.example.com", "waf www.example.com"} {
 				s[k] = sha
 			}
 			s["alb additional cdn1.example.com"] = sha // the additional certificate is known by its common name
@@ -155,14 +178,15 @@ func TestAliyunTargets(t *testing.T) {
 		f.Fail("BatchSetCdnDomainServerCertificate", "Throttling.User", 2)
 		f.Fail("AddDomainExtension", "ServiceUnavailable", 1)
 		f.Fail("PutCname", "ServiceUnavailable", 1)
+		f.Fail("ModifyDomain", "Throttling.User", 1)
 		job1 := r.createJob(jobSpec{name: "aliyun-a", certs: []int64{certA}, resources: resources})
 		r.run(job1, "success")
 		if got := aliyunState(f); !maps.Equal(got, want(shaA)) {
 			t.Fatalf("after the job the account binds\n%v\nwant\n%v", got, want(shaA))
 		}
 		// The two CDN domains share batch calls (one or two of them).
-		if n, m, o := f.Calls("BatchSetCdnDomainServerCertificate"), f.Calls("AddDomainExtension"), f.Calls("PutCname"); n < 3 || n > 4 || m != 2 || o != 2 {
-			t.Errorf("BatchSetCdnDomainServerCertificate answered %d times, AddDomainExtension %d, PutCname %d; want 3 or 4, 2 and 2 (the faults, then the retries)", n, m, o)
+		if n, m, o := f.Calls("BatchSetCdnDomainServerCertificate"), f.Calls("AddDomainExtension"), f.Calls("PutCname"); n < 3 || n > 4 || m != 2 || o != 2 || f.Calls("ModifyDomain") != 2 {
+			t.Errorf("BatchSetCdnDomainServerCertificate answered %d times, AddDomainExtension %d, PutCname %d, ModifyDomain %d; want 3 or 4, 2, 2 and 2 (the faults, then the retries)", n, m, o, f.Calls("ModifyDomain"))
 		}
 		if n, m := f.Calls("UploadUserCertificate"), f.Calls("UploadServerCertificate"); n != 1 || m != 1 {
 			t.Errorf("uploads: %d to CAS, %d to SLB; want one each", n, m)
@@ -191,6 +215,7 @@ func TestAliyunTargets(t *testing.T) {
 		d := cdn.New(hub)
 		alb.New(hub) // registers ALB's and OSS's bindings, as the registry does
 		oss.New(hub)
+		waf.New(hub)
 		if err := d.Sweep(t.Context(), sweep); err != nil {
 			t.Fatalf("sweep: %v", err)
 		}
@@ -229,7 +254,7 @@ func TestAliyunTargets(t *testing.T) {
 
 // TestAliyunDiscovery: SyncCloudResources finds the fake account's CDN
 // domains, SLB listeners (default and SNI), ALB listeners (default and
-// additional) and OSS custom domains, ListCloudResources shows them with the certfleet certificate
+// additional), OSS custom domains and WAF domains, ListCloudResources shows them with the certfleet certificate
 // bound, and a second sync changes nothing.
 func TestAliyunDiscovery(t *testing.T) {
 	skipShort(t)
@@ -253,6 +278,9 @@ func TestAliyunDiscovery(t *testing.T) {
 		f.AddDomainExtension("lb-disc", 443, "other.example.com", f.AddSLBCert(aliRegion, "theirs", theirs.FullChainPEM))
 		f.AddALBListener(aliRegion, "alb-disc", "lsn-disc", 443, aliyunfake.ALBCertID(casA), aliyunfake.ALBCertID(theirCAS))
 		f.AddBucket(aliRegion, "bucket-disc", aliyunfake.ALBCertID(casA), "static.example.com")
+		f.AddWAFInstance(aliRegion, "waf_disc")
+		f.AddWAFDomain("waf_disc", wafDomain("www.example.com", casA))
+		f.AddWAFDomain("waf_disc", wafDomain("other.example.com", theirCAS))
 		access := idOf(t, r.own("CreateCloudAccess", map[string]string{"CloudName": "aliyun", "Name": "fake account",
 			"SecretId": aliAK, "SecretKey": aliSecret,
 			"Config": jsonConfig(map[string]any{"Endpoints": map[string]string{"*": f.URL()}, "MaxQPS": 200})}), "AccessId")
@@ -260,14 +288,14 @@ func TestAliyunDiscovery(t *testing.T) {
 			return r.own("SyncCloudResources", map[string]string{"AccessId": strconv.FormatInt(access, 10)})
 		}
 		// 3 CDN domains, SLB default + 1 SNI, ALB default + 1 additional,
-		// 1 OSS custom domain.
+		// 1 OSS custom domain, 2 WAF domains.
 		first := sync()
-		if fmt.Sprint(first["Found"]) != "8" || fmt.Sprint(first["Created"]) != "8" {
-			t.Fatalf("first sync: %v, want 8 found and created", first)
+		if fmt.Sprint(first["Found"]) != "10" || fmt.Sprint(first["Created"]) != "10" {
+			t.Fatalf("first sync: %v, want 10 found and created", first)
 		}
 		second := sync()
-		if fmt.Sprint(second["Found"]) != "8" || fmt.Sprint(second["Created"]) != "0" || fmt.Sprint(second["Updated"]) != "0" || fmt.Sprint(second["Gone"]) != "0" {
-			t.Errorf("second sync: %v, want 8 found and nothing changed", second)
+		if fmt.Sprint(second["Found"]) != "10" || fmt.Sprint(second["Created"]) != "0" || fmt.Sprint(second["Updated"]) != "0" || fmt.Sprint(second["Gone"]) != "0" {
+			t.Errorf("second sync: %v, want 10 found and nothing changed", second)
 		}
 		list, err := r.c.ListCloudResources(&cas.ListCloudResourcesRequest{CloudName: tea.String("aliyun"), ShowSize: tea.Int32(100)})
 		if err != nil {
@@ -283,6 +311,7 @@ func TestAliyunDiscovery(t *testing.T) {
 			"SLB  lb-disc": certA, "SLB other.example.com lb-disc": 0,
 			"ALB  alb-disc": certA, "ALB other.example.com alb-disc": 0,
 			"OSS static.example.com bucket-disc": certA,
+			"WAF www.example.com waf_disc":       certA, "WAF other.example.com waf_disc": 0,
 		}
 		if !maps.Equal(got, want) {
 			t.Errorf("ListCloudResources (product domain instance → CertId):\n%v\nwant\n%v", got, want)

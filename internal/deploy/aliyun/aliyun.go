@@ -12,7 +12,7 @@
 // context and goes through internal/egress.
 //
 // It is not a deployer: the products live in its sub-packages (aliyun/cdn,
-// aliyun/dcdn, aliyun/slb, aliyun/alb, aliyun/nlb, aliyun/oss), and the fake
+// aliyun/dcdn, aliyun/slb, aliyun/alb, aliyun/nlb, aliyun/oss, aliyun/waf), and the fake
 // Alibaba Cloud the tests run against is aliyun/aliyunfake.
 package aliyun
 
@@ -56,7 +56,7 @@ var AccessSpec = deploy.AccessSpec{
 		{Name: "Endpoints", Type: deploy.TypeObject,
 			Help: `Endpoints per product ("CDN", "SLB", "CAS", "STS"…, or "*" for all): a host name, or an http(s):// address, for VPC endpoints, private gateways and tests.`},
 		{Name: "Regions", Type: deploy.TypeStringList, Default: DefaultRegion,
-			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB)."},
+			Help: "The regions SyncCloudResources looks in for load balancers (SLB, ALB, NLB) and WAF instances (cn-hangzhou, ap-southeast-1)."},
 		{Name: "MaxQPS", Type: deploy.TypeInteger, Default: "10", Min: 1, Max: 1000,
 			Help: "Calls per second certfleet makes with this credential, across every product and job."},
 		{Name: "ActionQPS", Type: deploy.TypeObject,
@@ -199,6 +199,14 @@ func (h *Hub) Client(t deploy.Target, product, endpoint string) (*Client, error)
 // Region is the resource's RegionId, DefaultRegion when it names none.
 func (c *Client) Region() string { return c.region }
 
+// InRegion returns a copy of c calling region instead (same credential,
+// limits and caches; the resource's own Endpoint still applies).
+func (c *Client) InRegion(region string) *Client {
+	cc := *c
+	cc.region = region
+	return &cc
+}
+
 // credKey identifies the credential for caches and limiters.
 func (c *Client) credKey() string {
 	return fmt.Sprintf("%d/%d/%s/%s", c.t.AccountID, c.t.Access.ID, c.t.Access.SecretID, c.access.RoleArn)
@@ -224,6 +232,7 @@ var (
 	CAS  = API{"CAS", "2020-04-07", func(string) string { return "cas.aliyuncs.com" }}
 	STS  = API{"STS", "2015-04-01", func(string) string { return "sts.aliyuncs.com" }}
 	OSS  = API{"OSS", "", func(r string) string { return "oss-" + r + ".aliyuncs.com" }}
+	WAF  = API{"WAF", "2021-10-01", func(r string) string { return "waf-openapi." + r + ".aliyuncs.com" }}
 )
 
 // endpointFor applies the endpoint rules: the resource's Endpoint (for its

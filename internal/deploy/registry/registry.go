@@ -16,6 +16,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/nlb"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/oss"
 	"github.com/certfleet/certfleet/internal/deploy/aliyun/slb"
+	"github.com/certfleet/certfleet/internal/deploy/aliyun/waf"
 	"github.com/certfleet/certfleet/internal/deploy/aws"
 	"github.com/certfleet/certfleet/internal/deploy/kubernetes"
 	"github.com/certfleet/certfleet/internal/deploy/local"
@@ -51,6 +52,7 @@ func New(o Options) *deploy.List {
 		nlb.New(ali),
 		oss.New(ali),
 		slb.New(ali),
+		waf.New(ali),
 		kubernetes.NewIngress(o.Kubernetes),
 		kubernetes.NewSecret(o.Kubernetes),
 		local.New(o.Local),

@@ -1,6 +1,6 @@
 // Package aliyunfake is a fake Alibaba Cloud for tests and benchmarks: one
 // HTTP server answering the OpenAPI actions certfleet calls on CAS, CDN,
-// DCDN, SLB, ALB, NLB and STS, and OSS's ListBuckets, ListCname and PutCname, as the public
+// DCDN, SLB, ALB, NLB, WAF and STS, and OSS's ListBuckets, ListCname and PutCname, as the public
 // API reference documents them. It verifies each
 // request's signature as Alibaba does — RPC signature version 1.0
 // (HMAC-SHA1, what github.com/aliyun/alibaba-cloud-sdk-go sends),
@@ -82,6 +82,22 @@
 //     parameters CertificateIds.N (UpdateListenerAttribute) and
 //     AdditionalCertificateIds.N (associate, dissociate). Listener changes
 //     apply at once.
+//   - WAF 3.0 (2021-10-01): DescribeInstance answers without InstanceId
+//     (an empty object but RequestId) in a region where the account has no
+//     instance. DescribeDomainDetail's Listen.CertId is the form ModifyDomain
+//     took ("<CAS CertId>-cn-hangzhou"; the reference's example shows only
+//     "123"), and its Redirect.Backends (and BackupBackends) are objects
+//     {"Backend": "…"}, while ModifyDomain's Redirect takes them as strings
+//     (both documented; a ModifyDomain carrying objects, or any field the
+//     fake does not know, answers InvalidParameter — the real service may
+//     be more lenient). ModifyDomain replaces the whole Listen and Redirect:
+//     a field left out takes its zero value. HttpsPorts without a CertId
+//     answers InvalidParameter; a CertId that is not a CAS certificate of
+//     cn-hangzhou answers 404 Certificate.NotFound (code guessed); an
+//     unknown instance (or one of another region) 404 Instance.NotFound and
+//     an unknown domain 404 Domain.NotFound (codes guessed). DescribeDomains
+//     takes PageSize up to 50. Changes apply at once. CAS refuses to delete
+//     a certificate a WAF domain binds.
 //   - STS: AssumeRole issues "STS."-prefixed keys valid one hour; a request
 //     signed with them must carry the SecurityToken (else
 //     InvalidSecurityToken.Mismatch, guessed code).
@@ -141,6 +157,8 @@ type Fake struct {
 	albListeners map[string]*ALBListener
 	nlbListeners map[string]*ALBListener
 	buckets      map[string]*Bucket
+	wafInstances map[string]*WAFInstance
+	wafDomains   map[string]*WAFDomain // instance + "/" + domain
 }
 
 type fault struct {

@@ -318,6 +318,9 @@ func (f *Fake) CASSha2(id int64) string {
 }
 
 func (f *Fake) casInUse(id int64) bool {
+	if f.wafInUse(id) {
+		return true
+	}
 	for _, d := range f.dcdn {
 		if d.SSL && d.CertType == "cas" && d.CertID == id {
 			return true
