@@ -84,6 +84,8 @@ type config struct {
 	sizes         []int         // scale mode (issue #14 item 5): one job per size, fresh server each
 	probeInterval time.Duration // scale mode: how often RSS and read latency are sampled
 	jobTimeout    time.Duration // scale mode: bound on each job (reported unfinished after it)
+	pprofAddr     string        // scale mode: the server's net/http/pprof address (a throwaway build), for profiles
+	profileDir    string        // scale mode: where profiles fetched from pprofAddr are written
 }
 
 func main() {
@@ -110,6 +112,8 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "", "scale mode: comma-separated job sizes (e.g. 10000,30000,100000); each gets a fresh server, and RSS and DescribeDeploymentJob/ListWorkerResource latency are sampled during the job (no baseline, River or scheduled jobs)")
 	flag.DurationVar(&c.probeInterval, "probe-interval", time.Second, "scale mode: how often RSS and read latency are sampled during the job")
 	flag.DurationVar(&c.jobTimeout, "job-timeout", 15*time.Minute, "scale mode: bound on each job; after it the job is reported unfinished, with its rate")
+	flag.StringVar(&c.pprofAddr, "pprof-addr", "", "scale mode: host:port where the server (a throwaway -binary build) serves net/http/pprof; allocs are saved before and after CreateDeploymentJob, the heap halfway through the job and at its end")
+	flag.StringVar(&c.profileDir, "profile-dir", ".", "scale mode: directory for the profiles of -pprof-addr")
 	flag.Parse()
 	for _, f := range strings.Split(sizes, ",") {
 		if f == "" {

@@ -9,7 +9,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,6 +113,7 @@ func scaleOne(ctx context.Context, c config, engine string, size int, tmp string
 	r.setup = time.Since(start)
 	fmt.Fprintf(os.Stderr, "  created %d resources in %.1fs (%.0f/s, %d API calls at a time)\n", size, r.setup.Seconds(), float64(size)/r.setup.Seconds(), c.setupClients)
 
+	profile(c, engine, size, "allocs-before-create", "allocs")
 	start = time.Now()
 	job, err := cl.cas.CreateDeploymentJob(&client.CreateDeploymentJobRequest{Name: tea.String("bench"), JobType: tea.String("user"),
 		CertIds: tea.String(strconv.FormatInt(certID, 10)), ResourceIds: tea.String(benchkit.JoinIDs(ids)), ContactIds: tea.String(strconv.FormatInt(contactID, 10))})
@@ -118,6 +122,8 @@ func scaleOne(ctx context.Context, c config, engine string, size int, tmp string
 	}
 	r.create = time.Since(start)
 	jobID := tea.Int64Value(job.Body.JobId)
+	profile(c, engine, size, "allocs-after-create", "allocs")
+	profile(c, engine, size, "heap-after-create", "heap?gc=1")
 	fmt.Fprintf(os.Stderr, "  CreateDeploymentJob with %d resources: %.2fs\n", size, r.create.Seconds())
 
 	pid := srv.node.Pid()
@@ -133,7 +139,12 @@ func scaleOne(ctx context.Context, c config, engine string, size int, tmp string
 	lastPage := (size + 49) / 50
 	tick := time.NewTicker(c.probeInterval)
 	defer tick.Stop()
+	halfway := false
 	for {
+		if !halfway && rcv.count.Load()-before >= int64(size/2) {
+			halfway = true
+			profile(c, engine, size, "heap-halfway", "heap?gc=1")
+		}
 		if rss, err := procStatus(pid, "VmRSS:"); err == nil {
 			r.rssSamples = append(r.rssSamples, rss)
 			r.rssMax = max(r.rssMax, rss)
@@ -187,6 +198,7 @@ func scaleOne(ctx context.Context, c config, engine string, size int, tmp string
 	if r.finished && r.done != int64(size) {
 		return fail(fmt.Errorf("the receiver got %d deliveries, want %d", r.done, size))
 	}
+	profile(c, engine, size, "heap-end", "heap?gc=1")
 	if r.rssEnd, err = procStatus(pid, "VmRSS:"); err != nil {
 		return r, err
 	}
@@ -195,6 +207,34 @@ func scaleOne(ctx context.Context, c config, engine string, size int, tmp string
 		return r, err
 	}
 	return r, nil
+}
+
+// profile saves /debug/pprof/<what> of -pprof-addr, if set, as
+// <engine>-<size>-<name>.pb.gz in -profile-dir.
+func profile(c config, engine string, size int, name, what string) {
+	if c.pprofAddr == "" {
+		return
+	}
+	resp, err := http.Get("http://" + c.pprofAddr + "/debug/pprof/" + what)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "  profile %s: %v\n", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(c.profileDir, fmt.Sprintf("%s-%d-%s.pb.gz", engine, size, name))
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "  profile %s: %v\n", name, err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "  profile: %s\n", path)
 }
 
 // procStatus reads one "kB" field of /proc/<pid>/status, in bytes.
