@@ -8,6 +8,12 @@
 //
 //	go run ./bench/jobs -resources 10000 -engines sqlite,postgres
 //
+// Scale mode (issue #14 item 5): one job per size, each on a fresh server,
+// with the server's RSS and the latency of DescribeDeploymentJob and
+// ListWorkerResource sampled every -probe-interval while the job runs:
+//
+//	go run ./bench/jobs -sizes 10000,30000,100000 -engines sqlite
+//
 // It sends traffic to 127.0.0.1 only, is bounded by -timeout, and removes
 // what it created (processes, data directories, PostgreSQL databases).
 // docs/benchmarks.md explains the numbers.
@@ -112,7 +118,7 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "", "scale mode: comma-separated job sizes (e.g. 10000,30000,100000); each gets a fresh server, and RSS and DescribeDeploymentJob/ListWorkerResource latency are sampled during the job (no baseline, River or scheduled jobs)")
 	flag.DurationVar(&c.probeInterval, "probe-interval", time.Second, "scale mode: how often RSS and read latency are sampled during the job")
 	flag.DurationVar(&c.jobTimeout, "job-timeout", 15*time.Minute, "scale mode: bound on each job; after it the job is reported unfinished, with its rate")
-	flag.StringVar(&c.pprofAddr, "pprof-addr", "", "scale mode: host:port where the server (a throwaway -binary build) serves net/http/pprof; allocs are saved before and after CreateDeploymentJob, the heap halfway through the job and at its end")
+	flag.StringVar(&c.pprofAddr, "pprof-addr", "", "scale mode: host:port where the server (a throwaway -binary build; the bench strips CERTFLEET_* from its environment, so have it read e.g. BENCH_PPROF_ADDR) serves net/http/pprof; allocs are saved before and after CreateDeploymentJob, the heap halfway through the job and at its end")
 	flag.StringVar(&c.profileDir, "profile-dir", ".", "scale mode: directory for the profiles of -pprof-addr")
 	flag.Parse()
 	for _, f := range strings.Split(sizes, ",") {
