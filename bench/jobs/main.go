@@ -8,6 +8,12 @@
 //
 //	go run ./bench/jobs -resources 10000 -engines sqlite,postgres
 //
+// Scale mode (issue #14 item 5): one job per size, each on a fresh server,
+// with the server's RSS and the latency of DescribeDeploymentJob and
+// ListWorkerResource sampled every -probe-interval while the job runs:
+//
+//	go run ./bench/jobs -sizes 10000,30000,100000 -engines sqlite
+//
 // It sends traffic to 127.0.0.1 only, is bounded by -timeout, and removes
 // what it created (processes, data directories, PostgreSQL databases).
 // docs/benchmarks.md explains the numbers.
@@ -80,6 +86,12 @@ type config struct {
 	poolMax      int  // pool_max_conns of each node when nodes > 1
 	pgProxy      bool // count PostgreSQL protocol messages through a loopback proxy
 	river        bool // run the same workload on River (bench/river, its own module)
+
+	sizes         []int         // scale mode (issue #14 item 5): one job per size, fresh server each
+	probeInterval time.Duration // scale mode: how often RSS and read latency are sampled
+	jobTimeout    time.Duration // scale mode: bound on each job (reported unfinished after it)
+	pprofAddr     string        // scale mode: the server's net/http/pprof address (a throwaway build), for profiles
+	profileDir    string        // scale mode: where profiles fetched from pprofAddr are written
 }
 
 func main() {
@@ -102,7 +114,23 @@ func main() {
 	flag.IntVar(&c.poolMax, "pool-max-conns", 20, "each node's pool_max_conns when -nodes > 1 (nodes × (pool+2) must stay under max_connections)")
 	flag.BoolVar(&c.pgProxy, "pg-proxy", true, "PostgreSQL: route the nodes through a loopback proxy that counts statements and round trips")
 	flag.BoolVar(&c.river, "river", true, "also run the workload on River v0.51.2 (bench/river, built with go build from its own module)")
+	var sizes string
+	flag.StringVar(&sizes, "sizes", "", "scale mode: comma-separated job sizes (e.g. 10000,30000,100000); each gets a fresh server, and RSS and DescribeDeploymentJob/ListWorkerResource latency are sampled during the job (no baseline, River or scheduled jobs)")
+	flag.DurationVar(&c.probeInterval, "probe-interval", time.Second, "scale mode: how often RSS and read latency are sampled during the job")
+	flag.DurationVar(&c.jobTimeout, "job-timeout", 15*time.Minute, "scale mode: bound on each job; after it the job is reported unfinished, with its rate")
+	flag.StringVar(&c.pprofAddr, "pprof-addr", "", "scale mode: host:port where the server (a throwaway -binary build; the bench strips CERTFLEET_* from its environment, so have it read e.g. BENCH_PPROF_ADDR) serves net/http/pprof; allocs are saved before and after CreateDeploymentJob, the heap halfway through the job and at its end")
+	flag.StringVar(&c.profileDir, "profile-dir", ".", "scale mode: directory for the profiles of -pprof-addr")
 	flag.Parse()
+	for _, f := range strings.Split(sizes, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fatalf("-sizes: %q is not a positive number", f)
+		}
+		c.sizes = append(c.sizes, n)
+	}
 	c.engines = strings.Split(engines, ",")
 	if c.resources < 1 || c.concurrency < 1 || c.scheduleJobs < 0 || c.scheduleJobs > c.resources {
 		fatalf("need -resources ≥ 1, -concurrency ≥ 1 and 0 ≤ -schedule-jobs ≤ -resources")
@@ -258,6 +286,9 @@ func run(ctx context.Context, c config) error {
 	}
 	cleanups.add(rcv.close)
 
+	if len(c.sizes) > 0 {
+		return runScale(ctx, c, tmp, bundle, rcv)
+	}
 	var riverBin string
 	if c.river {
 		fmt.Fprintln(os.Stderr, "building bench/river (River v0.51.2, its own module)…")
