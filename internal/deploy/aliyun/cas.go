@@ -247,6 +247,26 @@ func (h *Hub) RegisterCASUser(product string, f CASUser) {
 	h.casUsers[product] = f
 }
 
+// KeepPrevious is a resource's KeepPrevious Config value (nil: unset):
+// how many of certfleet's unused uploads a sweep keeps, 1 by default.
+func KeepPrevious(v *int) int {
+	if v == nil {
+		return 1
+	}
+	return *v
+}
+
+// SweepCASFor is the Sweep of a product that binds CAS certificates: it
+// opens the product's client for t and runs SweepCAS.
+func (h *Hub) SweepCASFor(ctx context.Context, t deploy.Target, product, endpoint string, keepPrevious *int) error {
+	c, err := h.Client(t, product, endpoint)
+	if err != nil {
+		return err
+	}
+	_, err = c.SweepCAS(ctx, KeepPrevious(keepPrevious))
+	return err
+}
+
 // SweepCAS deletes CAS certificates certfleet uploaded that no binding of a
 // registered product uses, keeping the newest keep of them.
 func (c *Client) SweepCAS(ctx context.Context, keep int) ([]string, error) {

@@ -505,14 +505,5 @@ func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
 	if err := d.v.Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return err
 	}
-	keep := 1
-	if cfg.KeepPrevious != nil {
-		keep = *cfg.KeepPrevious
-	}
-	c, err := d.hub.Client(t, d.v.Description.CloudProduct, cfg.Endpoint)
-	if err != nil {
-		return err
-	}
-	_, err = c.SweepCAS(ctx, keep)
-	return err
+	return d.hub.SweepCASFor(ctx, t, d.v.Description.CloudProduct, cfg.Endpoint, cfg.KeepPrevious)
 }

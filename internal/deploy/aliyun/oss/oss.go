@@ -399,14 +399,5 @@ func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
 	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return err
 	}
-	keep := 1
-	if cfg.KeepPrevious != nil {
-		keep = *cfg.KeepPrevious
-	}
-	c, err := d.hub.Client(t, "OSS", cfg.Endpoint)
-	if err != nil {
-		return err
-	}
-	_, err = c.SweepCAS(ctx, keep)
-	return err
+	return d.hub.SweepCASFor(ctx, t, "OSS", cfg.Endpoint, cfg.KeepPrevious)
 }

@@ -458,10 +458,7 @@ func (d *Deployer) Sweep(ctx context.Context, t deploy.Target) error {
 	if err := Description.DecodeConfig(t.Config, &cfg); err != nil {
 		return err
 	}
-	keep := 1
-	if cfg.KeepPrevious != nil {
-		keep = *cfg.KeepPrevious
-	}
+	keep := aliyun.KeepPrevious(cfg.KeepPrevious)
 	c, err := d.hub.Client(t, "SLB", cfg.Endpoint)
 	if err != nil {
 		return err
