@@ -40,7 +40,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
-	"github.com/certfleet/certfleet/internal/deploy/keylock"
+	"github.com/certfleet/certfleet/internal/deploy/perkey"
 	"github.com/certfleet/certfleet/internal/egress"
 )
 
@@ -118,8 +118,8 @@ type base struct {
 	mu     sync.Mutex
 	creds  map[string]sdk.CredentialsProvider // access fingerprint → provider (role sessions cached)
 	arnFor map[string]string                  // access|region|sha → ARN of certfleet's import
-	locks  keylock.Locks                      // access|region|sha: one import at a time
-	rates  map[string]*rate.Limiter           // access key ID → MaxQPS
+	locks  perkey.Locks                       // access|region|sha: one import at a time
+	rates  perkey.Limiters                    // access key ID → MaxQPS
 }
 
 func newBase(o Options) *base {
@@ -134,7 +134,6 @@ func newBase(o Options) *base {
 		maxAttempts: n,
 		creds:       map[string]sdk.CredentialsProvider{},
 		arnFor:      map[string]string{},
-		rates:       map[string]*rate.Limiter{},
 	}
 }
 
@@ -207,7 +206,7 @@ func (b *base) session(t deploy.Target, product, region string) (*session, error
 	if err != nil {
 		return nil, err
 	}
-	hc := &limited{hc: b.clients.Get(t.AccountID), l: b.limiter(a.SecretID, ac.MaxQPS)}
+	hc := &limited{hc: b.clients.Get(t.AccountID), l: b.rates.Get(a.SecretID, ac.MaxQPS)}
 	sum := sha256.Sum256([]byte(a.SecretID + "\x00" + a.SecretKey + "\x00" + ac.RoleArn + "\x00" + ac.ExternalId + "\x00" + endpointFor(ac, "STS")))
 	key := hex.EncodeToString(sum[:12])
 
@@ -265,24 +264,6 @@ func (c *limited) Do(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("waiting for the MaxQPS limit: %v", err)
 	}
 	return c.hc.Do(req)
-}
-
-// limiter is the rate limit shared by every call made with one key.
-func (b *base) limiter(keyID string, qps int) *rate.Limiter {
-	if qps <= 0 {
-		qps = 10
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	l := b.rates[keyID]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(qps), qps)
-		b.rates[keyID] = l
-	} else if l.Limit() != rate.Limit(qps) {
-		l.SetLimit(rate.Limit(qps))
-		l.SetBurst(qps)
-	}
-	return l
 }
 
 func (b *base) config(hc sdk.HTTPClient, creds sdk.CredentialsProvider, region string) sdk.Config {

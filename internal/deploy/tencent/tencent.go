@@ -34,7 +34,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/certfleet/certfleet/internal/deploy"
-	"github.com/certfleet/certfleet/internal/deploy/keylock"
+	"github.com/certfleet/certfleet/internal/deploy/perkey"
 	"github.com/certfleet/certfleet/internal/egress"
 )
 
@@ -100,8 +100,8 @@ type base struct {
 	creds map[string]*tempCreds // access fingerprint → assumed role
 	shaOf map[string]string     // access|certId → SHA-256 (an SSL certificate never changes)
 	idFor map[string]string     // access|sha → certfleet's upload
-	locks keylock.Locks         // access|sha: one upload at a time
-	rates map[string]*rate.Limiter
+	locks perkey.Locks          // access|sha: one upload at a time
+	rates perkey.Limiters
 }
 
 func newBase(o Options) *base {
@@ -112,7 +112,7 @@ func newBase(o Options) *base {
 		poll = time.Second
 	}
 	return &base{clients: egress.NewClients(o.Egress, t, 0, egress.RefuseRedirects), poll: poll,
-		creds: map[string]*tempCreds{}, shaOf: map[string]string{}, idFor: map[string]string{}, rates: map[string]*rate.Limiter{}}
+		creds: map[string]*tempCreds{}, shaOf: map[string]string{}, idFor: map[string]string{}}
 }
 
 type tempCreds struct {
@@ -180,25 +180,7 @@ func (b *base) session(t deploy.Target, product string) (*session, error) {
 	sum := sha256.Sum256([]byte(a.SecretID + "\x00" + a.SecretKey + "\x00" + ac.RoleArn))
 	key := hex.EncodeToString(sum[:12])
 	return &session{b: b, product: "Tencent/" + product, key: key, access: a, ac: ac,
-		hc: b.clients.Get(t.AccountID), rate: b.limiter(a.SecretID, ac.MaxQPS)}, nil
-}
-
-// limiter is the rate limit shared by every call made with one key.
-func (b *base) limiter(secretID string, qps int) *rate.Limiter {
-	if qps <= 0 {
-		qps = 10
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	l := b.rates[secretID]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(qps), qps)
-		b.rates[secretID] = l
-	} else if l.Limit() != rate.Limit(qps) {
-		l.SetLimit(rate.Limit(qps))
-		l.SetBurst(qps)
-	}
-	return l
+		hc: b.clients.Get(t.AccountID), rate: b.rates.Get(a.SecretID, ac.MaxQPS)}, nil
 }
 
 // credential returns the credential calls are signed with: the access

@@ -1,4 +1,4 @@
-package keylock
+package perkey
 
 import (
 	"context"
@@ -35,4 +35,19 @@ func TestLock(t *testing.T) {
 	}()
 	unlock()
 	<-got
+}
+
+// TestLimiters: one limiter per key, its rate following the latest qps.
+func TestLimiters(t *testing.T) {
+	var l Limiters
+	a := l.Get("a", 0)
+	if a.Limit() != 10 || a.Burst() != 10 {
+		t.Errorf("default: %v/%d, want 10/10", a.Limit(), a.Burst())
+	}
+	if l.Get("a", 5) != a || a.Limit() != 5 || a.Burst() != 5 {
+		t.Errorf("a changed qps made another limiter or left the rate: %v/%d", a.Limit(), a.Burst())
+	}
+	if l.Get("b", 5) == a {
+		t.Error("two keys share a limiter")
+	}
 }

@@ -1,7 +1,8 @@
-// Package keylock serialises work per key within a process: the cloud
-// products use it so that one upload per certificate fingerprint happens
-// when several workers of a job deploy the same certificate at once.
-package keylock
+// Package perkey keeps per-key state within a process for the cloud
+// products: locks (one upload per certificate fingerprint when several
+// workers of a job deploy the same certificate at once) and rate limits
+// (one MaxQPS per credential, shared by its products and workers).
+package perkey
 
 import (
 	"context"
