@@ -138,33 +138,32 @@ func (a *API) knownCloud(name string) bool {
 // Access.Config description.
 func (a *API) accessSecret(cloud string) func(string) bool {
 	keys := map[string]bool{}
-	for _, d := range a.products.Products() {
-		if accessCloud(d) != cloud {
-			continue
-		}
-		for _, f := range d.Access.Config {
-			if f.Secret {
-				keys[f.Name] = true
-			}
+	for _, f := range a.accessFields(cloud) {
+		if f.Secret {
+			keys[f.Name] = true
 		}
 	}
 	return func(k string) bool { return keys[k] }
 }
 
 // accessFields lists the CloudAccess Config keys the products of cloud
-// read (the first product's declaration of a key wins; the products of one
-// cloud share them).
+// read (the first product's declaration of a key wins, but a key is secret
+// when any product marks it so; the products of one cloud share them).
 func (a *API) accessFields(cloud string) []deploy.Field {
 	var out []deploy.Field
-	seen := map[string]bool{}
+	at := map[string]int{}
 	for _, d := range a.products.Products() {
 		if accessCloud(d) != cloud {
 			continue
 		}
 		for _, f := range d.Access.Config {
-			if !seen[f.Name] {
-				seen[f.Name] = true
+			i, seen := at[f.Name]
+			switch {
+			case !seen:
+				at[f.Name] = len(out)
 				out = append(out, f)
+			case f.Secret:
+				out[i].Secret = true // secret if any product says so
 			}
 		}
 	}
