@@ -280,17 +280,26 @@ func (f *Fake) SLBCertSha2(id string) string {
 // AddALBListener adds an ALB HTTPS listener serving the default certificate
 // (a CertificateId, "<CAS CertId>-cn-hangzhou").
 func (f *Fake) AddALBListener(region, lbID, listenerID string, port int, defaultCert string, additional ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.albListeners[listenerID] = &ALBListener{ID: listenerID, LoadBalancerID: lbID, Region: region, Port: port, Protocol: "HTTPS",
-		Default: defaultCert, Additional: append([]string(nil), additional...)}
+	f.addListener(f.albListeners, "HTTPS", region, lbID, listenerID, port, defaultCert, additional)
 }
 
 // ALB returns a copy of one ALB listener.
-func (f *Fake) ALB(listenerID string) ALBListener {
+func (f *Fake) ALB(listenerID string) ALBListener { return f.listener(f.albListeners, listenerID) }
+
+// addListener adds an ALB or NLB listener to listeners.
+func (f *Fake) addListener(listeners map[string]*ALBListener, protocol, region, lbID, listenerID string, port int, defaultCert string,
+	additional []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	l := f.albListeners[listenerID]
+	listeners[listenerID] = &ALBListener{ID: listenerID, LoadBalancerID: lbID, Region: region, Port: port, Protocol: protocol,
+		Default: defaultCert, Additional: append([]string(nil), additional...)}
+}
+
+// listener returns a copy of one ALB or NLB listener (zero when unknown).
+func (f *Fake) listener(listeners map[string]*ALBListener, listenerID string) ALBListener {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := listeners[listenerID]
 	if l == nil {
 		return ALBListener{}
 	}
@@ -979,21 +988,8 @@ func certIDs(certs []map[string]any) []any {
 // AddNLBListener adds an NLB TCPSSL listener serving the default
 // certificate (a CertificateId, "<CAS CertId>-cn-hangzhou").
 func (f *Fake) AddNLBListener(region, lbID, listenerID string, port int, defaultCert string, additional ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.nlbListeners[listenerID] = &ALBListener{ID: listenerID, LoadBalancerID: lbID, Region: region, Port: port, Protocol: "TCPSSL",
-		Default: defaultCert, Additional: append([]string(nil), additional...)}
+	f.addListener(f.nlbListeners, "TCPSSL", region, lbID, listenerID, port, defaultCert, additional)
 }
 
 // NLB returns a copy of one NLB listener.
-func (f *Fake) NLB(listenerID string) ALBListener {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l := f.nlbListeners[listenerID]
-	if l == nil {
-		return ALBListener{}
-	}
-	c := *l
-	c.Additional = append([]string(nil), l.Additional...)
-	return c
-}
+func (f *Fake) NLB(listenerID string) ALBListener { return f.listener(f.nlbListeners, listenerID) }
