@@ -153,7 +153,7 @@ func (a *API) accessFields(cloud string) []deploy.Field {
 	var out []deploy.Field
 	at := map[string]int{}
 	for _, d := range a.products.Products() {
-		if accessCloud(d) != cloud {
+		if d.AccessCloud() != cloud {
 			continue
 		}
 		for _, f := range d.Access.Config {
@@ -270,7 +270,7 @@ func (a *API) resourceFields(ctx context.Context, c *call, r *store.Resource) er
 		if err != nil {
 			return err
 		}
-		if want := accessCloud(d.Describe()); ac.CloudName != want {
+		if want := d.Describe().AccessCloud(); ac.CloudName != want {
 			return errInvalid("CloudAccessId", "access %d is for %s, not %s", ac.ID, ac.CloudName, r.CloudName)
 		}
 	}
@@ -315,14 +315,6 @@ func claimErr(err error) error {
 	claim = strings.TrimPrefix(claim, "local:")
 	return &Error{Code: "InUse", Status: http.StatusBadRequest,
 		Message: "Config: " + claim + " is already written by another resource; each file belongs to one resource."}
-}
-
-// accessCloud is the CloudName of the CloudAccess a product's resources use.
-func accessCloud(d deploy.Description) string {
-	if d.Access.CloudName != "" {
-		return d.Access.CloudName
-	}
-	return d.CloudName
 }
 
 func validDomain(d string) bool {

@@ -99,14 +99,16 @@ func (d Description) CheckAccess(hasAccess bool) error {
 	switch {
 	case d.Access.Need == AccessRequired && !hasAccess:
 		return Permanentf("%s needs a credential: set CloudAccessId to a %s CloudAccess (SecretId: %s; SecretKey: %s)",
-			d.Name(), d.accessCloud(), d.Access.SecretId, d.Access.SecretKey)
+			d.Name(), d.AccessCloud(), d.Access.SecretId, d.Access.SecretKey)
 	case (d.Access.Need == AccessNone || d.Access.Need == "") && hasAccess:
 		return Permanentf("%s uses no credential; remove CloudAccessId", d.Name())
 	}
 	return nil
 }
 
-func (d Description) accessCloud() string {
+// AccessCloud is the CloudName of the CloudAccess the product's resources
+// use: Access.CloudName, else the product's own.
+func (d Description) AccessCloud() string {
 	if d.Access.CloudName != "" {
 		return d.Access.CloudName
 	}

@@ -85,7 +85,7 @@ func fieldsTable(fields []Field) string {
 
 func accessTable(d Description) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "A CloudAccess is **%s** (`CloudAccessId`; `CloudName=%s`).\n\n", d.Access.Need, d.accessCloud())
+	fmt.Fprintf(&b, "A CloudAccess is **%s** (`CloudAccessId`; `CloudName=%s`).\n\n", d.Access.Need, d.AccessCloud())
 	if d.Access.Need == AccessNone {
 		return b.String()
 	}

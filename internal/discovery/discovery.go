@@ -147,7 +147,7 @@ func (s *Syncer) lock(ctx context.Context, accessID int64) (func(), error) {
 func (s *Syncer) discoverable(cloud string) []deploy.Product {
 	var out []deploy.Product
 	for _, d := range s.Catalog.Products() {
-		if accessCloud(d) != cloud {
+		if d.AccessCloud() != cloud {
 			continue
 		}
 		p, ok := s.Catalog.Lookup(d.CloudName, d.CloudProduct)
@@ -160,13 +160,6 @@ func (s *Syncer) discoverable(cloud string) []deploy.Product {
 
 // Discoverable reports whether a credential of cloud can be synced.
 func (s *Syncer) Discoverable(cloud string) bool { return len(s.discoverable(cloud)) > 0 }
-
-func accessCloud(d deploy.Description) string {
-	if d.Access.CloudName != "" {
-		return d.Access.CloudName
-	}
-	return d.CloudName
-}
 
 func (s *Syncer) syncProduct(ctx context.Context, p deploy.Product, t deploy.Target, ac store.CloudAccess) (store.SyncCounts, error) {
 	timeout := s.Timeout
