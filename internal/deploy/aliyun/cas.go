@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"sort"
@@ -245,6 +246,23 @@ func (h *Hub) RegisterCASUser(product string, f CASUser) {
 		h.casUsers = map[string]CASUser{}
 	}
 	h.casUsers[product] = f
+}
+
+// Previous reads into v the binding a Snapshot recorded and reports true.
+// With nothing recorded it reports false: the rollback then binds bundle,
+// the certificate the engine says the resource held, and is refused
+// permanently when there is none.
+func Previous(display string, previous []byte, bundle deploy.Bundle, v any) (recorded bool, err error) {
+	if len(previous) > 0 {
+		if err := json.Unmarshal(previous, v); err != nil {
+			return false, deploy.Permanentf("%s: the recorded previous binding is unreadable: %v", display, err)
+		}
+		return true, nil
+	}
+	if bundle.CertID == 0 {
+		return false, deploy.Permanentf("%s: nothing was recorded before the deployment, and no certificate to restore", display)
+	}
+	return false, nil
 }
 
 // KeepPrevious is a resource's KeepPrevious Config value (nil: unset):

@@ -366,14 +366,11 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 		return err
 	}
 	var want state
-	if len(previous) > 0 {
-		if err := json.Unmarshal(previous, &want); err != nil {
-			return deploy.Permanentf("%s: the recorded previous binding is unreadable: %v", l.display, err)
-		}
-	} else {
-		if req.Bundle.CertID == 0 {
-			return deploy.Permanentf("%s: nothing was recorded before the deployment, and no certificate to restore", l.display)
-		}
+	recorded, err := aliyun.Previous(l.display, previous, req.Bundle, &want)
+	if err != nil {
+		return err
+	}
+	if !recorded {
 		id, err := l.c.UploadCAS(ctx, req.Bundle)
 		if err != nil {
 			return fmt.Errorf("%s: %w", l.display, err)

@@ -285,14 +285,11 @@ func (d *Deployer) Rollback(ctx context.Context, req deploy.Request, previous []
 		return err
 	}
 	var want binding
-	if len(previous) > 0 {
-		if err := json.Unmarshal(previous, &want); err != nil {
-			return deploy.Permanentf("%s: the recorded previous binding is unreadable: %v", t.display, err)
-		}
-	} else {
-		if req.Bundle.CertID == 0 {
-			return deploy.Permanentf("%s: nothing was recorded before the deployment, and no certificate to restore", t.display)
-		}
+	recorded, err := aliyun.Previous(t.display, previous, req.Bundle, &want)
+	if err != nil {
+		return err
+	}
+	if !recorded {
 		id, err := t.c.UploadCAS(ctx, req.Bundle)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.display, err)
