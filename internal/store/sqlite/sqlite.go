@@ -40,13 +40,14 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	db := sql.OpenDB(stmtConnector{drv: &sqlite.Driver{}, dsn: "file:" + path + "?" + q.Encode()})
 	// One writer at a time is all SQLite allows; a small pool keeps readers
-	// concurrent without piling up lock waits.
+	// concurrent without piling up lock waits. Every connection stays open
+	// (database/sql keeps 2 idle by default and closed the rest, so a busy
+	// server opened a connection, with its pragmas, and lost its prepared
+	// statements many times a second).
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
 	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique,
 		NowMS: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`})
 	if err := s.Ping(ctx); err != nil {
