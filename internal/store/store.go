@@ -149,6 +149,9 @@ type Store interface {
 	WorkerClaimDue(ctx context.Context, p WorkerClaimDueParams) ([]Worker, error)
 	// WorkerExtendLease renews a lease; ErrConflict if the token is stale.
 	WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error
+	// WorkerExtendLeases renews many leases in one statement; the IDs it
+	// returns were renewed, and any other was lost (as ErrConflict above).
+	WorkerExtendLeases(ctx context.Context, leases []Lease, until time.Time) (renewed map[int64]bool, err error)
 	// WorkerRecordPrevious stores what the resource served before the deploy.
 	WorkerRecordPrevious(ctx context.Context, p WorkerRecordPreviousParams) error
 	// WorkerFinish writes a worker's outcome, conditional on its lease token.

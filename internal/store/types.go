@@ -371,6 +371,13 @@ type WorkerClaimDueParams struct {
 	Limit      int
 }
 
+// Lease is a worker's lease as its holder knows it: renewing it, or writing
+// the worker's outcome, succeeds only while Token is the worker's current one.
+type Lease struct {
+	ID    int64
+	Token int64
+}
+
 // WorkerRecordPreviousParams is the argument of WorkerRecordPrevious.
 type WorkerRecordPreviousParams struct {
 	ID             int64

@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -120,27 +120,43 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		if err := rows.Err(); err != nil {
 			return s.wrap(err)
 		}
-		// Lease one worker at a time in resource order. A concurrent claim
-		// that picked the same resource from an older snapshot makes the
-		// workers_one_active index wait for it and then fail (ErrConflict);
-		// taking resources in one global order keeps two claims from
-		// waiting on each other (a deadlock, which is not ErrConflict).
-		sort.Slice(picks, func(i, j int) bool { return picks[i].resource < picks[j].resource })
-		for _, pk := range picks {
-			w, err := scanWorker(tx.QueryRowContext(ctx, s.q(`UPDATE workers SET
+		if len(picks) == 0 {
+			return nil
+		}
+		// Lease them all in one statement. A concurrent claim (another
+		// node) that picked another worker of the same resource from an
+		// older snapshot makes the workers_one_active index wait for it and
+		// then fail, or two such claims wait on each other until PostgreSQL
+		// ends one as a deadlock: both are ErrConflict (the dialect's
+		// IsUnique), nothing is leased, and the engine claims again.
+		ids := make([]int64, len(picks))
+		for i, pk := range picks {
+			ids[i] = pk.id
+		}
+		rows, err = tx.QueryContext(ctx, s.q(`UPDATE workers SET
 				status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
 				lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
-				WHERE id = ? AND lease_expires_ms < ? AND status IN ('scheduling', 'processing', 'rollback')
-				RETURNING `+workerColumns), p.Owner, ms(p.LeaseUntil), ms(p.Now), pk.id, ms(p.Now)))
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // claimed by someone else since we read it
-			}
+				WHERE id IN `+inList(padLen(len(ids)))+` AND lease_expires_ms < ? AND status IN ('scheduling', 'processing', 'rollback')
+				RETURNING `+workerColumns),
+			append(append([]any{p.Owner, ms(p.LeaseUntil), ms(p.Now)}, padIDs(ids)...), ms(p.Now))...)
+		if err != nil {
+			return s.wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() { // a worker claimed by someone else since we read it is not returned
+			w, err := scanWorker(rows)
 			if err != nil {
 				return s.wrap(err)
 			}
 			out = append(out, w)
 		}
-		return nil
+		return s.wrap(rows.Err())
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].NextRunAt.Equal(out[j].NextRunAt) {
+			return out[i].NextRunAt.Before(out[j].NextRunAt)
+		}
+		return out[i].ID < out[j].ID
 	})
 	return out, err
 }
@@ -180,19 +196,78 @@ func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.workerFinish(ctx, tx, p) })
 }
 
-// WorkerFinishMany writes many outcomes in one transaction (group commit).
-// Each is conditional on its own lease token as in WorkerFinish; one that
-// lost its lease gets ErrConflict in errs and writes nothing, without
-// failing the others. Any other error fails the whole batch (err), and
-// nothing is written.
+// WorkerFinishMany writes many outcomes in one transaction (group commit),
+// with a handful of statements whatever their number: each statement
+// covers every outcome of the batch that needs it. Each outcome is
+// conditional on its own lease token as in WorkerFinish; one that lost its
+// lease gets ErrConflict in errs and writes nothing, without failing the
+// others. Any other error fails the whole batch (err), and nothing is
+// written.
 func (s *DB) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) (errs []error, err error) {
 	errs = make([]error, len(ps))
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The outcomes themselves, each fenced by its token; RETURNING says
+		// which held their lease. Only those get the writes below.
+		rows := make([][]any, len(ps))
 		for i, p := range ps {
-			switch err := s.workerFinish(ctx, tx, p); {
-			case errors.Is(err, store.ErrConflict):
-				errs[i] = err
-			case err != nil:
+			rows[i] = []any{p.ID, p.LeaseToken, string(p.Status), p.LastError, int64(p.Attempts), ms(p.NextRunAt), ms(p.Now)}
+		}
+		with, args := s.values("v(id, token, status, last_error, attempts, next_run_ms, now_ms)",
+			[]string{"BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"}, rows)
+		written, err := s.ids(ctx, tx, with+` UPDATE workers SET status = v.status, last_error = v.last_error, attempts = v.attempts,
+			next_run_ms = v.next_run_ms, lease_owner = '', lease_expires_ms = 0, active = 0, modified_ms = v.now_ms
+			FROM v WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1 RETURNING workers.id`, args...)
+		if err != nil {
+			return err
+		}
+		var retried, jobRollback []int64
+		var prev, certs [][]any
+		for i, p := range ps {
+			if !written[p.ID] {
+				errs[i] = store.ErrConflict
+				continue
+			}
+			if p.Status == store.WorkerScheduling || p.Status == store.WorkerProcessing {
+				retried = append(retried, p.ID)
+			}
+			if pr := p.Previous; pr != nil {
+				prev = append(prev, []any{p.ID, pr.ResourceCertID, pr.PreviousEnc, int64(b2i(pr.Unchanged))})
+			}
+			if p.SetResourceCert {
+				certs = append(certs, []any{p.ResourceID, p.ResourceCertID, ms(p.Now)})
+			}
+			if p.MarkJobRollback {
+				jobRollback = append(jobRollback, p.ID)
+			}
+		}
+		// A retry of a cancelled job's worker ends it instead (JobCancel
+		// left it alone because it was running).
+		if len(retried) > 0 {
+			if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
+				WHERE id IN `+inList(padLen(len(retried)))+` AND status IN ('scheduling', 'processing')
+				AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
+				append([]any{store.CancelledMessage, store.CancelledMessage}, padIDs(retried)...)...); err != nil {
+				return err
+			}
+		}
+		if len(prev) > 0 {
+			with, args := s.values("v(id, resource_cert_id, previous_enc, unchanged)", []string{"BIGINT", "BIGINT", "BYTES", "BIGINT"}, prev)
+			if _, err := s.exec(ctx, tx, with+` UPDATE workers SET resource_cert_id = v.resource_cert_id, previous_enc = v.previous_enc,
+				has_previous = 1, unchanged = v.unchanged FROM v WHERE workers.id = v.id AND workers.has_previous = 0`, args...); err != nil {
+				return err
+			}
+		}
+		if len(certs) > 0 {
+			with, args := s.values("v(id, cert_id, now_ms)", []string{"BIGINT", "BIGINT", "BIGINT"}, certs)
+			if _, err := s.exec(ctx, tx, with+` UPDATE resources SET current_cert_id = v.cert_id, modified_ms = v.now_ms
+				FROM v WHERE resources.id = v.id`, args...); err != nil {
+				return err
+			}
+		}
+		if len(jobRollback) > 0 {
+			if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ?
+				WHERE id IN (SELECT job_id FROM workers WHERE id IN `+inList(padLen(len(jobRollback)))+`)`,
+				append([]any{ms(ps[0].Now)}, padIDs(jobRollback)...)...); err != nil {
 				return err
 			}
 		}
@@ -202,6 +277,100 @@ func (s *DB) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams
 		return nil, err
 	}
 	return errs, nil
+}
+
+// WorkerExtendLeases renews many held leases in one statement and returns
+// the IDs of those renewed: a lease missing from it was lost (its token is
+// stale or the worker was finished), exactly as WorkerExtendLease's
+// ErrConflict says of one.
+func (s *DB) WorkerExtendLeases(ctx context.Context, leases []store.Lease, until time.Time) (map[int64]bool, error) {
+	if len(leases) == 0 {
+		return map[int64]bool{}, nil
+	}
+	rows := make([][]any, len(leases))
+	for i, l := range leases {
+		rows[i] = []any{l.ID, l.Token}
+	}
+	with, args := s.values("v(id, token)", []string{"BIGINT", "BIGINT"}, rows)
+	return s.ids(ctx, s.db, with+` UPDATE workers SET lease_expires_ms = ? FROM v
+		WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1 RETURNING workers.id`, append(args, ms(until))...)
+}
+
+// ids runs a statement returning one ID per row.
+func (s *DB) ids(ctx context.Context, x querier, query string, args ...any) (map[int64]bool, error) {
+	rows, err := x.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap(err)
+		}
+		out[id] = true
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// values returns "WITH <name> AS (VALUES …)" holding rows, each value cast
+// to its column's type (BIGINT, TEXT or BYTES: PostgreSQL cannot infer a
+// parameter's type inside VALUES), and its arguments. The rows are padded
+// to a power of two with copies of a row whose first column is 0, an ID no
+// row has, so that a batch of any size uses one of a few statement texts
+// (each prepared once per connection).
+func (s *DB) values(name string, types []string, rows [][]any) (string, []any) {
+	var b strings.Builder
+	b.WriteString("WITH " + name + " AS (VALUES ")
+	row := make([]string, len(types))
+	for i, t := range types {
+		if t == "BYTES" {
+			t = "BLOB"
+			if s.d.Name == "postgres" {
+				t = "BYTEA"
+			}
+		}
+		row[i] = "CAST(? AS " + t + ")"
+	}
+	tuple := "(" + strings.Join(row, ", ") + ")"
+	n := padLen(len(rows))
+	args := make([]any, 0, n*len(types))
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tuple)
+		if i < len(rows) {
+			args = append(args, rows[i]...)
+			continue
+		}
+		args = append(args, int64(0)) // padding: matches no row
+		for _, v := range rows[0][1:] {
+			args = append(args, v)
+		}
+	}
+	b.WriteString(")")
+	return b.String(), args
+}
+
+// padLen is n rounded up to a power of two: the length of an ID list or a
+// VALUES list of n, so that lists of any length share a few statement texts.
+func padLen(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// padIDs pads ids to padLen with 0, an ID no row has.
+func padIDs(ids []int64) []any {
+	out := int64Args(ids)
+	for len(out) < padLen(len(ids)) {
+		out = append(out, int64(0))
+	}
+	return out
 }
 
 // WriteConcurrency is how many write transactions are worth running at

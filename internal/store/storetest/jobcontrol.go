@@ -178,4 +178,58 @@ func testJobControl(t *testing.T, setup func(t *testing.T) *bundle) {
 		ok(t, err, "WorkerFinishMany(again)")
 		isErr(t, errs[0], store.ErrConflict, "a second outcome on the same lease")
 	})
+
+	// Each kind of write an outcome carries, for several outcomes in one
+	// batch: the previous state, the resource's certificate, the job's
+	// rollback mark, and a retry of a cancelled job's worker ending it.
+	t.Run("WorkerFinishManyWrites", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j, _ := b.simpleJob(t, 3)
+		b.start(t, j.ID)
+		cancelled, _ := b.simpleJob(t, 1)
+		b.start(t, cancelled.ID)
+		claimed := b.claim(t, "a", b.now, 10)
+		equal(t, "claimed", len(claimed), 4)
+		var ws []store.Worker
+		var retry store.Worker
+		for _, w := range claimed {
+			if w.JobID == cancelled.ID {
+				retry = w
+			} else {
+				ws = append(ws, w)
+			}
+		}
+		ok(t, b.s.JobCancel(b.ctx, store.JobCancelParams{AccountID: b.acct, JobID: cancelled.ID, Now: b.now}), "JobCancel")
+		var ps []store.WorkerFinishParams
+		for i, w := range ws {
+			ps = append(ps, store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Status: store.WorkerSuccess, Attempts: 1,
+				Now: b.now, ResourceID: w.ResourceID, SetResourceCert: true, ResourceCertID: w.CertID,
+				Previous: &store.WorkerRecordPreviousParams{ResourceCertID: int64(100 + i), PreviousEnc: []byte{0, byte(i), 0xff}, Unchanged: i == 1}})
+		}
+		ps[2].MarkJobRollback = true
+		ps = append(ps, store.WorkerFinishParams{ID: retry.ID, LeaseToken: retry.LeaseToken, Status: store.WorkerProcessing,
+			LastError: "timeout", Attempts: 1, NextRunAt: b.now.Add(time.Minute), Now: b.now})
+		errs, err := b.s.WorkerFinishMany(b.ctx, ps)
+		ok(t, err, "WorkerFinishMany")
+		for i, e := range errs {
+			ok(t, e, "outcome %d", i)
+		}
+		for i, w := range ws {
+			got := b.worker(t, w.ID)
+			equal(t, "Status", got.Status, store.WorkerSuccess)
+			equal(t, "HasPrevious", got.HasPrevious, true)
+			equal(t, "ResourceCertID", got.ResourceCertID, int64(100+i))
+			equal(t, "PreviousEnc", got.PreviousEnc, []byte{0, byte(i), 0xff})
+			equal(t, "Unchanged", got.Unchanged, i == 1)
+			res, err := b.s.ResourceGet(b.ctx, b.acct, w.ResourceID)
+			ok(t, err, "ResourceGet")
+			equal(t, "resource's CurrentCertID", res.CurrentCertID, w.CertID)
+		}
+		equal(t, "job Rollback", b.getJob(t, j.ID).Rollback, true)
+		equal(t, "cancelled job Rollback", b.getJob(t, cancelled.ID).Rollback, false)
+		got := b.worker(t, retry.ID)
+		equal(t, "retried worker of a cancelled job", got.Status, store.WorkerError)
+		equal(t, "its LastError", got.LastError, store.CancelledMessage+" (last attempt: timeout)")
+	})
 }

@@ -115,6 +115,27 @@ func testWorkers(t *testing.T, setup func(t *testing.T) *bundle) {
 		isErr(t, b.s.WorkerExtendLease(b.ctx, w.ID, w.LeaseToken, later), store.ErrConflict, "WorkerExtendLease after finish")
 	})
 
+	t.Run("ExtendLeases", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j, _ := b.simpleJob(t, 3)
+		b.start(t, j.ID)
+		held := b.claim(t, "a", b.now, 10)
+		equal(t, "claimed", len(held), 3)
+		gone, stale, kept := held[0], held[1], held[2]
+		b.finish(t, gone, store.WorkerSuccess)
+		later := b.now.Add(10 * time.Minute)
+		renewed, err := b.s.WorkerExtendLeases(b.ctx, []store.Lease{{ID: gone.ID, Token: gone.LeaseToken},
+			{ID: stale.ID, Token: stale.LeaseToken + 1}, {ID: kept.ID, Token: kept.LeaseToken}}, later)
+		ok(t, err, "WorkerExtendLeases")
+		equal(t, "renewed", renewed, map[int64]bool{kept.ID: true})
+		sameMS(t, "renewed LeaseExpires", b.worker(t, kept.ID).LeaseExpires, later)
+		sameMS(t, "stale token's LeaseExpires", b.worker(t, stale.ID).LeaseExpires, stale.LeaseExpires)
+		renewed, err = b.s.WorkerExtendLeases(b.ctx, nil, later)
+		ok(t, err, "WorkerExtendLeases(none)")
+		equal(t, "renewed of none", len(renewed), 0)
+	})
+
 	t.Run("LeaseExpiryFencing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
