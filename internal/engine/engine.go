@@ -112,7 +112,8 @@ type Engine struct {
 	products deploy.Catalog
 	log      *slog.Logger
 
-	wake chan struct{}
+	wake  chan struct{} // Wake: look at everything
+	freed chan struct{} // a worker ended: end jobs, claim more (schedule.go)
 
 	mu        sync.Mutex
 	running   int
@@ -120,6 +121,8 @@ type Engine struct {
 	hosts     map[string]*hostSlots // hostgate.go
 	unplaced  int                   // workers started whose host is not known yet
 	finishing map[int64]bool        // jobs whose workers changed since the last end check
+	deploying map[int64]int         // per job, its workers running here, rollbacks aside (schedule.go)
+	leases    map[int64]heldLease   // running workers' leases, by worker ID (leases.go)
 	wg        sync.WaitGroup
 
 	certs    *certCache
@@ -139,7 +142,8 @@ func (e *Engine) OnJobChange(f func(jobID int64)) { e.jobChanged = f }
 func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{cfg: cfg, store: st, box: box, products: products, log: log,
-		wake: make(chan struct{}, 1), hosts: map[string]*hostSlots{}, finishing: map[int64]bool{},
+		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), hosts: map[string]*hostSlots{}, finishing: map[int64]bool{},
+		deploying: map[int64]int{}, leases: map[int64]heldLease{},
 		certs: newCertCache(1024), outcomes: newOutcomeBatcher(st)}
 }
 
@@ -147,6 +151,14 @@ func New(st Store, box *secret.Box, products deploy.Catalog, log *slog.Logger, c
 func (e *Engine) Wake() {
 	select {
 	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// workerDone tells the loop that a worker ended. It never blocks.
+func (e *Engine) workerDone() {
+	select {
+	case e.freed <- struct{}{}:
 	default:
 	}
 }
@@ -172,10 +184,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}
+	renewing := make(chan struct{})
+	go func() { defer close(renewing); e.renewLeases(ctx) }()
 	timer := e.cfg.Clock.NewTimer(0)
 	defer timer.Stop()
+	next, full := time.Time{}, true
 	for {
-		next := e.tick(ctx)
+		if full {
+			next = e.tick(ctx)
+		} else if n := e.freedPass(ctx); n.Before(next) {
+			next = n
+		}
 		timer.Reset(next.Sub(e.cfg.Clock.Now()))
 		if e.cfg.OnPass != nil {
 			e.cfg.OnPass(next)
@@ -183,13 +202,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			e.wg.Wait()
+			<-renewing
 			// Hand back leases so another node (or our restart) continues at once.
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			e.store.WorkerReleaseOwner(rctx, e.cfg.Owner)
 			cancel()
 			return ctx.Err()
 		case <-e.wake:
+			full = true
 		case <-timer.C():
+			full = true
+		case <-e.freed:
+			full = false
 		}
 	}
 }

@@ -57,8 +57,8 @@ func TestBackoff(t *testing.T) {
 }
 
 // spyStore counts the engine's scheduling passes (each starts with
-// JobStartDue) and can hold ResourceGet until its context ends, like a
-// database that hangs.
+// JobStartDue) and can hold the reads of resources until their context
+// ends, like a database that hangs.
 type spyStore struct {
 	store.Store
 	polls        atomic.Int64
@@ -69,6 +69,15 @@ type spyStore struct {
 func (p *spyStore) JobStartDue(ctx context.Context, now time.Time) ([]int64, error) {
 	p.polls.Add(1)
 	return p.Store.JobStartDue(ctx, now)
+}
+
+func (p *spyStore) ResourceGetMany(ctx context.Context, accountID int64, ids []int64) ([]store.Resource, error) {
+	if p.hangResource.Load() {
+		p.hanging <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return p.Store.ResourceGetMany(ctx, accountID, ids)
 }
 
 func (p *spyStore) ResourceGet(ctx context.Context, accountID, id int64) (store.Resource, error) {
@@ -311,8 +320,8 @@ func TestEngineIdlesWhileBlocked(t *testing.T) {
 					checkIdle()
 				}
 			}
-			n, _, _ := r.pass()
-			clk.Advance(blockedRecheck)
+			n, next, _ := r.pass()
+			clk.Advance(next.Sub(clk.Now())) // blockedRecheck, or IdlePoll with every slot busy
 			r.waitPasses(n)
 			checkIdle()
 			passes, _, _ := r.pass()
@@ -360,9 +369,9 @@ func (r *rig) waitJob(id int64, want store.JobStatus) {
 	}
 }
 
-// TestEngineShutdownKeepsWorkers stops the engine while a worker is still
-// gathering what it needs from the database: the worker must be left for the
-// next run, not failed.
+// TestEngineShutdownKeepsWorkers stops the engine while it is still
+// gathering what a claimed worker needs from the database: the worker must
+// be left for the next run, not failed.
 func TestEngineShutdownKeepsWorkers(t *testing.T) {
 	r := setup(t)
 	res := r.resource("a.example.test")

@@ -31,38 +31,69 @@ func (e *Engine) tick(ctx context.Context) time.Time {
 		next = bake
 	}
 
-	e.mu.Lock()
-	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting)
-	e.mu.Unlock()
-	if free > 0 {
-		ws, err := e.store.WorkerClaimDue(ctx, store.WorkerClaimDueParams{Owner: e.cfg.Owner, Now: now,
-			LeaseUntil: now.Add(e.cfg.Lease), Limit: free})
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
-				e.log.Error("engine: claim workers", "error", err)
-			}
-			return retrySoon
-		}
-		for _, w := range ws {
-			e.start(ctx, w)
-		}
-		if len(ws) == free {
-			// Saturated: a finishing worker wakes us.
-			return next
-		}
-	}
 	if t, ok, err := e.store.JobNextDue(ctx); err == nil && ok && t.Before(next) {
 		next = t
 	}
-	if t, ok, err := e.store.WorkerNextDue(ctx); err == nil && ok {
-		// Everything claimable was claimed above, so a due time in the past
-		// belongs to a worker waiting for its resource to be released; the
-		// release wakes us, so only look again after a short pause.
-		if t = later(t, now.Add(blockedRecheck)); t.Before(next) {
-			next = t
-		}
+	if t := e.claim(ctx, now, 1); !t.IsZero() && t.Before(next) {
+		next = t
 	}
 	return next
+}
+
+// freedPass is the loop's pass after workers ended (and nothing else woke
+// it): it ends the jobs they belonged to and claims more work, but only
+// once a batch of slots is free, so that a busy engine claims many workers
+// per transaction instead of one for each that ends. It returns when to
+// look again, or the zero time to keep the time the last full pass set.
+func (e *Engine) freedPass(ctx context.Context) time.Time {
+	e.finishJobs(ctx)
+	return e.claim(ctx, e.cfg.Clock.Now(), e.claimBatch())
+}
+
+// claimBatch is how many slots must be free before a freed pass claims: a
+// quarter of Workers. At most that many slots stay empty while the engine
+// is busy, and each claim leases that many workers at least.
+func (e *Engine) claimBatch() int { return max(1, e.cfg.Workers/4) }
+
+// claim leases due workers into the free slots, if at least minFree are
+// free, and starts them. It returns when due workers are next worth looking
+// for, or the zero time if a finishing worker will wake the loop first (the
+// slots are full, or fewer than minFree are free).
+func (e *Engine) claim(ctx context.Context, now time.Time, minFree int) time.Time {
+	e.mu.Lock()
+	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting)
+	e.mu.Unlock()
+	if free < minFree || free <= 0 {
+		return time.Time{}
+	}
+	ws, err := e.store.WorkerClaimDue(ctx, store.WorkerClaimDueParams{Owner: e.cfg.Owner, Now: now,
+		LeaseUntil: now.Add(e.cfg.Lease), Limit: free})
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
+			e.log.Error("engine: claim workers", "error", err)
+		}
+		return now.Add(time.Second)
+	}
+	if len(ws) > 0 {
+		rd := e.readClaim(ctx, ws)
+		if ctx.Err() != nil {
+			return time.Time{} // shutting down: Run hands the leases back
+		}
+		for _, w := range ws {
+			e.start(ctx, w, rd)
+		}
+	}
+	if len(ws) == free {
+		return time.Time{} // saturated: a finishing worker wakes us
+	}
+	t, ok, err := e.store.WorkerNextDue(ctx)
+	if err != nil || !ok {
+		return time.Time{}
+	}
+	// Everything claimable was claimed above, so a due time in the past
+	// belongs to a worker waiting for its resource to be released; the
+	// release wakes us, so only look again after a short pause.
+	return later(t, now.Add(blockedRecheck))
 }
 
 // blockedRecheck is the pause before looking again at due workers that
@@ -87,7 +118,12 @@ func (e *Engine) finishJobs(ctx context.Context) {
 	e.mu.Lock()
 	ids := make([]int64, 0, len(e.finishing))
 	for id := range e.finishing {
-		ids = append(ids, id)
+		// A job with workers deploying here has not ended, nor has its
+		// wave: the last of them to end marks it again. (A rollback
+		// running here does not hold back a job's end or its next wave.)
+		if e.deploying[id] == 0 {
+			ids = append(ids, id)
+		}
 	}
 	clear(e.finishing)
 	e.mu.Unlock()

@@ -37,7 +37,8 @@ func TestRequestOpensSealedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(r.st, r.box, registry.New(registry.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
-	req, _, _, err := e.request(r.ctx, store.Worker{AccountID: r.account, ResourceID: res.ID, CertID: r.cert.ID})
+	w := store.Worker{AccountID: r.account, ResourceID: res.ID, CertID: r.cert.ID}
+	req, _, _, err := e.request(r.ctx, w, e.readClaim(r.ctx, []store.Worker{w}))
 	if err != nil {
 		t.Fatal(err)
 	}

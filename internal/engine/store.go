@@ -18,6 +18,7 @@ type Store interface {
 	AccountGet(ctx context.Context, id int64) (store.Account, error) // the Scope of its targets
 	AccessGet(ctx context.Context, accountID, id int64) (store.CloudAccess, error)
 	ResourceGet(ctx context.Context, accountID, id int64) (store.Resource, error)
+	ResourceGetMany(ctx context.Context, accountID int64, ids []int64) ([]store.Resource, error) // a claim's (claimreads.go)
 	ResourceScan(ctx context.Context, p store.ResourceScanParams) ([]store.Resource, error)
 
 	JobNextDue(ctx context.Context) (t time.Time, ok bool, err error)
@@ -27,7 +28,7 @@ type Store interface {
 	JobSweepTargets(ctx context.Context, jobID int64) ([]store.SweepTarget, error) // sweep.go
 
 	WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) ([]store.Worker, error)
-	WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error
+	WorkerExtendLeases(ctx context.Context, leases []store.Lease, until time.Time) (map[int64]bool, error) // leases.go
 	WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPreviousParams) error
 	WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) ([]error, error)
 	WorkerNextDue(ctx context.Context) (t time.Time, ok bool, err error)

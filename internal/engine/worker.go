@@ -17,33 +17,43 @@ import (
 	"github.com/certfleet/certfleet/internal/verify"
 )
 
-func (e *Engine) start(ctx context.Context, w store.Worker) {
+// start runs a leased worker in its own goroutine; rd holds what its claim
+// read for it.
+func (e *Engine) start(ctx context.Context, w store.Worker, rd *claimReads) {
+	deploying := w.Status != store.WorkerRollback
 	e.mu.Lock()
 	e.running++
 	e.unplaced++ // until run knows its host
+	if deploying {
+		e.deploying[w.JobID]++
+	}
 	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
 		defer func() {
 			e.mu.Lock()
 			e.running--
+			if deploying {
+				if e.deploying[w.JobID]--; e.deploying[w.JobID] == 0 {
+					delete(e.deploying, w.JobID)
+				}
+			}
+			e.finishing[w.JobID] = true
 			e.mu.Unlock()
-			e.markFinishing(w.JobID)
 			e.wg.Done()
-			e.Wake()
+			e.workerDone()
 		}()
-		e.run(ctx, w)
+		e.run(ctx, w, rd)
 	}()
 }
 
-// run executes one leased worker: heartbeat, deploy or roll back, record.
-func (e *Engine) run(parent context.Context, w store.Worker) {
+// run executes one leased worker: deploy or roll back, record. Its lease is
+// renewed meanwhile by renewLeases (leases.go).
+func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	hbDone := make(chan struct{})
 	lc := newLeaseClock(w.LeaseExpires)
-	go e.heartbeat(ctx, cancel, w, lc, hbDone)
-	defer func() { cancel(nil); <-hbDone }()
+	defer e.hold(w.ID, heldLease{token: w.LeaseToken, clock: lc, cancel: cancel})()
 	placed := sync.OnceFunc(func() {
 		e.mu.Lock()
 		e.unplaced--
@@ -57,7 +67,7 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
 		return
 	}
-	req, vs, currentCert, err := e.request(ctx, w)
+	req, vs, currentCert, err := e.request(ctx, w, rd)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutdown or lost lease, not a fault of the worker.
@@ -116,29 +126,6 @@ func (e *Engine) run(parent context.Context, w store.Worker) {
 var errLeaseLost = errors.New("engine: lease lost to another node")
 
 var errLeaseLapsed = errors.New("engine: lease lapsed before the deployment started")
-
-func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, w store.Worker, lc *leaseClock, done chan struct{}) {
-	defer close(done)
-	t := e.cfg.Clock.NewTimer(e.cfg.Lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			t.Reset(e.cfg.Lease / 3)
-			until := e.cfg.Clock.Now().Add(e.cfg.Lease)
-			err := e.store.WorkerExtendLease(ctx, w.ID, w.LeaseToken, until)
-			if errors.Is(err, store.ErrConflict) {
-				cancel(errLeaseLost)
-				return
-			}
-			if err == nil {
-				lc.renewed(until)
-			}
-		}
-	}
-}
 
 // finish records an attempt's outcome: success, a retry later, or failure.
 // restored says a successful rollback put a previous state back; only then
@@ -221,8 +208,8 @@ func truncate(s string, n int) string {
 
 // request builds the deploy.Request of a worker, with the resource's
 // verification settings and the certificate it serves now by our records.
-func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, verify.Settings, int64, error) {
-	res, err := e.store.ResourceGet(ctx, w.AccountID, w.ResourceID)
+func (e *Engine) request(ctx context.Context, w store.Worker, rd *claimReads) (deploy.Request, verify.Settings, int64, error) {
+	res, err := rd.resource(ctx, w)
 	if errors.Is(err, store.ErrNotFound) {
 		return deploy.Request{}, verify.Settings{}, 0, deploy.Permanent(fmt.Errorf("engine: resource %d no longer exists", w.ResourceID))
 	}
@@ -230,7 +217,7 @@ func (e *Engine) request(ctx context.Context, w store.Worker) (deploy.Request, v
 		return deploy.Request{}, verify.Settings{}, 0, fmt.Errorf("engine: resource %d: %w", w.ResourceID, err)
 	}
 	// Secret Config values and the credential are stored sealed; the deployer gets them opened.
-	t, vs, err := rollout.TargetOf(ctx, e.store, e.box, res)
+	t, vs, err := rollout.TargetOf(ctx, rd, e.box, res)
 	if err != nil {
 		return deploy.Request{}, vs, 0, fmt.Errorf("engine: %w", err)
 	}
