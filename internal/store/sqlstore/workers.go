@@ -89,16 +89,17 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 	var out []store.Worker
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// A staged job's workers wait for their wave (rollbacks never wait).
-		// Candidates come from an unlocked, index-ordered scan that stops at
-		// the limit (workers_runnable); only those rows are then locked.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT w.id, w.resource_id FROM workers w WHERE w.id IN (
-				SELECT c.id FROM workers c JOIN jobs j ON j.id = c.job_id
-				WHERE c.status IN ('scheduling', 'processing', 'rollback') AND c.next_run_ms <= ? AND c.lease_expires_ms < ?
-				AND ((c.wave <= j.current_wave AND j.cancelled_ms = 0) OR c.status = 'rollback')
-				AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = c.resource_id AND o.active = 1 AND o.id <> c.id)
-				ORDER BY c.next_run_ms, c.id LIMIT ?)
-			AND w.status IN ('scheduling', 'processing', 'rollback') AND w.lease_expires_ms < ?
-			ORDER BY w.next_run_ms, w.id`+s.lock()), ms(p.Now), ms(p.Now), p.Limit, ms(p.Now))
+		// The scan follows workers_runnable in claim order and stops at the
+		// limit; SQLite is told to use it (without statistics it scanned
+		// every runnable worker through workers_due and sorted them, on
+		// every claim), PostgreSQL locks the rows it returns, skipping rows
+		// another claim holds.
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT c.id, c.resource_id FROM workers c`+s.indexedBy("workers_runnable")+`
+			JOIN jobs j ON j.id = c.job_id
+			WHERE c.status IN ('scheduling', 'processing', 'rollback') AND c.next_run_ms <= ? AND c.lease_expires_ms < ?
+			AND ((c.wave <= j.current_wave AND j.cancelled_ms = 0) OR c.status = 'rollback')
+			AND NOT EXISTS (SELECT 1 FROM workers o WHERE o.resource_id = c.resource_id AND o.active = 1 AND o.id <> c.id)
+			ORDER BY c.next_run_ms, c.id LIMIT ?`+s.lockOf("c")), ms(p.Now), ms(p.Now), p.Limit)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -159,6 +160,15 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		return out[i].ID < out[j].ID
 	})
 	return out, err
+}
+
+// indexedBy makes SQLite's planner use index for the table before it (its
+// planner has no statistics unless ANALYZE ran); other engines plan alone.
+func (s *DB) indexedBy(index string) string {
+	if s.d.Name == "sqlite" {
+		return " INDEXED BY " + index
+	}
+	return ""
 }
 
 // WorkerExtendLease renews a held lease.
