@@ -44,7 +44,9 @@ type Config struct {
 	Owner string
 	// Workers bounds deployments running at once on this node. A deployment
 	// waiting, with no session, for its host's reload round does not count
-	// (deploy.HostGate.Yield); at most waitingPerWorker·Workers wait so.
+	// (deploy.HostGate.Yield); at most waitingPerWorker·Workers wait so. Nor
+	// does one whose outcome waits for its group commit; at most Workers
+	// wait so (worker.go, slot).
 	// Defaults to 64.
 	Workers int
 	// PerHost bounds the sessions open at once to one target host (for ssh
@@ -115,15 +117,16 @@ type Engine struct {
 	wake  chan struct{} // Wake: look at everything
 	freed chan struct{} // a worker ended: end jobs, claim more (schedule.go)
 
-	mu        sync.Mutex
-	running   int
-	waiting   int                   // deployments yielded to their host's round (hostgate.go)
-	hosts     map[string]*hostSlots // hostgate.go
-	unplaced  int                   // workers started whose host is not known yet
-	finishing map[int64]bool        // jobs whose workers changed since the last end check
-	deploying map[int64]int         // per job, its workers running here, rollbacks aside (schedule.go)
-	leases    map[int64]heldLease   // running workers' leases, by worker ID (leases.go)
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	running    int
+	committing int                   // workers whose outcome waits for its commit (worker.go slot)
+	waiting    int                   // deployments yielded to their host's round (hostgate.go)
+	hosts      map[string]*hostSlots // hostgate.go
+	unplaced   int                   // workers started whose host is not known yet
+	finishing  map[int64]bool        // jobs whose workers changed since the last end check
+	deploying  map[int64]int         // per job, its workers running here, rollbacks aside (schedule.go)
+	leases     map[int64]heldLease   // running workers' leases, by worker ID (leases.go)
+	wg         sync.WaitGroup
 
 	certs    *certCache
 	outcomes *outcomeBatcher // outcomes.go

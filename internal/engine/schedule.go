@@ -61,7 +61,7 @@ func (e *Engine) claimBatch() int { return max(1, e.cfg.Workers/4) }
 // slots are full, or fewer than minFree are free).
 func (e *Engine) claim(ctx context.Context, now time.Time, minFree int) time.Time {
 	e.mu.Lock()
-	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting)
+	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting, 2*e.cfg.Workers-e.running-e.committing)
 	e.mu.Unlock()
 	if free < minFree || free <= 0 {
 		return time.Time{}

@@ -29,10 +29,15 @@ func (e *Engine) start(ctx context.Context, w store.Worker, rd *claimReads) {
 	}
 	e.mu.Unlock()
 	e.wg.Add(1)
+	sl := &slot{e: e}
 	go func() {
 		defer func() {
 			e.mu.Lock()
-			e.running--
+			if sl.freed {
+				e.committing--
+			} else {
+				e.running--
+			}
 			if deploying {
 				if e.deploying[w.JobID]--; e.deploying[w.JobID] == 0 {
 					delete(e.deploying, w.JobID)
@@ -43,13 +48,33 @@ func (e *Engine) start(ctx context.Context, w store.Worker, rd *claimReads) {
 			e.wg.Done()
 			e.workerDone()
 		}()
-		e.run(ctx, w, rd)
+		e.run(ctx, w, rd, sl)
 	}()
+}
+
+// slot is a running worker's place among Config.Workers. It is given up
+// (free) once the worker's outcome is handed to the group commit: waiting
+// for the commit is no deployment, and while it waits its lease and its
+// resource's one-holder mark stay in the database, so nothing else can run
+// it or its resource until the outcome is durable. At most Workers outcomes
+// wait so (claim counts them).
+type slot struct {
+	e     *Engine
+	freed bool // guarded by e.mu
+}
+
+func (s *slot) free() {
+	s.e.mu.Lock()
+	s.freed = true
+	s.e.running--
+	s.e.committing++
+	s.e.mu.Unlock()
+	s.e.workerDone()
 }
 
 // run executes one leased worker: deploy or roll back, record. Its lease is
 // renewed meanwhile by renewLeases (leases.go).
-func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads) {
+func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads, sl *slot) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	lc := newLeaseClock(w.LeaseExpires)
@@ -64,7 +89,7 @@ func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads) {
 	log := e.log.With("job_id", w.JobID, "worker_id", w.ID, "resource_id", w.ResourceID)
 	d, ok := e.products.Lookup(w.CloudName, w.CloudProduct)
 	if !ok {
-		e.finish(ctx, log, w, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
+		e.finish(ctx, log, w, sl, fmt.Errorf("engine: no deployer for %s/%s", w.CloudName, w.CloudProduct), true, false)
 		return
 	}
 	req, vs, currentCert, err := e.request(ctx, w, rd)
@@ -74,7 +99,7 @@ func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads) {
 			log.Info("worker interrupted", "cause", context.Cause(ctx))
 			return
 		}
-		e.finish(ctx, log, w, err, deploy.IsPermanent(err), false) // a database error is transient
+		e.finish(ctx, log, w, sl, err, deploy.IsPermanent(err), false) // a database error is transient
 		return
 	}
 	if h, ok := d.(deploy.Hoster); ok {
@@ -120,7 +145,7 @@ func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads) {
 		log.Info("worker interrupted", "cause", context.Cause(ctx))
 		return
 	}
-	e.finish(ctx, log, w, err, deploy.IsPermanent(err), restored)
+	e.finish(ctx, log, w, sl, err, deploy.IsPermanent(err), restored)
 }
 
 var errLeaseLost = errors.New("engine: lease lost to another node")
@@ -131,7 +156,7 @@ var errLeaseLapsed = errors.New("engine: lease lapsed before the deployment star
 // restored says a successful rollback put a previous state back; only then
 // does the certificate the resource serves change (a rollback with nothing to
 // undo leaves it as it is).
-func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, err error, permanent, restored bool) {
+func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, sl *slot, err error, permanent, restored bool) {
 	now := e.cfg.Clock.Now()
 	p := store.WorkerFinishParams{ID: w.ID, LeaseToken: w.LeaseToken, Now: now, Attempts: w.Attempts + 1, ResourceID: w.ResourceID}
 	if w.PreviousPending {
@@ -174,6 +199,7 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, w store.Worker, e
 	// The outcome must be written even if shutdown starts now.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	sl.free()
 	if ferr := e.outcomes.finish(wctx, p); ferr != nil {
 		log.Warn("worker outcome not recorded (lease lost?)", "status", p.Status, "error", ferr)
 		return
