@@ -27,10 +27,41 @@ func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	j.Created, j.Modified = fromMS(created), fromMS(modified)
 	j.Rollback = rollback != 0
 	j.Cancelled = fromMS(cancelled)
-	j.CertIDs = fromJSON[[]int64](certs)
-	j.ResourceIDs = fromJSON[[]int64](resources)
-	j.ContactIDs = fromJSON[[]int64](contacts)
+	j.CertIDs = idsFromJSON(certs)
+	j.ResourceIDs = idsFromJSON(resources)
+	j.ContactIDs = idsFromJSON(contacts)
 	return j, err
+}
+
+// idsFromJSON reads a JSON array of IDs as jsonText wrote it. A job's
+// resource list has one ID per resource and is read with the job on every
+// DescribeDeploymentJob; encoding/json took ~10 ms for 10,000 of them.
+// Anything but digits, commas, brackets and spaces falls back to it.
+func idsFromJSON(s string) []int64 {
+	if s == "" {
+		return nil
+	}
+	out := make([]int64, 0, strings.Count(s, ",")+1)
+	var n int64
+	digits := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			n, digits = n*10+int64(c-'0'), true
+		case c == ',' || c == ']':
+			if digits {
+				out = append(out, n)
+			}
+			n, digits = 0, false
+		case c == '[' || c == ' ':
+		default:
+			return fromJSON[[]int64](s)
+		}
+	}
+	if len(out) == 0 && s != "[]" {
+		return fromJSON[[]int64](s) // "null" and the like
+	}
+	return out
 }
 
 // JobCreate inserts j (status editing) with its workers and references.
