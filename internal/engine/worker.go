@@ -57,13 +57,17 @@ func (e *Engine) start(ctx context.Context, w store.Worker, rd *claimReads) {
 // for the commit is no deployment, and while it waits its lease and its
 // resource's one-holder mark stay in the database, so nothing else can run
 // it or its resource until the outcome is durable. At most Workers outcomes
-// wait so (claim counts them).
+// wait so (claim counts them). Its host's session slot is given up too.
 type slot struct {
 	e     *Engine
-	freed bool // guarded by e.mu
+	host  *hostGate // nil: no host gate
+	freed bool      // guarded by e.mu
 }
 
 func (s *slot) free() {
+	if s.host != nil {
+		s.host.release()
+	}
 	s.e.mu.Lock()
 	s.freed = true
 	s.e.running--
@@ -110,6 +114,7 @@ func (e *Engine) run(parent context.Context, w store.Worker, rd *claimReads, sl 
 				return // shutting down or lease lost: another attempt will run it
 			}
 			defer g.release()
+			sl.host = g
 			ctx = deploy.WithHostGate(ctx, g)
 		}
 	}
