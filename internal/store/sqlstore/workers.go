@@ -203,90 +203,138 @@ func (s *DB) WorkerRecordPrevious(ctx context.Context, p store.WorkerRecordPrevi
 
 // WorkerFinish writes an attempt's outcome if the caller still holds the lease.
 func (s *DB) WorkerFinish(ctx context.Context, p store.WorkerFinishParams) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.workerFinish(ctx, tx, p) })
+	errs, err := s.WorkerFinishMany(ctx, []store.WorkerFinishParams{p})
+	if err != nil {
+		return err
+	}
+	return errs[0]
 }
 
-// WorkerFinishMany writes many outcomes in one transaction (group commit),
-// with a handful of statements whatever their number: each statement
-// covers every outcome of the batch that needs it. Each outcome is
-// conditional on its own lease token as in WorkerFinish; one that lost its
-// lease gets ErrConflict in errs and writes nothing, without failing the
-// others. Any other error fails the whole batch (err), and nothing is
+// WorkerFinishMany writes many outcomes at once (group commit) with one or
+// two statements in the common case, whatever their number. Each outcome
+// is conditional on its own lease token as in WorkerFinish; one that lost
+// its lease gets ErrConflict in errs and writes nothing, without failing
+// the others. Any other error fails the whole batch (err), and nothing is
 // written.
+//
+// An outcome's own row (status, previous state) and its resource's
+// certificate are one statement on PostgreSQL (a data-modifying WITH), so
+// a batch of successes and failures is one round trip and needs no
+// explicit transaction; SQLite runs two statements in one. Retries (a
+// cancelled job's worker ends instead) and rollback marks on the job add
+// a statement each, in a transaction.
 func (s *DB) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) (errs []error, err error) {
-	errs = make([]error, len(ps))
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		// The outcomes themselves, each fenced by its token; RETURNING says
-		// which held their lease. Only those get the writes below.
-		rows := make([][]any, len(ps))
-		for i, p := range ps {
-			rows[i] = []any{p.ID, p.LeaseToken, string(p.Status), p.LastError, int64(p.Attempts), ms(p.NextRunAt), ms(p.Now)}
-		}
-		with, args := s.values("v(id, token, status, last_error, attempts, next_run_ms, now_ms)",
-			[]string{"BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"}, rows)
-		written, err := s.ids(ctx, tx, with+` UPDATE workers SET status = v.status, last_error = v.last_error, attempts = v.attempts,
-			next_run_ms = v.next_run_ms, lease_owner = '', lease_expires_ms = 0, active = 0, modified_ms = v.now_ms
-			FROM v WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1 RETURNING workers.id`, args...)
-		if err != nil {
+	extra := false
+	for _, p := range ps {
+		extra = extra || p.Status == store.WorkerScheduling || p.Status == store.WorkerProcessing || p.MarkJobRollback
+	}
+	var written map[int64]bool
+	write := func(x querier) error {
+		var err error
+		if written, err = s.finishOutcomes(ctx, x, ps); err != nil || !extra {
 			return err
 		}
-		var retried, jobRollback []int64
-		var prev, certs [][]any
-		for i, p := range ps {
-			if !written[p.ID] {
-				errs[i] = store.ErrConflict
-				continue
-			}
-			if p.Status == store.WorkerScheduling || p.Status == store.WorkerProcessing {
-				retried = append(retried, p.ID)
-			}
-			if pr := p.Previous; pr != nil {
-				prev = append(prev, []any{p.ID, pr.ResourceCertID, pr.PreviousEnc, int64(b2i(pr.Unchanged))})
-			}
-			if p.SetResourceCert {
-				certs = append(certs, []any{p.ResourceID, p.ResourceCertID, ms(p.Now)})
-			}
-			if p.MarkJobRollback {
-				jobRollback = append(jobRollback, p.ID)
-			}
-		}
-		// A retry of a cancelled job's worker ends it instead (JobCancel
-		// left it alone because it was running).
-		if len(retried) > 0 {
-			if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
-				WHERE id IN `+inList(padLen(len(retried)))+` AND status IN ('scheduling', 'processing')
-				AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
-				append([]any{store.CancelledMessage, store.CancelledMessage}, padIDs(retried)...)...); err != nil {
-				return err
-			}
-		}
-		if len(prev) > 0 {
-			with, args := s.values("v(id, resource_cert_id, previous_enc, unchanged)", []string{"BIGINT", "BIGINT", "BYTES", "BIGINT"}, prev)
-			if _, err := s.exec(ctx, tx, with+` UPDATE workers SET resource_cert_id = v.resource_cert_id, previous_enc = v.previous_enc,
-				has_previous = 1, unchanged = v.unchanged FROM v WHERE workers.id = v.id AND workers.has_previous = 0`, args...); err != nil {
-				return err
-			}
-		}
-		if len(certs) > 0 {
-			with, args := s.values("v(id, cert_id, now_ms)", []string{"BIGINT", "BIGINT", "BIGINT"}, certs)
-			if _, err := s.exec(ctx, tx, with+` UPDATE resources SET current_cert_id = v.cert_id, modified_ms = v.now_ms
-				FROM v WHERE resources.id = v.id`, args...); err != nil {
-				return err
-			}
-		}
-		if len(jobRollback) > 0 {
-			if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ?
-				WHERE id IN (SELECT job_id FROM workers WHERE id IN `+inList(padLen(len(jobRollback)))+`)`,
-				append([]any{ms(ps[0].Now)}, padIDs(jobRollback)...)...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return s.finishExtras(ctx, x, ps, written)
+	}
+	if s.d.Name == "postgres" && !extra {
+		err = write(s.db) // one statement: atomic by itself
+	} else {
+		err = s.tx(ctx, func(tx *sql.Tx) error { return write(tx) })
+	}
 	if err != nil {
 		return nil, err
 	}
+	errs = make([]error, len(ps))
+	for i, p := range ps {
+		if !written[p.ID] {
+			errs[i] = store.ErrConflict
+		}
+	}
 	return errs, nil
+}
+
+// finishOutcomes writes the outcomes whose lease still holds, with the
+// previous state (if none was recorded yet) and the resource's current
+// certificate; it returns the IDs written.
+func (s *DB) finishOutcomes(ctx context.Context, x querier, ps []store.WorkerFinishParams) (map[int64]bool, error) {
+	rows := make([][]any, len(ps))
+	for i, p := range ps {
+		var prevCert, unchanged int64
+		prevEnc := []byte{}
+		if pr := p.Previous; pr != nil {
+			prevCert, prevEnc, unchanged = pr.ResourceCertID, pr.PreviousEnc, int64(b2i(pr.Unchanged))
+		}
+		rows[i] = []any{p.ID, p.LeaseToken, string(p.Status), p.LastError, int64(p.Attempts), ms(p.NextRunAt), ms(p.Now),
+			int64(b2i(p.Previous != nil)), prevCert, prevEnc, unchanged, int64(b2i(p.SetResourceCert)), p.ResourceID, p.ResourceCertID}
+	}
+	with, args := s.values("v(id, token, status, last_error, attempts, next_run_ms, now_ms, has_prev, prev_cert, prev_enc, unchanged, set_cert, resource_id, cert_id)",
+		[]string{"BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BYTES", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}, rows)
+	const fresh = `v.has_prev = 1 AND workers.has_previous = 0` // a previous state to record
+	update := `UPDATE workers SET status = v.status, last_error = v.last_error, attempts = v.attempts,
+		next_run_ms = v.next_run_ms, lease_owner = '', lease_expires_ms = 0, active = 0, modified_ms = v.now_ms,
+		resource_cert_id = CASE WHEN ` + fresh + ` THEN v.prev_cert ELSE workers.resource_cert_id END,
+		previous_enc = CASE WHEN ` + fresh + ` THEN v.prev_enc ELSE workers.previous_enc END,
+		unchanged = CASE WHEN ` + fresh + ` THEN v.unchanged ELSE workers.unchanged END,
+		has_previous = CASE WHEN v.has_prev = 1 THEN 1 ELSE workers.has_previous END
+		FROM v WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1`
+	if s.d.Name == "postgres" {
+		return s.ids(ctx, x, with+`, w AS (`+update+` RETURNING workers.id, v.set_cert, v.resource_id, v.cert_id, v.now_ms),
+			r AS (UPDATE resources SET current_cert_id = w.cert_id, modified_ms = w.now_ms FROM w
+				WHERE w.set_cert = 1 AND resources.id = w.resource_id)
+			SELECT id FROM w`, args...)
+	}
+	written, err := s.ids(ctx, x, with+` `+update+` RETURNING workers.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var certs [][]any
+	for _, p := range ps {
+		if p.SetResourceCert && written[p.ID] {
+			certs = append(certs, []any{p.ResourceID, p.ResourceCertID, ms(p.Now)})
+		}
+	}
+	if len(certs) > 0 {
+		with, args := s.values("v(id, cert_id, now_ms)", []string{"BIGINT", "BIGINT", "BIGINT"}, certs)
+		if _, err := s.exec(ctx, x, with+` UPDATE resources SET current_cert_id = v.cert_id, modified_ms = v.now_ms
+			FROM v WHERE resources.id = v.id`, args...); err != nil {
+			return nil, err
+		}
+	}
+	return written, nil
+}
+
+// finishExtras makes the rarer writes of the outcomes written: a retry of
+// a cancelled job's worker ends it instead (JobCancel left it alone because
+// it was running), and a job gets its rollback mark.
+func (s *DB) finishExtras(ctx context.Context, x querier, ps []store.WorkerFinishParams, written map[int64]bool) error {
+	var retried, jobRollback []int64
+	for _, p := range ps {
+		switch {
+		case !written[p.ID]:
+			continue
+		case p.Status == store.WorkerScheduling || p.Status == store.WorkerProcessing:
+			retried = append(retried, p.ID)
+		}
+		if p.MarkJobRollback {
+			jobRollback = append(jobRollback, p.ID)
+		}
+	}
+	if len(retried) > 0 {
+		if _, err := s.exec(ctx, x, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
+			WHERE id IN `+inList(padLen(len(retried)))+` AND status IN ('scheduling', 'processing')
+			AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
+			append([]any{store.CancelledMessage, store.CancelledMessage}, padIDs(retried)...)...); err != nil {
+			return err
+		}
+	}
+	if len(jobRollback) > 0 {
+		if _, err := s.exec(ctx, x, `UPDATE jobs SET rollback = 1, modified_ms = ?
+			WHERE id IN (SELECT job_id FROM workers WHERE id IN `+inList(padLen(len(jobRollback)))+`)`,
+			append([]any{ms(ps[0].Now)}, padIDs(jobRollback)...)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WorkerExtendLeases renews many held leases in one statement and returns
@@ -391,46 +439,6 @@ func (s *DB) WriteConcurrency() int {
 		return 1
 	}
 	return 8
-}
-
-// workerFinish is WorkerFinish inside tx. It returns ErrConflict, having
-// written nothing, when the lease token no longer matches.
-func (s *DB) workerFinish(ctx context.Context, tx *sql.Tx, p store.WorkerFinishParams) error {
-	n, err := s.exec(ctx, tx, `UPDATE workers SET status = ?, last_error = ?, attempts = ?, next_run_ms = ?, lease_owner = '',
-		lease_expires_ms = 0, active = 0, modified_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`,
-		p.Status, p.LastError, p.Attempts, ms(p.NextRunAt), ms(p.Now), p.ID, p.LeaseToken)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrConflict
-	}
-	// A retry of a cancelled job's worker ends it instead (JobCancel
-	// left it alone because it was running).
-	if _, err := s.exec(ctx, tx, `UPDATE workers SET status = 'error', last_error = `+cancelledError+`, next_run_ms = 0
-		WHERE id = ? AND status IN ('scheduling', 'processing') AND job_id IN (SELECT id FROM jobs WHERE cancelled_ms > 0)`,
-		store.CancelledMessage, store.CancelledMessage, p.ID); err != nil {
-		return err
-	}
-	if pr := p.Previous; pr != nil {
-		if _, err := s.exec(ctx, tx, `UPDATE workers SET resource_cert_id = ?, previous_enc = ?, has_previous = 1, unchanged = ?
-			WHERE id = ? AND has_previous = 0`, pr.ResourceCertID, pr.PreviousEnc, b2i(pr.Unchanged), p.ID); err != nil {
-			return err
-		}
-	}
-	if p.SetResourceCert {
-		if _, err := s.exec(ctx, tx, `UPDATE resources SET current_cert_id = ?, modified_ms = ? WHERE id = ?`,
-			p.ResourceCertID, ms(p.Now), p.ResourceID); err != nil {
-			return err
-		}
-	}
-	if p.MarkJobRollback {
-		if _, err := s.exec(ctx, tx, `UPDATE jobs SET rollback = 1, modified_ms = ? WHERE id = (SELECT job_id FROM workers WHERE id = ?)`,
-			ms(p.Now), p.ID); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // WorkerNextDue returns the earliest time a claimable worker becomes due:
