@@ -11,8 +11,10 @@
 //
 // The files follow the engine's parts: engine.go (configuration, the run
 // loop), schedule.go (starting due jobs, claiming workers, ending jobs),
-// worker.go (one leased worker's run, its lease heartbeat and its outcome),
-// outcomes.go (outcomes written by group commit), hostgate.go (per-host
+// claimreads.go (what a claim's workers read, read once for the claim),
+// worker.go (one leased worker's run and its outcome), leases.go (every
+// running worker's lease renewed by one statement), outcomes.go (outcomes
+// written by group commit), hostgate.go (per-host
 // session slots), rollback.go (the previous state a worker records and
 // restores), verify.go (verify-then-rollback), prober.go (the background
 // prober), certcache.go (certificates with their keys), waves.go (staged

@@ -8,7 +8,7 @@ import (
 // leaseClock is when a worker's lease ends by this node's clock: the claim's
 // expiry, pushed on by each renewal. A node that was frozen (SIGSTOP, a long
 // pause) past it must not start touching the target when it resumes, before
-// its heartbeat has had a chance to find the lease taken: another node may
+// the lease renewal (leases.go) has had a chance to find the lease taken: another node may
 // be deploying the same resource by then.
 type leaseClock struct{ until atomic.Int64 } // Unix nanoseconds
 
