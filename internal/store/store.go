@@ -99,10 +99,13 @@ type Store interface {
 	ContactList(ctx context.Context, p ContactListParams) ([]Contact, int64, error)
 	ContactDelete(ctx context.Context, accountID, id int64) error
 
-	// JobCreate inserts the job and its workers (status editing) in one transaction.
-	JobCreate(ctx context.Context, j *Job, workers []Worker) error
-	// JobReplace rewrites an editing job's fields and workers; ErrConflict unless editing.
-	JobReplace(ctx context.Context, j *Job, workers []Worker) error
+	// JobCreate inserts the job and its workers (status editing) in one
+	// transaction, taking the workers from workers chunk by chunk; an error
+	// of workers leaves no job.
+	JobCreate(ctx context.Context, j *Job, workers WorkerChunks) error
+	// JobReplace rewrites an editing job's fields and workers (chunk by
+	// chunk, in one transaction); ErrConflict unless editing.
+	JobReplace(ctx context.Context, j *Job, workers WorkerChunks) error
 	JobGet(ctx context.Context, accountID, id int64) (Job, error)
 	JobList(ctx context.Context, p JobListParams) ([]Job, int64, error)
 	JobDelete(ctx context.Context, accountID, id int64) error
