@@ -420,7 +420,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
+	list, total, err := a.store.WorkerPage(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
 		CloudProduct: c.params.str("CloudProduct"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err

@@ -134,3 +134,13 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkWorkerPages: go test ./internal/store/postgres -run '^$' -bench WorkerPages
+func BenchmarkWorkerPages(b *testing.B) {
+	s, err := postgres.Open(b.Context(), testutil.PostgresURL(b))
+	if err != nil {
+		b.Fatalf("postgres.Open: %v", err)
+	}
+	defer s.Close()
+	storetest.BenchmarkWorkerPages(b, s, 100_000)
+}
