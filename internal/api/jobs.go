@@ -13,8 +13,9 @@ import (
 
 // jobInput decodes the fields shared by Create/UpdateDeploymentJob into j
 // (an update keeps what it does not name) and returns the workers the job
-// will have (rollout.Define).
-func (a *API) jobInput(ctx context.Context, c *call, j *store.Job, update bool) ([]store.Worker, error) {
+// will have (rollout.Define), chunks the store reads while it writes the
+// job; an error of theirs comes back from the store's write, for jobErr.
+func (a *API) jobInput(ctx context.Context, c *call, j *store.Job, update bool) (store.WorkerChunks, error) {
 	var err error
 	if !update || c.params.has("Name") {
 		if _, err := c.params.required("Name"); err != nil {
@@ -79,7 +80,7 @@ func (a *API) createDeploymentJob(ctx context.Context, c *call) (any, error) {
 		}
 	}
 	if err := a.store.JobCreate(ctx, &j, workers); err != nil {
-		return nil, err
+		return nil, jobErr(err)
 	}
 	if a.opts.AutoStart {
 		a.engine.Wake()
@@ -115,7 +116,7 @@ func (a *API) updateDeploymentJob(ctx context.Context, c *call) (any, error) {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errStatus("Job %d left the editing status while being updated.", j.ID)
 		}
-		return nil, err
+		return nil, jobErr(err)
 	}
 	return nil, nil
 }
@@ -419,7 +420,7 @@ func (a *API) listWorkerResource(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, total, err := a.store.WorkerList(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
+	list, total, err := a.store.WorkerPage(ctx, store.WorkerListParams{AccountID: c.accountID, JobID: j.ID, Status: store.WorkerStatus(c.params.str("Status")),
 		CloudProduct: c.params.str("CloudProduct"), Offset: (page - 1) * size, Limit: size})
 	if err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func (a *API) renew(ctx context.Context, c *call, rec store.Certificate) (int64,
 		}
 		return 0, errRenewalRefused
 	}
-	if err := a.store.JobCreate(ctx, &j, workers); err != nil {
+	if err := a.store.JobCreate(ctx, &j, store.WorkersOf(workers)); err != nil {
 		return 0, err
 	}
 	a.engine.Wake()

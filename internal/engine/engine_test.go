@@ -215,7 +215,7 @@ func (r *rig) startJob(resources ...store.Resource) int64 {
 	for _, res := range resources {
 		j.ResourceIDs = append(j.ResourceIDs, res.ID)
 	}
-	if err := r.st.JobCreate(r.ctx, &j, ws); err != nil {
+	if err := r.st.JobCreate(r.ctx, &j, store.WorkersOf(ws)); err != nil {
 		r.t.Fatal(err)
 	}
 	if err := r.st.JobSetStatus(r.ctx, store.JobSetStatusParams{AccountID: r.account, JobID: j.ID, From: []store.JobStatus{store.JobEditing},

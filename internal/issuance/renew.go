@@ -203,7 +203,7 @@ func (d *Driver) renewed(ctx context.Context, r *store.Order) {
 			return
 		}
 	}
-	if err := d.st.JobCreate(ctx, &j, workers); err != nil {
+	if err := d.st.JobCreate(ctx, &j, store.WorkersOf(workers)); err != nil {
 		d.log.Warn("acme: renewal job", "cert_id", rec.ID, "error", err)
 		return
 	}

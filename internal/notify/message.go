@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	"html"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,13 +42,16 @@ type Report struct {
 	// ListTitle heads Items (e.g. "Failed resources").
 	ListTitle string
 	Items     []Item
+	// More counts items left out of Items already (a JobTally keeps only
+	// MaxListed); they are told as "and N more" with those Render drops.
+	More int
 }
 
 // Render turns a report into a message, listing at most MaxListed items.
 func (r Report) Render() Message {
-	items, more := r.Items, 0
+	items, more := r.Items, r.More
 	if len(items) > MaxListed {
-		items, more = items[:MaxListed], len(items)-MaxListed
+		items, more = items[:MaxListed], more+len(items)-MaxListed
 	}
 	var t, m, h strings.Builder
 	t.WriteString(r.Title + "\n\n")
@@ -116,95 +120,156 @@ func resourceName(r store.Resource, id int64) string {
 
 // JobReport describes a job's end (ev.Kind end) or its rollbacks that ended
 // after ev.Since (ev.Kind rollback). nothing reports a job end where every
-// worker found its certificate already in place.
+// worker found its certificate already in place. It is a JobTally given
+// all of workers at once.
 func JobReport(ev store.JobEvent, workers []store.Worker, resources map[int64]store.Resource) (r Report, nothing bool) {
-	if ev.Kind == store.JobEventKindHalt {
-		return HaltReport(ev.Job, workers, resources), false
+	t := NewJobTally(ev)
+	t.Add(workers, resources)
+	return t.Report()
+}
+
+// JobTally builds a job event's Report from the job's workers given a page
+// at a time, keeping counts and at most MaxListed items, so a job of any
+// size is told in bounded memory.
+type JobTally struct {
+	ev                                             store.JobEvent
+	total, success, failed, unchanged, rbOK, rbErr int
+	verifyRB, cancelled, rolledOK, rolledBad       int
+	ran, skipped, rolling                          int // a halt's
+	items                                          listed
+}
+
+// NewJobTally starts the tally of event ev.
+func NewJobTally(ev store.JobEvent) *JobTally { return &JobTally{ev: ev} }
+
+// Listed reports whether w will be listed in the report (a failure, or a
+// rollback told now): the resources of those are the ones Add needs.
+func (t *JobTally) Listed(w store.Worker) bool {
+	switch t.ev.Kind {
+	case store.JobEventKindHalt:
+		return w.Status == store.WorkerError && !strings.HasPrefix(w.LastError, "not started:")
+	case store.JobEventKindRollback:
+		return (w.Status == store.WorkerRollbackSuccess || w.Status == store.WorkerRollbackError) && w.Modified.After(t.ev.Since)
 	}
-	j := ev.Job
-	var total, success, failed, unchanged, rbOK, rbErr, verifyRB int
-	var failures, rolled []Item
+	return w.Status == store.WorkerError
+}
+
+// Add counts workers, in worker order; resources holds (at least) the
+// resources of the workers Listed names.
+func (t *JobTally) Add(workers []store.Worker, resources map[int64]store.Resource) {
+	item := func(w store.Worker) Item {
+		return Item{Resource: resourceName(resources[w.ResourceID], w.ResourceID), Product: w.CloudName + "/" + w.CloudProduct,
+			Status: string(w.Status), Error: clip(w.LastError, maxErrorLen)}
+	}
 	for _, w := range workers {
-		total++
-		res := resources[w.ResourceID]
-		it := Item{Resource: resourceName(res, w.ResourceID), Product: w.CloudName + "/" + w.CloudProduct, Status: string(w.Status),
-			Error: clip(w.LastError, maxErrorLen)}
+		if t.ev.Kind == store.JobEventKindHalt {
+			t.addHalted(w, item)
+			continue
+		}
+		t.total++
 		switch w.Status {
 		case store.WorkerSuccess:
-			success++
+			t.success++
 			if w.Unchanged {
-				unchanged++
+				t.unchanged++
 			}
 		case store.WorkerError:
-			failed++
-			failures = append(failures, it)
+			t.failed++
 			if strings.Contains(w.LastError, "rolled back") {
-				verifyRB++
+				t.verifyRB++
+			}
+			if t.ev.Kind == store.JobEventKindEnd {
+				it := item(w)
+				if strings.HasPrefix(it.Error, store.CancelledMessage) {
+					t.cancelled++
+				}
+				t.items.add(it)
 			}
 		case store.WorkerRollbackSuccess, store.WorkerRollbackError:
 			if w.Status == store.WorkerRollbackSuccess {
-				rbOK++
+				t.rbOK++
 			} else {
-				rbErr++
+				t.rbErr++
 			}
-			if ev.Kind == store.JobEventKindRollback && w.Modified.After(ev.Since) {
-				rolled = append(rolled, it)
+			if t.Listed(w) {
+				if w.Status == store.WorkerRollbackSuccess {
+					t.rolledOK++
+				} else {
+					t.rolledBad++
+				}
+				t.items.add(item(w))
 			}
 		}
+	}
+}
+
+// Report is the event's report over every worker added.
+func (t *JobTally) Report() (r Report, nothing bool) {
+	j := t.ev.Job
+	if t.ev.Kind == store.JobEventKindHalt {
+		return t.haltReport(), false
 	}
 	name := fmt.Sprintf("%q (job %d, %s)", j.Name, j.ID, j.JobType)
-	if ev.Kind == store.JobEventKindRollback {
-		ok, bad := 0, 0
-		for _, it := range rolled {
-			if it.Status == string(store.WorkerRollbackSuccess) {
-				ok++
-			} else {
-				bad++
-			}
-		}
-		r = Report{Event: store.EventRollbackEnd, ListTitle: "Rolled back resources", Items: rolled}
-		if bad > 0 {
-			r.Title = fmt.Sprintf("[certfleet] Rollback failed on %d of %d resources: %s", bad, len(rolled), name)
+	if t.ev.Kind == store.JobEventKindRollback {
+		r = Report{Event: store.EventRollbackEnd, ListTitle: "Rolled back resources", Items: t.items.items, More: t.items.more}
+		rolled := t.rolledOK + t.rolledBad
+		if t.rolledBad > 0 {
+			r.Title = fmt.Sprintf("[certfleet] Rollback failed on %d of %d resources: %s", t.rolledBad, rolled, name)
 		} else {
-			r.Title = fmt.Sprintf("[certfleet] Rollback succeeded on %d resources: %s", ok, name)
+			r.Title = fmt.Sprintf("[certfleet] Rollback succeeded on %d resources: %s", t.rolledOK, name)
 		}
-		r.Summary = []string{fmt.Sprintf("Job %s: %d resources rolled back now, %d of them failed.", name, len(rolled), bad),
-			fmt.Sprintf("In all: %d workers, %d deployed, %d failed, %d rolled back (%d failed to roll back).", total, success, failed, rbOK+rbErr, rbErr)}
-		sortItems(r.Items)
+		r.Summary = []string{fmt.Sprintf("Job %s: %d resources rolled back now, %d of them failed.", name, rolled, t.rolledBad),
+			fmt.Sprintf("In all: %d workers, %d deployed, %d failed, %d rolled back (%d failed to roll back).", t.total, t.success, t.failed,
+				t.rbOK+t.rbErr, t.rbErr)}
 		return r, false
 	}
-	r = Report{ListTitle: "Failed resources", Items: failures}
+	r = Report{ListTitle: "Failed resources", Items: t.items.items, More: t.items.more}
 	if j.Status == store.JobError {
 		r.Event = store.EventJobError
-		r.Title = fmt.Sprintf("[certfleet] Deployment failed on %d of %d resources: %s", failed, total, name)
+		r.Title = fmt.Sprintf("[certfleet] Deployment failed on %d of %d resources: %s", t.failed, t.total, name)
 	} else {
 		r.Event = store.EventJobSuccess
-		r.Title = fmt.Sprintf("[certfleet] Deployment succeeded on %d resources: %s", total, name)
+		r.Title = fmt.Sprintf("[certfleet] Deployment succeeded on %d resources: %s", t.total, name)
 	}
-	cancelled := 0
-	for _, it := range failures {
-		if strings.HasPrefix(it.Error, store.CancelledMessage) {
-			cancelled++
-		}
-	}
-	if !j.Cancelled.IsZero() && cancelled > 0 {
+	if !j.Cancelled.IsZero() && t.cancelled > 0 {
 		// CancelDeploymentJob: told once, as the job's end (the notified flag).
-		r.Title = fmt.Sprintf("[certfleet] Deployment cancelled, %d of %d resources not deployed: %s", failed, total, name)
+		r.Title = fmt.Sprintf("[certfleet] Deployment cancelled, %d of %d resources not deployed: %s", t.failed, t.total, name)
 		r.Summary = []string{fmt.Sprintf("Job %s was cancelled at %s: %d workers never ran or stopped between retries.", name,
-			j.Cancelled.UTC().Format(time.RFC3339), cancelled)}
+			j.Cancelled.UTC().Format(time.RFC3339), t.cancelled)}
 	}
 	r.Summary = append(r.Summary, fmt.Sprintf("Job %s ended %s.", name, j.Status),
-		fmt.Sprintf("%d workers: %d deployed (%d already in place), %d failed, %d rolled back.", total, success, unchanged, failed, rbOK+rbErr))
-	if verifyRB > 0 {
-		r.Summary = append(r.Summary, fmt.Sprintf("%d failed verification and were rolled back automatically.", verifyRB))
+		fmt.Sprintf("%d workers: %d deployed (%d already in place), %d failed, %d rolled back.", t.total, t.success, t.unchanged, t.failed,
+			t.rbOK+t.rbErr))
+	if t.verifyRB > 0 {
+		r.Summary = append(r.Summary, fmt.Sprintf("%d failed verification and were rolled back automatically.", t.verifyRB))
 	}
 	if !j.StartTime.IsZero() && !j.EndTime.IsZero() {
 		r.Summary = append(r.Summary, fmt.Sprintf("Ran from %s to %s (%s).", j.StartTime.UTC().Format(time.RFC3339),
 			j.EndTime.UTC().Format(time.RFC3339), j.EndTime.Sub(j.StartTime).Round(time.Second)))
 	}
-	sortItems(r.Items)
-	nothing = j.Status == store.JobSuccess && total > 0 && unchanged == total
+	nothing = j.Status == store.JobSuccess && t.total > 0 && t.unchanged == t.total
 	return r, nothing
+}
+
+// listed keeps the first MaxListed items in Resource order (equal names in
+// the order added, as a stable sort of all of them would have them) and
+// counts the rest.
+type listed struct {
+	items []Item
+	more  int
+}
+
+func (l *listed) add(it Item) {
+	i := sort.Search(len(l.items), func(k int) bool { return l.items[k].Resource > it.Resource })
+	if i == MaxListed {
+		l.more++
+		return
+	}
+	l.items = slices.Insert(l.items, i, it)
+	if len(l.items) > MaxListed {
+		l.items = l.items[:MaxListed]
+		l.more++
+	}
 }
 
 func sortItems(items []Item) {

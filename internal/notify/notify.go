@@ -328,25 +328,42 @@ func (d *Dispatcher) EmitJobEvents(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// reportPage is how many workers emitJob reads at a time.
+const reportPage = 1000
+
+// emitJob tells event ev. It reads the job's workers a page at a time and
+// only the resources of the workers the message lists, so a job of any
+// size is told in bounded memory.
 func (d *Dispatcher) emitJob(ctx context.Context, ev store.JobEvent) error {
 	j := ev.Job
-	workers, _, err := d.store.WorkerList(ctx, store.WorkerListParams{AccountID: j.AccountID, JobID: j.ID})
-	if err != nil {
-		return err
+	tally := NewJobTally(ev)
+	page := store.WorkerListAfterParams{AccountID: j.AccountID, JobID: j.ID, Limit: reportPage}
+	for {
+		workers, err := d.store.WorkerListAfter(ctx, page)
+		if err != nil {
+			return err
+		}
+		if len(workers) == 0 {
+			break
+		}
+		var ids []int64
+		for _, w := range workers {
+			if tally.Listed(w) {
+				ids = append(ids, w.ResourceID)
+			}
+		}
+		rs, err := d.store.ResourceGetMany(ctx, j.AccountID, ids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[int64]store.Resource, len(rs))
+		for _, r := range rs {
+			byID[r.ID] = r
+		}
+		tally.Add(workers, byID)
+		page.AfterID = workers[len(workers)-1].ID
 	}
-	ids := make([]int64, 0, len(workers))
-	for _, w := range workers {
-		ids = append(ids, w.ResourceID)
-	}
-	rs, err := d.store.ResourceGetMany(ctx, j.AccountID, ids)
-	if err != nil {
-		return err
-	}
-	byID := make(map[int64]store.Resource, len(rs))
-	for _, r := range rs {
-		byID[r.ID] = r
-	}
-	report, nothing := JobReport(ev, workers, byID)
+	report, nothing := tally.Report()
 	p := store.NotificationEmitParams{Kind: ev.Kind, JobID: j.ID, Since: ev.Since, Mark: ev.Mark, Now: d.now()}
 	if nothing && !d.cfg.NotifyUnchanged {
 		return d.store.NotificationEmit(ctx, p) // told: nothing to tell

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +187,58 @@ func TestSendMail(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestJobTallyPages: a job told a page at a time gives the message the
+// whole job at once gives, listing the first MaxListed failures by name
+// (equal names in worker order) and counting the rest.
+func TestJobTallyPages(t *testing.T) {
+	t.Parallel()
+	res := map[int64]store.Resource{}
+	var ws []store.Worker
+	for i := range 95 {
+		id := int64(i + 1)
+		// Names repeat and arrive out of order; every third worker fails.
+		res[id] = store.Resource{ID: id, Name: fmt.Sprintf("r%02d", (i*37)%30), Domain: fmt.Sprintf("r%d.example.test", id)}
+		w := store.Worker{ID: id, ResourceID: id, Status: store.WorkerSuccess, CloudName: "webhook", CloudProduct: "WEBHOOK"}
+		if i%3 == 0 {
+			w.Status, w.LastError = store.WorkerError, fmt.Sprintf("refused %d", id)
+		}
+		ws = append(ws, w)
+	}
+	job := store.Job{ID: 9, Name: "big", JobType: "user", Status: store.JobError}
+	ev := store.JobEvent{Job: job, Kind: store.JobEventKindEnd}
+
+	var failures []Item
+	for _, w := range ws {
+		if w.Status == store.WorkerError {
+			r := res[w.ResourceID]
+			failures = append(failures, Item{Resource: resourceName(r, r.ID), Product: "webhook/WEBHOOK", Status: "error", Error: w.LastError})
+		}
+	}
+	sort.SliceStable(failures, func(a, b int) bool { return failures[a].Resource < failures[b].Resource })
+
+	for _, size := range []int{1, 7, 100} {
+		tally := NewJobTally(ev)
+		for page := range slices.Chunk(ws, size) {
+			listedRes := map[int64]store.Resource{}
+			for _, w := range page {
+				if tally.Listed(w) {
+					listedRes[w.ResourceID] = res[w.ResourceID]
+				}
+			}
+			tally.Add(page, listedRes)
+		}
+		r, _ := tally.Report()
+		if !slices.Equal(r.Items, failures[:MaxListed]) || r.More != len(failures)-MaxListed {
+			t.Errorf("pages of %d: items %v and %d more, want %v and %d more", size, r.Items, r.More, failures[:MaxListed], len(failures)-MaxListed)
+		}
+		whole, _ := JobReport(ev, ws, res)
+		if got, want := r.Render(), whole.Render(); got != want {
+			t.Errorf("pages of %d render\n%s\nthe whole job renders\n%s", size, got.Text, want.Text)
+		}
+		if !strings.Contains(r.Render().Text, fmt.Sprintf("and %d more", len(failures)-MaxListed)) || !strings.Contains(r.Title, "failed on 32 of 95") {
+			t.Errorf("pages of %d: %s\n%s", size, r.Title, r.Render().Text)
+		}
+	}
 }

@@ -22,5 +22,5 @@ type Store interface {
 	ContactGetMany(ctx context.Context, accountID int64, ids []int64) ([]store.Contact, error)
 	ResourceGetMany(ctx context.Context, accountID int64, ids []int64) ([]store.Resource, error)
 	ResourceList(ctx context.Context, p store.ResourceListParams) ([]store.Resource, int64, error)
-	WorkerList(ctx context.Context, p store.WorkerListParams) ([]store.Worker, int64, error)
+	WorkerListAfter(ctx context.Context, p store.WorkerListAfterParams) ([]store.Worker, error)
 }

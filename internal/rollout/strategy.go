@@ -168,11 +168,29 @@ func (s Strategy) BakeUntil(lastFinished time.Time) time.Time {
 // merged with the previous one. An error says which waves shrink for n (an
 // integer after a larger percentage).
 func (s Strategy) Assign(n int) (waves []int, last int, err error) {
+	ends, err := s.Ends(n)
+	if err != nil {
+		return nil, 0, err
+	}
 	waves = make([]int, n)
 	if n == 0 {
 		return waves, 0, nil
 	}
-	done, wave := 0, -1
+	at := WaveCursor(ends)
+	for i := range waves {
+		waves[i] = at(i)
+	}
+	return waves, len(ends) - 1, nil
+}
+
+// Ends is Assign without a slice of n: wave k holds the workers at
+// positions ends[k-1] (0 for the first) up to ends[k], exclusive. A job of
+// any size is numbered from it chunk by chunk (WaveCursor).
+func (s Strategy) Ends(n int) (ends []int, err error) {
+	if n == 0 {
+		return nil, nil
+	}
+	done := 0
 	for i, w := range s.Waves {
 		size := w.Count
 		if w.Percent > 0 {
@@ -180,16 +198,30 @@ func (s Strategy) Assign(n int) (waves []int, last int, err error) {
 		}
 		size = min(size, n)
 		if size < done {
-			return nil, 0, fmt.Errorf("wave %d (%s = %d of this job's %d workers) is smaller than an earlier wave (%d); waves are cumulative",
+			return nil, fmt.Errorf("wave %d (%s = %d of this job's %d workers) is smaller than an earlier wave (%d); waves are cumulative",
 				i+1, w, size, n, done)
 		}
 		if size == done {
 			continue
 		}
-		wave++
-		for ; done < size; done++ {
-			waves[done] = wave
-		}
+		ends = append(ends, size)
+		done = size
 	}
-	return waves, wave, nil
+	return ends, nil
+}
+
+// WaveCursor returns the wave of worker position i under ends (Ends), for
+// positions asked in increasing order; a position past the last wave, or
+// any position when ends is empty, is in wave 0, as Assign has always had it.
+func WaveCursor(ends []int) func(i int) int {
+	k := 0
+	return func(i int) int {
+		for k < len(ends) && i >= ends[k] {
+			k++
+		}
+		if k == len(ends) {
+			return 0
+		}
+		return k
+	}
 }

@@ -99,10 +99,13 @@ type Store interface {
 	ContactList(ctx context.Context, p ContactListParams) ([]Contact, int64, error)
 	ContactDelete(ctx context.Context, accountID, id int64) error
 
-	// JobCreate inserts the job and its workers (status editing) in one transaction.
-	JobCreate(ctx context.Context, j *Job, workers []Worker) error
-	// JobReplace rewrites an editing job's fields and workers; ErrConflict unless editing.
-	JobReplace(ctx context.Context, j *Job, workers []Worker) error
+	// JobCreate inserts the job and its workers (status editing) in one
+	// transaction, taking the workers from workers chunk by chunk; an error
+	// of workers leaves no job.
+	JobCreate(ctx context.Context, j *Job, workers WorkerChunks) error
+	// JobReplace rewrites an editing job's fields and workers (chunk by
+	// chunk, in one transaction); ErrConflict unless editing.
+	JobReplace(ctx context.Context, j *Job, workers WorkerChunks) error
 	JobGet(ctx context.Context, accountID, id int64) (Job, error)
 	JobList(ctx context.Context, p JobListParams) ([]Job, int64, error)
 	JobDelete(ctx context.Context, accountID, id int64) error
@@ -142,6 +145,15 @@ type Store interface {
 
 	WorkerList(ctx context.Context, p WorkerListParams) ([]Worker, int64, error)
 	WorkerGet(ctx context.Context, accountID, id int64) (Worker, error)
+	// WorkerPage is WorkerList for one page (Limit > 0), as the API lists
+	// workers: the same workers and total, found by seeking by ID instead
+	// of skipping Offset rows when the matching workers' IDs are
+	// consecutive (a job's workers are, unless some were deleted), so a
+	// deep page costs what the first one does.
+	WorkerPage(ctx context.Context, p WorkerListParams) ([]Worker, int64, error)
+	// WorkerListAfter pages a job's workers by keyset (ID above AfterID),
+	// for readers that walk a whole job in bounded memory.
+	WorkerListAfter(ctx context.Context, p WorkerListAfterParams) ([]Worker, error)
 	WorkerDelete(ctx context.Context, accountID, jobID, id int64) error
 	// WorkerRequestRollback moves a success/error worker to rollback.
 	WorkerRequestRollback(ctx context.Context, accountID, jobID, id int64, now time.Time) error

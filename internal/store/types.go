@@ -363,6 +363,17 @@ type WorkerListParams struct {
 	Limit        int // 0 = all
 }
 
+// WorkerListAfterParams selects a page of a job's workers by keyset for
+// WorkerListAfter: those after AfterID, in ID order.
+type WorkerListAfterParams struct {
+	AccountID    int64
+	JobID        int64
+	Status       WorkerStatus // "" = any
+	CloudProduct string       // "" = any
+	AfterID      int64        // 0 = from the first
+	Limit        int          // must be > 0
+}
+
 // WorkerClaimDueParams is the argument of WorkerClaimDue.
 type WorkerClaimDueParams struct {
 	Owner      string

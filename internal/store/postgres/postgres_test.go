@@ -63,7 +63,7 @@ func TestClaimRaceOnResource(t *testing.T) {
 			var workers []int64
 			for range 2 { // two jobs on the same resource
 				j := store.Job{AccountID: acct, Name: "j", JobType: "deploy", CertIDs: []int64{c.ID}, ResourceIDs: []int64{r.ID}, Config: "{}"}
-				must(t, s.JobCreate(ctx, &j, []store.Worker{{ResourceID: r.ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}}))
+				must(t, s.JobCreate(ctx, &j, store.WorkersOf([]store.Worker{{ResourceID: r.ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}})))
 				must(t, s.JobSetStatus(ctx, store.JobSetStatusParams{AccountID: acct, JobID: j.ID, From: []store.JobStatus{store.JobEditing},
 					To: store.JobPending, ScheduleTime: now, Now: now}))
 				ws, _, err := s.WorkerList(ctx, store.WorkerListParams{AccountID: acct, JobID: j.ID})
@@ -133,4 +133,14 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkWorkerPages: go test ./internal/store/postgres -run '^$' -bench WorkerPages
+func BenchmarkWorkerPages(b *testing.B) {
+	s, err := postgres.Open(b.Context(), testutil.PostgresURL(b))
+	if err != nil {
+		b.Fatalf("postgres.Open: %v", err)
+	}
+	defer s.Close()
+	storetest.BenchmarkWorkerPages(b, s, 100_000)
 }

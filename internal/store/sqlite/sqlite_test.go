@@ -50,3 +50,14 @@ func TestReopen(t *testing.T) {
 		t.Errorf("AccountEnsure after reopen = %d, %v; want %d", again, err, id)
 	}
 }
+
+// BenchmarkWorkerPages: go test ./internal/store/sqlite -run '^$' -bench WorkerPages
+func BenchmarkWorkerPages(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "certfleet.db")
+	s, err := sqlite.Open(b.Context(), path)
+	if err != nil {
+		b.Fatalf("sqlite.Open(%s): %v", path, err)
+	}
+	defer s.Close()
+	storetest.BenchmarkWorkerPages(b, s, 100_000)
+}

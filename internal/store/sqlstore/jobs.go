@@ -3,7 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func idsFromJSON(s string) []int64 {
 }
 
 // JobCreate inserts j (status editing) with its workers and references.
-func (s *DB) JobCreate(ctx context.Context, j *store.Job, workers []store.Worker) error {
+func (s *DB) JobCreate(ctx context.Context, j *store.Job, workers store.WorkerChunks) error {
 	now := time.Now()
 	j.Created, j.Modified = now, now
 	if j.Status == "" {
@@ -84,7 +85,7 @@ func (s *DB) JobCreate(ctx context.Context, j *store.Job, workers []store.Worker
 }
 
 // JobReplace rewrites an editing job's fields, workers and references.
-func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers []store.Worker) error {
+func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers store.WorkerChunks) error {
 	now := time.Now()
 	j.Modified = now
 	// Only an editing job is replaced, so its new workers are editing too,
@@ -114,47 +115,70 @@ func (s *DB) JobReplace(ctx context.Context, j *store.Job, workers []store.Worke
 	})
 }
 
-func (s *DB) writeJobChildren(ctx context.Context, tx *sql.Tx, j *store.Job, workers []store.Worker, now time.Time) error {
-	seenProduct := map[string]bool{}
-	j.Products = nil
-	for _, w := range workers {
-		if !seenProduct[w.CloudProduct] {
-			seenProduct[w.CloudProduct] = true
-			j.Products = append(j.Products, w.CloudProduct)
-		}
-	}
-	sort.Strings(j.Products)
-	if _, err := s.exec(ctx, tx, `UPDATE jobs SET products = ? WHERE id = ?`, strings.Join(j.Products, ","), j.ID); err != nil {
-		return err
-	}
+// insertRows bounds the rows of one multi-row INSERT a job's children are
+// written with: 500 workers are 5,000 parameters, within both engines'
+// limits (SQLite 32,766, PostgreSQL 65,535).
+const insertRows = 500
+
+// writeJobChildren writes j's references and its workers, taken from
+// workers one chunk at a time, and sets j.Products. Memory is bounded by
+// the chunk workers gives, not by the job.
+func (s *DB) writeJobChildren(ctx context.Context, tx *sql.Tx, j *store.Job, workers store.WorkerChunks, now time.Time) error {
 	refs := []struct {
 		kind string
 		ids  []int64
 	}{{"cert", j.CertIDs}, {"resource", j.ResourceIDs}, {"contact", j.ContactIDs}}
 	for _, r := range refs {
-		seen := map[int64]bool{}
-		for _, id := range r.ids {
-			if seen[id] {
-				continue
+		for ids := range slices.Chunk(r.ids, insertRows) {
+			args := make([]any, 0, 3*len(ids))
+			for _, id := range ids {
+				args = append(args, j.ID, r.kind, id)
 			}
-			seen[id] = true
-			if _, err := s.exec(ctx, tx, `INSERT INTO job_refs (job_id, kind, ref_id) VALUES (?, ?, ?)`, j.ID, r.kind, id); err != nil {
+			// A definition may name an object twice (the API's lists never do).
+			if _, err := s.exec(ctx, tx, `INSERT INTO job_refs (job_id, kind, ref_id) VALUES `+valueRows(len(ids), 3)+
+				` ON CONFLICT DO NOTHING`, args...); err != nil {
 				return err
 			}
 		}
 	}
-	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO workers (account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status,
-		created_ms, modified_ms, wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-	if err != nil {
-		return s.wrap(err)
-	}
-	defer stmt.Close()
-	for _, w := range workers {
-		if _, err := stmt.ExecContext(ctx, j.AccountID, j.ID, w.ResourceID, w.CertID, w.CloudName, w.CloudProduct, j.Status, ms(now), ms(now), w.Wave); err != nil {
-			return s.wrap(err)
+	products := map[string]bool{}
+	if workers != nil {
+		err := workers(func(chunk []store.Worker) error {
+			for ws := range slices.Chunk(chunk, insertRows) {
+				args := make([]any, 0, 10*len(ws))
+				for _, w := range ws {
+					products[w.CloudProduct] = true
+					args = append(args, j.AccountID, j.ID, w.ResourceID, w.CertID, w.CloudName, w.CloudProduct, j.Status, ms(now), ms(now), w.Wave)
+				}
+				if _, err := s.exec(ctx, tx, `INSERT INTO workers (account_id, job_id, resource_id, cert_id, cloud_name, cloud_product, status,
+					created_ms, modified_ms, wave) VALUES `+valueRows(len(ws), 10), args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	return nil
+	j.Products = slices.Sorted(maps.Keys(products))
+	_, err := s.exec(ctx, tx, `UPDATE jobs SET products = ? WHERE id = ?`, strings.Join(j.Products, ","), j.ID)
+	return err
+}
+
+// valueRows is the VALUES list of a multi-row INSERT: rows groups of cols
+// placeholders.
+func valueRows(rows, cols int) string {
+	row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	var b strings.Builder
+	b.Grow(rows * (len(row) + 2))
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
 }
 
 func (s *DB) jobGet(ctx context.Context, x querier, accountID, id int64) (store.Job, error) {

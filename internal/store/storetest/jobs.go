@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 			{ResourceID: r1.ID, CertID: c1.ID, CloudName: "aliyun", CloudProduct: "cdn"},
 			{ResourceID: r2.ID, CertID: c2.ID, CloudName: "tencent", CloudProduct: "clb"},
 		}
-		ok(t, b.s.JobCreate(b.ctx, &j, ws), "JobCreate")
+		ok(t, b.s.JobCreate(b.ctx, &j, store.WorkersOf(ws)), "JobCreate")
 		equal(t, "Status after JobCreate", j.Status, store.JobEditing)
 
 		got := b.getJob(t, j.ID)
@@ -57,6 +58,81 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		isErr(t, err, store.ErrNotFound, "JobGet(another account's)")
 		_, err = b.s.JobGet(b.ctx, b.acct, j.ID+1000)
 		isErr(t, err, store.ErrNotFound, "JobGet(unknown)")
+	})
+
+	t.Run("CreateInChunks", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c := b.cert(t, b.acct, "c", nil)
+		rs := b.resources(t, b.acct, "r", 11)
+		rs[10] = b.resource(t, b.acct, "clb", func(r *store.Resource) { r.CloudName, r.CloudProduct = "tencent", "clb" })
+		// 1,100 workers given as chunks of 600 and 500: more than one chunk,
+		// and more than one multi-row INSERT within a chunk. A resource may
+		// have several workers; the certificate is named twice.
+		var ws []store.Worker
+		j := store.Job{AccountID: b.acct, Name: "big", JobType: "deploy", CertIDs: []int64{c.ID, c.ID}, Config: `{}`}
+		for i := range 1100 {
+			r := rs[i%len(rs)]
+			if i < len(rs) {
+				j.ResourceIDs = append(j.ResourceIDs, r.ID)
+			}
+			ws = append(ws, store.Worker{ResourceID: r.ID, CertID: c.ID, CloudName: r.CloudName, CloudProduct: r.CloudProduct, Wave: i / 400})
+		}
+		chunks := func(emit func([]store.Worker) error) error {
+			if err := emit(ws[:600]); err != nil {
+				return err
+			}
+			return emit(ws[600:])
+		}
+		ok(t, b.s.JobCreate(b.ctx, &j, chunks), "JobCreate(1,100 workers in two chunks)")
+		equal(t, "Products", j.Products, []string{"cdn", "clb"})
+		equal(t, "JobGet().Products", b.getJob(t, j.ID).Products, []string{"cdn", "clb"})
+		got := b.workers(t, b.acct, j.ID)
+		if len(got) != len(ws) {
+			t.Fatalf("WorkerList = %d workers, want %d", len(got), len(ws))
+		}
+		for i, w := range got {
+			if w.ResourceID != ws[i].ResourceID || w.CloudProduct != ws[i].CloudProduct || w.Wave != ws[i].Wave || w.Status != store.WorkerEditing {
+				t.Fatalf("worker %d = %+v, want %+v (in the order given)", i, w, ws[i])
+			}
+		}
+		isErr(t, b.s.ResourceDelete(b.ctx, b.acct, rs[10].ID), store.ErrInUse, "ResourceDelete(a resource of the job)")
+		isErr(t, b.s.CertificateDelete(b.ctx, b.acct, c.ID), store.ErrInUse, "CertificateDelete(the job's certificate)")
+	})
+
+	t.Run("FailingChunkLeavesNoJob", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c := b.cert(t, b.acct, "c", nil)
+		rs := b.resources(t, b.acct, "r", 3)
+		boom := errors.New("the third resource vanished")
+		failing := func(emit func([]store.Worker) error) error {
+			if err := emit([]store.Worker{{ResourceID: rs[0].ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}}); err != nil {
+				return err
+			}
+			if err := emit([]store.Worker{{ResourceID: rs[1].ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}}); err != nil {
+				return err
+			}
+			return boom
+		}
+		j := store.Job{AccountID: b.acct, Name: "doomed", JobType: "deploy", CertIDs: []int64{c.ID},
+			ResourceIDs: idsOf(rs, resourceID), Config: `{}`}
+		isErr(t, b.s.JobCreate(b.ctx, &j, failing), boom, "JobCreate(failing chunks)")
+		jobs, total, err := b.s.JobList(b.ctx, store.JobListParams{AccountID: b.acct, Limit: 10})
+		ok(t, err, "JobList")
+		if total != 0 || len(jobs) != 0 {
+			t.Errorf("JobList after a failed JobCreate = %d jobs (total %d), want none", len(jobs), total)
+		}
+		// Nothing references the resources: no job_refs row survived.
+		ok(t, b.s.ResourceDelete(b.ctx, b.acct, rs[2].ID), "ResourceDelete(a resource of the failed job)")
+
+		// A failing JobReplace keeps the job as it was.
+		kept, keptWs := b.job(t, b.acct, c.ID, rs[0], rs[1])
+		repl := kept
+		repl.Name = "replaced"
+		isErr(t, b.s.JobReplace(b.ctx, &repl, failing), boom, "JobReplace(failing chunks)")
+		equal(t, "Name after a failed JobReplace", b.getJob(t, kept.ID).Name, kept.Name)
+		equal(t, "workers after a failed JobReplace", b.workers(t, b.acct, kept.ID), keptWs)
 	})
 
 	t.Run("List", func(t *testing.T) {
@@ -117,7 +193,7 @@ func testJobs(t *testing.T, setup func(t *testing.T) *bundle) {
 		// A replacement built from scratch, as an API handler would: no Status.
 		repl := store.Job{ID: j.ID, AccountID: b.acct, Name: "replaced", JobType: j.JobType, CertIDs: []int64{c2.ID},
 			ResourceIDs: []int64{rs[2].ID}, ContactIDs: []int64{}, Config: `{"v":2}`, ScheduleTime: b.now.Add(2 * time.Hour)}
-		ok(t, b.s.JobReplace(b.ctx, &repl, []store.Worker{{ResourceID: rs[2].ID, CertID: c2.ID, CloudName: "aliyun", CloudProduct: "slb"}}), "JobReplace")
+		ok(t, b.s.JobReplace(b.ctx, &repl, store.WorkersOf([]store.Worker{{ResourceID: rs[2].ID, CertID: c2.ID, CloudName: "aliyun", CloudProduct: "slb"}})), "JobReplace")
 		got := b.getJob(t, j.ID)
 		equal(t, "Name", got.Name, "replaced")
 		equal(t, "Status", got.Status, store.JobEditing)

@@ -486,7 +486,7 @@ func testContacts(t *testing.T, setup func(t *testing.T) *bundle) {
 					r := b.resource(t, b.acct, "web", nil)
 					j := store.Job{AccountID: b.acct, Name: "notify", JobType: "deploy", CertIDs: []int64{c.ID},
 						ResourceIDs: []int64{r.ID}, ContactIDs: []int64{ct.ID}, Config: `{}`}
-					ok(t, b.s.JobCreate(b.ctx, &j, []store.Worker{{ResourceID: r.ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}}), "JobCreate")
+					ok(t, b.s.JobCreate(b.ctx, &j, store.WorkersOf([]store.Worker{{ResourceID: r.ID, CertID: c.ID, CloudName: "aliyun", CloudProduct: "cdn"}})), "JobCreate")
 					tc.job(t, b, j)
 				}
 				isErr(t, b.s.ContactDelete(b.ctx, b.acct, ct.ID), tc.want, "ContactDelete")

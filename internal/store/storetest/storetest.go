@@ -236,7 +236,7 @@ func (b *bundle) job(t *testing.T, acct int64, certID int64, res ...store.Resour
 		}
 		ws = append(ws, store.Worker{ResourceID: r.ID, CertID: certID, CloudName: r.CloudName, CloudProduct: r.CloudProduct})
 	}
-	ok(t, b.s.JobCreate(b.ctx, &j, ws), "JobCreate")
+	ok(t, b.s.JobCreate(b.ctx, &j, store.WorkersOf(ws)), "JobCreate")
 	if j.ID == 0 {
 		t.Fatalf("JobCreate left ID 0")
 	}

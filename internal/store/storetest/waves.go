@@ -25,7 +25,7 @@ func (b *bundle) stagedJob(t *testing.T, waves ...int) (store.Job, []store.Worke
 		j.ResourceIDs = append(j.ResourceIDs, r.ID)
 		ws[i] = store.Worker{ResourceID: r.ID, CertID: c.ID, CloudName: r.CloudName, CloudProduct: r.CloudProduct, Wave: waves[i]}
 	}
-	ok(t, b.s.JobCreate(b.ctx, &j, ws), "JobCreate(staged)")
+	ok(t, b.s.JobCreate(b.ctx, &j, store.WorkersOf(ws)), "JobCreate(staged)")
 	return j, b.workers(t, b.acct, j.ID)
 }
 

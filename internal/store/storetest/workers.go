@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -454,6 +455,66 @@ func testWorkers(t *testing.T, setup func(t *testing.T) *bundle) {
 			isErr(t, b.s.WorkerDelete(b.ctx, b.acct, j2.ID, ws[0].ID), store.ErrNotFound, "WorkerDelete(through another job)")
 			equal(t, "workers left", len(b.workers(t, b.acct, j.ID)), 2)
 		})
+	})
+
+	t.Run("PageAndListAfter", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c := b.cert(t, b.acct, "c", nil)
+		var rs []store.Resource
+		for i, product := range []string{"cdn", "slb", "cdn", "cdn", "slb", "cdn", "cdn"} {
+			rs = append(rs, b.resource(t, b.acct, string(rune('a'+i)), func(r *store.Resource) { r.CloudProduct = product }))
+		}
+		j, ws := b.job(t, b.acct, c.ID, rs...)
+		b.job(t, b.acct, c.ID, rs[0]) // another job's worker never shows up
+		// WorkerPage answers exactly what WorkerList does, whether it can
+		// seek (consecutive IDs) or not (a worker deleted in the middle).
+		same := func(t *testing.T, when string) {
+			t.Helper()
+			for _, f := range []store.WorkerListParams{{}, {CloudProduct: "cdn"}, {CloudProduct: "slb"}, {Status: store.WorkerEditing}, {Status: store.WorkerSuccess}} {
+				for off := 0; off <= 8; off++ {
+					p := f
+					p.AccountID, p.JobID, p.Offset, p.Limit = b.acct, j.ID, off, 3
+					want, wantTotal, err := b.s.WorkerList(b.ctx, p)
+					ok(t, err, "WorkerList")
+					got, total, err := b.s.WorkerPage(b.ctx, p)
+					ok(t, err, "WorkerPage")
+					if total != wantTotal || !slices.Equal(idsOf(got, workerID), idsOf(want, workerID)) {
+						t.Errorf("%s: WorkerPage(%+v) = %v (total %d), WorkerList = %v (total %d)", when, p,
+							idsOf(got, workerID), total, idsOf(want, workerID), wantTotal)
+					}
+					if len(got) > 0 {
+						equal(t, "first worker", got[0], want[0])
+					}
+				}
+			}
+			got, total, err := b.s.WorkerPage(b.ctx, store.WorkerListParams{AccountID: b.other, JobID: j.ID, Limit: 3})
+			ok(t, err, "WorkerPage(another account)")
+			if len(got) != 0 || total != 0 {
+				t.Errorf("%s: WorkerPage(another account) = %d workers (total %d), want none", when, len(got), total)
+			}
+		}
+		same(t, "consecutive IDs")
+		walk := func(p store.WorkerListAfterParams) []int64 {
+			var ids []int64
+			for {
+				page, err := b.s.WorkerListAfter(b.ctx, p)
+				ok(t, err, "WorkerListAfter(after %d)", p.AfterID)
+				if len(page) == 0 {
+					return ids
+				}
+				ids = append(ids, idsOf(page, workerID)...)
+				p.AfterID = page[len(page)-1].ID
+			}
+		}
+		equal(t, "WorkerListAfter, the whole job in pages of 2", walk(store.WorkerListAfterParams{AccountID: b.acct, JobID: j.ID, Limit: 2}),
+			idsOf(ws, workerID))
+		equal(t, "WorkerListAfter, slb", walk(store.WorkerListAfterParams{AccountID: b.acct, JobID: j.ID, CloudProduct: "slb", Limit: 2}),
+			[]int64{ws[1].ID, ws[4].ID})
+		equal(t, "WorkerListAfter, another account", walk(store.WorkerListAfterParams{AccountID: b.other, JobID: j.ID, Limit: 2}), []int64(nil))
+
+		ok(t, b.s.WorkerDelete(b.ctx, b.acct, j.ID, ws[3].ID), "WorkerDelete")
+		same(t, "a worker deleted")
 	})
 
 	t.Run("List", func(t *testing.T) {
