@@ -197,7 +197,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		if full {
 			next = e.tick(ctx)
-		} else if n := e.freedPass(ctx); n.Before(next) {
+		} else if n := e.freedPass(ctx); !n.IsZero() && n.Before(next) {
 			next = n
 		}
 		timer.Reset(next.Sub(e.cfg.Clock.Now()))
