@@ -48,7 +48,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// statements many times a second).
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique,
+	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique, OneWriter: true,
 		NowMS: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`})
 	if err := s.Ping(ctx); err != nil {
 		db.Close()

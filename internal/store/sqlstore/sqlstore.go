@@ -37,6 +37,10 @@ type Dialect struct {
 	// NowMS is an SQL expression for the database's clock in epoch
 	// milliseconds (leadership leases are timed by it).
 	NowMS string
+	// OneWriter: the engine runs one write at a time (SQLite). Writers then
+	// queue in the process (DB.tx, DB.exec) instead of each holding a
+	// pooled connection while the database's busy handler makes it wait.
+	OneWriter bool
 	// Notify is the statement sending a wake-up, with placeholders for the
 	// channel and the payload, and Listen receives them on a dedicated
 	// connection until ctx ends or the connection fails, calling ready once
@@ -52,14 +56,36 @@ type DB struct {
 	d  Dialect
 	// queries caches rebound SQL text.
 	rebind map[string]string
-	wake   hub // in-process wake-ups when the dialect has no Listen
+	wake   hub           // in-process wake-ups when the dialect has no Listen
+	writer chan struct{} // OneWriter: held by the write in progress
 }
 
 var _ store.Store = (*DB)(nil)
 
 // New wraps an open database. Call Migrate before use.
 func New(db *sql.DB, d Dialect) *DB {
-	return &DB{db: db, d: d}
+	s := &DB{db: db, d: d}
+	if d.OneWriter {
+		s.writer = make(chan struct{}, 1)
+	}
+	return s
+}
+
+// write waits for the one writer's turn (Dialect.OneWriter; otherwise it
+// returns at once) and returns its release. Waiting here, not in SQLite's
+// busy handler, matters beyond the sleeps it saves: a transaction that
+// reads through the pool while it writes (JobCreate's chunks) would
+// otherwise find every pooled connection held by writers waiting for it.
+func (s *DB) write(ctx context.Context) (release func(), err error) {
+	if s.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: %w", ctx.Err())
+	}
 }
 
 // SQL returns the underlying database, for tests that must reach past the
@@ -100,6 +126,13 @@ type querier interface {
 }
 
 func (s *DB) exec(ctx context.Context, x querier, query string, args ...any) (int64, error) {
+	if x == s.db {
+		release, err := s.write(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer release()
+	}
 	res, err := x.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return 0, s.wrap(err)
@@ -126,6 +159,11 @@ func (s *DB) wrap(err error) error {
 
 // tx runs fn in a transaction, committing when fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	release, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(err)
