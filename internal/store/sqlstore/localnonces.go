@@ -62,9 +62,12 @@ type localNonce struct {
 
 const (
 	// localLease is how far ahead of now the lease is written; it is
-	// renewed when less than half remains, so nonces signed up to about
-	// localLease/2 ahead of this node's clock take the fast way.
-	localLease = 10 * time.Second
+	// renewed every localTick, so nonces signed up to about 3/4 of it ahead
+	// of this node's clock take the fast way. Short, because a start after
+	// a crash waits until the last lease has passed (StartLocalNonces).
+	localLease = time.Second
+	// localTick is how often the lease is renewed and memory swept.
+	localTick = localLease / 4
 	// localKeep is how long after its signing time a nonce stays in
 	// memory; a request signed longer ago takes the slow way.
 	localKeep = time.Minute
@@ -113,6 +116,20 @@ func (s *DB) StartLocalNonces(ctx context.Context) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: nonces: reload: %w", err)
+	}
+	if l.crashed {
+		// Every nonce signed before floor is refused from now on. A client
+		// whose clock agrees with ours signs in whole seconds (the SDKs'
+		// timestamps), so serving only from the first second at or after
+		// floor means none of its new requests is: a crash costs at most
+		// localLease and a second of start-up, not refused calls.
+		wait := time.Until(time.UnixMilli(l.floor).Truncate(time.Second).Add(time.Second))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		now = ms(time.Now())
 	}
 	l.lease = max(lease, now+localLease.Milliseconds())
 	if err := l.writeEpoch(ctx, l.lease, false); err != nil {
@@ -187,11 +204,11 @@ func (l *localNonces) use(ctx context.Context, ns []store.NonceParams) ([]store.
 	return v, nil
 }
 
-// run writes pending nonces as they come, and every second renews the
+// run writes pending nonces as they come, and every localTick renews the
 // lease and forgets written nonces past the horizon.
 func (l *localNonces) run() {
 	defer close(l.done)
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(localTick)
 	defer tick.Stop()
 	for {
 		select {
@@ -242,7 +259,7 @@ func (l *localNonces) write() bool {
 }
 
 // housekeep moves the horizon to localKeep ago, forgets the written nonces
-// signed before it, and renews the lease when half of it is spent.
+// signed before it, and renews the lease.
 func (l *localNonces) housekeep() {
 	now := time.Now()
 	l.mu.Lock()
@@ -252,11 +269,7 @@ func (l *localNonces) housekeep() {
 			delete(l.seen, n)
 		}
 	}
-	lease := l.lease
 	l.mu.Unlock()
-	if lease-ms(now) >= localLease.Milliseconds()/2 {
-		return
-	}
 	next := ms(now.Add(localLease))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
