@@ -72,7 +72,11 @@ func (s *DB) NoncePurge(ctx context.Context, before time.Time) (int64, error) {
 
 // nonceRows writes the VALUES rows of ns, each nonce once, and returns
 // their arguments and where each nonce first appears; a later repeat in ns
-// is NonceUsed. cast gives PostgreSQL the columns' types.
+// is NonceUsed. cast gives PostgreSQL the columns' types. The rows are
+// padded to a power of two by repeating the last one (ON CONFLICT DO
+// NOTHING skips the repeats), so that batches of any size use a handful of
+// statement texts, which the drivers' per-connection statement caches keep
+// prepared instead of parsing a new text for nearly every batch.
 func nonceRows(sb *strings.Builder, ns []store.NonceParams, cast bool) (args []any, first map[string]int, v []store.NonceVerdict) {
 	row := "(?, ?, ?)"
 	if cast {
@@ -96,6 +100,12 @@ func nonceRows(sb *strings.Builder, ns []store.NonceParams, cast bool) (args []a
 			signed = ms(n.Signed)
 		}
 		args = append(args, n.Nonce, ms(n.Expires), signed)
+	}
+	last := args[len(args)-3:]
+	for rows := len(args) / 3; rows&(rows-1) != 0; rows++ {
+		sb.WriteString(", ")
+		sb.WriteString(row)
+		args = append(args, last...)
 	}
 	return args, first, v
 }
