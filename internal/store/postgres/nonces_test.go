@@ -2,32 +2,14 @@ package postgres_test
 
 import (
 	"database/sql"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/postgres"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
+	"github.com/certfleet/certfleet/internal/store/storetest"
 	"github.com/certfleet/certfleet/internal/testutil"
 )
-
-// signedNonce is a nonce as the API records it: signed at signed, kept
-// for the signature window.
-func signedNonce(nonce string, signed time.Time) store.NonceParams {
-	return store.NonceParams{Nonce: nonce, Signed: signed, Expires: signed.Add(16 * time.Minute)}
-}
-
-func verdicts(t *testing.T, s store.Store, what string, want string, ns ...store.NonceParams) {
-	t.Helper()
-	v, err := s.NonceUseMany(t.Context(), ns)
-	if err != nil {
-		t.Fatalf("%s: NonceUseMany: %v", what, err)
-	}
-	if got := fmt.Sprint(v); got != want {
-		t.Fatalf("%s: verdicts %s, want %s", what, got, want)
-	}
-}
 
 // TestNoncesAcrossNodesAndRestarts: two nodes on one PostgreSQL database.
 // A nonce one node records (committed asynchronously) is refused by the
@@ -45,15 +27,15 @@ func TestNoncesAcrossNodesAndRestarts(t *testing.T) {
 	a, b := openNode(), openNode()
 	defer b.Close()
 	now := time.Now()
-	n, ahead := signedNonce("key:now", now), signedNonce("key:ahead", now.Add(10*time.Minute))
-	verdicts(t, a, "node A", "[fresh fresh]", n, ahead)
-	verdicts(t, b, "replayed on node B", "[used used]", n, ahead)
+	n, ahead := storetest.SignedNonce("key:now", now), storetest.SignedNonce("key:ahead", now.Add(10*time.Minute))
+	storetest.CheckVerdicts(t, a, "node A", "[fresh fresh]", n, ahead)
+	storetest.CheckVerdicts(t, b, "replayed on node B", "[used used]", n, ahead)
 	a.Close()
 
 	c := openNode()
 	defer c.Close()
-	verdicts(t, c, "replayed on a node started after A stopped", "[used used]", n, ahead)
-	verdicts(t, c, "a new nonce on it", "[fresh]", signedNonce("key:new", time.Now()))
+	storetest.CheckVerdicts(t, c, "replayed on a node started after A stopped", "[used used]", n, ahead)
+	storetest.CheckVerdicts(t, c, "a new nonce on it", "[fresh]", storetest.SignedNonce("key:new", time.Now()))
 }
 
 // TestNonceLostInCrashRefused: the epoch is the server's start. A nonce
@@ -79,7 +61,7 @@ func TestNonceLostInCrashRefused(t *testing.T) {
 	s := sqlstore.New(db, d)
 	defer s.Close()
 	now := time.Now()
-	verdicts(t, s, "signed a second before the restart", "[before-epoch]", signedNonce("key:lost", now.Add(-time.Second)))
-	verdicts(t, s, "signed past the epoch", "[fresh]", signedNonce("key:later", now.Add(time.Minute)))
-	verdicts(t, s, "its replay", "[used]", signedNonce("key:later", now.Add(time.Minute)))
+	storetest.CheckVerdicts(t, s, "signed a second before the restart", "[before-epoch]", storetest.SignedNonce("key:lost", now.Add(-time.Second)))
+	storetest.CheckVerdicts(t, s, "signed past the epoch", "[fresh]", storetest.SignedNonce("key:later", now.Add(time.Minute)))
+	storetest.CheckVerdicts(t, s, "its replay", "[used]", storetest.SignedNonce("key:later", now.Add(time.Minute)))
 }

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -77,21 +76,6 @@ func openServing(t *testing.T, path string) *sqlstore.DB {
 	return s
 }
 
-func signedNonce(nonce string, signed time.Time) store.NonceParams {
-	return store.NonceParams{Nonce: nonce, Signed: signed, Expires: signed.Add(16 * time.Minute)}
-}
-
-func verdicts(t *testing.T, s store.Store, what string, want string, ns ...store.NonceParams) {
-	t.Helper()
-	v, err := s.NonceUseMany(t.Context(), ns)
-	if err != nil {
-		t.Fatalf("%s: NonceUseMany: %v", what, err)
-	}
-	if got := fmt.Sprint(v); got != want {
-		t.Fatalf("%s: verdicts %s, want %s", what, got, want)
-	}
-}
-
 // TestNoncesAcrossRestart: nonces answered from memory are refused after a
 // clean restart (Close wrote them), including one signed far ahead (recorded
 // durably at once) and one recorded without a signing time.
@@ -99,21 +83,21 @@ func TestNoncesAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "certfleet.db")
 	s := openServing(t, path)
 	now := time.Now()
-	n, ahead := signedNonce("key:now", now), signedNonce("key:ahead", now.Add(10*time.Minute))
-	verdicts(t, s, "first use", "[fresh fresh]", n, ahead)
+	n, ahead := storetest.SignedNonce("key:now", now), storetest.SignedNonce("key:ahead", now.Add(10*time.Minute))
+	storetest.CheckVerdicts(t, s, "first use", "[fresh fresh]", n, ahead)
 	if err := s.NonceUse(t.Context(), "key:plain", now.Add(time.Hour)); err != nil {
 		t.Fatalf("NonceUse: %v", err)
 	}
-	verdicts(t, s, "replay in the same run", "[used used]", n, ahead)
+	storetest.CheckVerdicts(t, s, "replay in the same run", "[used used]", n, ahead)
 	s.Close()
 
 	s = openServing(t, path)
 	defer s.Close()
-	verdicts(t, s, "replay after a restart", "[used used]", n, ahead)
+	storetest.CheckVerdicts(t, s, "replay after a restart", "[used used]", n, ahead)
 	if err := s.NonceUse(t.Context(), "key:plain", now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("NonceUse(key:plain) after a restart = %v, want ErrConflict", err)
 	}
-	verdicts(t, s, "a new nonce", "[fresh]", signedNonce("key:new", time.Now()))
+	storetest.CheckVerdicts(t, s, "a new nonce", "[fresh]", storetest.SignedNonce("key:new", time.Now()))
 }
 
 // TestNonceLostInCrashRefused plays a crash: the first run never closes,
@@ -126,8 +110,8 @@ func TestNonceLostInCrashRefused(t *testing.T) {
 	crashed := openServing(t, path)
 	t.Cleanup(func() { crashed.Close() })
 	now := time.Now()
-	lost := signedNonce("key:lost", now)
-	verdicts(t, crashed, "first use", "[fresh]", lost)
+	lost := storetest.SignedNonce("key:lost", now)
+	storetest.CheckVerdicts(t, crashed, "first use", "[fresh]", lost)
 	// Wait for the write behind, then undo it: the nonce is lost.
 	testutil.WaitFor(t, 10*time.Second, "the nonce written behind", func() (bool, error) {
 		n, err := crashed.SQL().ExecContext(t.Context(), `DELETE FROM nonces WHERE nonce = ?`, lost.Nonce)
@@ -144,6 +128,6 @@ func TestNonceLostInCrashRefused(t *testing.T) {
 	}
 	s := openServing(t, path)
 	defer s.Close()
-	verdicts(t, s, "replay after the crash", "[before-epoch]", lost)
-	verdicts(t, s, "signed after the last lease", "[fresh]", signedNonce("key:after", time.UnixMilli(lease+1)))
+	storetest.CheckVerdicts(t, s, "replay after the crash", "[before-epoch]", lost)
+	storetest.CheckVerdicts(t, s, "signed after the last lease", "[fresh]", storetest.SignedNonce("key:after", time.UnixMilli(lease+1)))
 }
