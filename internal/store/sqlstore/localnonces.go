@@ -62,12 +62,14 @@ type localNonce struct {
 
 const (
 	// localLease is how far ahead of now the lease is written; it is
-	// renewed every localTick, so nonces signed up to about 3/4 of it ahead
-	// of this node's clock take the fast way. Short, because a start after
-	// a crash waits until the last lease has passed (StartLocalNonces).
-	localLease = time.Second
-	// localTick is how often the lease is renewed and memory swept.
-	localTick = localLease / 4
+	// renewed once less than half of it remains, so nonces signed up to
+	// about localLease/2 ahead of this node's clock take the fast way, and
+	// a renewal's fsync may take up to localLease/2 (on a busy disk it took
+	// 200–850 ms) before the fast way stops. Short, because a start after a
+	// crash waits until the last lease has passed (StartLocalNonces).
+	localLease = 2 * time.Second
+	// localTick is how often the lease is looked at and memory swept.
+	localTick = 250 * time.Millisecond
 	// localKeep is how long after its signing time a nonce stays in
 	// memory; a request signed longer ago takes the slow way.
 	localKeep = time.Minute
@@ -205,7 +207,7 @@ func (l *localNonces) use(ctx context.Context, ns []store.NonceParams) ([]store.
 }
 
 // run writes pending nonces as they come, and every localTick renews the
-// lease and forgets written nonces past the horizon.
+// lease when due and forgets written nonces past the horizon.
 func (l *localNonces) run() {
 	defer close(l.done)
 	tick := time.NewTicker(localTick)
@@ -259,7 +261,7 @@ func (l *localNonces) write() bool {
 }
 
 // housekeep moves the horizon to localKeep ago, forgets the written nonces
-// signed before it, and renews the lease.
+// signed before it, and renews the lease once half of it is spent.
 func (l *localNonces) housekeep() {
 	now := time.Now()
 	l.mu.Lock()
@@ -269,7 +271,11 @@ func (l *localNonces) housekeep() {
 			delete(l.seen, n)
 		}
 	}
+	lease := l.lease
 	l.mu.Unlock()
+	if lease-ms(now) >= localLease.Milliseconds()/2 {
+		return
+	}
 	next := ms(now.Add(localLease))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
