@@ -176,6 +176,9 @@ func newFixture(b *testing.B, engine string, skipSignature bool) *fixture {
 	switch engine {
 	case "sqlite":
 		st, err = sqlite.Open(ctx, filepath.Join(b.TempDir(), "certfleet.db"))
+		if err == nil {
+			err = st.StartLocalNonces(ctx) // as serve does
+		}
 	case "postgres":
 		st, err = postgres.Open(ctx, testutil.PostgresURL(b))
 	}

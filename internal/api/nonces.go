@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -9,16 +10,15 @@ import (
 )
 
 // Signature nonces are spent by group commit: the nonces of calls arriving
-// together are recorded by one INSERT (store.NonceUseMany), not one
-// transaction each. A call still waits until its nonce is durably recorded
-// in the shared database before it runs, so replay protection is what it
-// was: a nonce used on one node is refused on every node, and after any
-// restart, for as long as NonceExpiry keeps it. What changes is the cost:
-// while a batch commits, the next calls' nonces gather, so under load a
-// commit (a WAL flush on PostgreSQL, the write lock on SQLite) is paid once
-// per batch instead of once per call; an idle server commits a lone nonce at
-// once, with no added delay. docs/decisions.md (issue 14) gives the
-// argument and the measurements.
+// together are recorded by one call of store.NonceUseMany, not one each.
+// A call waits until the store has recorded its nonce, so that it is
+// refused on every node sharing the database, before it answers; the store
+// decides how durable that is (asynchronous commit on PostgreSQL, memory
+// written behind on SQLite) and keeps a durable epoch so that a nonce lost
+// in a crash is still refused. While a batch is recorded, the next calls'
+// nonces gather; an idle server records a lone nonce at once, with no added
+// delay. docs/decisions.md (issue 14) gives the argument and the
+// measurements.
 
 // nonceBatchMax bounds the nonces one statement records.
 const nonceBatchMax = 256
@@ -31,17 +31,22 @@ type nonceWait struct {
 // nonceBatcher records nonces in batches; one goroutine flushes at a time.
 type nonceBatcher struct {
 	st interface {
-		NonceUseMany(ctx context.Context, ns []store.NonceParams) ([]bool, error)
+		NonceUseMany(ctx context.Context, ns []store.NonceParams) ([]store.NonceVerdict, error)
 	}
 	mu       sync.Mutex
 	pending  []nonceWait
 	flushing bool
 }
 
-// use records nonce, waiting for the batch it joins to commit. It returns
-// store.ErrConflict when the nonce was seen before.
-func (b *nonceBatcher) use(ctx context.Context, nonce string, expires time.Time) error {
-	w := nonceWait{p: store.NonceParams{Nonce: nonce, Expires: expires}, done: make(chan error, 1)}
+// errBeforeEpoch is a nonce signed before the store's epoch
+// (store.NonceBeforeEpoch).
+var errBeforeEpoch = errors.New("api: nonce signed before the store's epoch")
+
+// use records p, waiting for the batch it joins to be recorded. It returns
+// store.ErrConflict when the nonce was seen before, errBeforeEpoch when the
+// store refuses it for its signing time.
+func (b *nonceBatcher) use(ctx context.Context, p store.NonceParams) error {
+	w := nonceWait{p: p, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, w)
 	lead := !b.flushing
@@ -79,14 +84,16 @@ func (b *nonceBatcher) flush() {
 		}
 		// Not the callers' contexts: one leaving must not fail the others.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		fresh, err := b.st.NonceUseMany(ctx, ps)
+		verdicts, err := b.st.NonceUseMany(ctx, ps)
 		cancel()
 		for i, w := range batch {
 			switch {
 			case err != nil:
 				w.done <- err
-			case fresh[i]:
+			case verdicts[i] == store.NonceFresh:
 				w.done <- nil
+			case verdicts[i] == store.NonceBeforeEpoch:
+				w.done <- errBeforeEpoch
 			default:
 				w.done <- store.ErrConflict
 			}

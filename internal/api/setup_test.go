@@ -39,6 +39,7 @@ type fixture struct {
 	keyID  string
 	secret string
 	addr   string // host:port of the httptest server serving api.Handler()
+	path   string // the SQLite file
 }
 
 type nopWaker struct{}
@@ -56,7 +57,11 @@ func setup(t *testing.T, opts Options) *fixture {
 func setupCatalog(t *testing.T, opts Options, products deploy.Catalog) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "certfleet.db"))
+	path := filepath.Join(t.TempDir(), "certfleet.db")
+	st, err := sqlite.Open(ctx, path)
+	if err == nil {
+		err = st.StartLocalNonces(ctx) // as serve does
+	}
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -69,7 +74,7 @@ func setupCatalog(t *testing.T, opts Options, products deploy.Catalog) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, box: box, root: root, keyID: "LTAIunittest", secret: "unit-test-secret"}
+	f := &fixture{store: st, box: box, root: root, keyID: "LTAIunittest", secret: "unit-test-secret", path: path}
 	f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
 	f.api = New(st, box, slog.New(slog.DiscardHandler), nopWaker{}, products, root, opts)
 	f.addr = newServer(t, f.api.Handler())

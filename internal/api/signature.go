@@ -82,51 +82,52 @@ func speculative(action string) bool {
 	return strings.HasPrefix(action, "List") || strings.HasPrefix(action, "Describe")
 }
 
-// signedNonce is a verified request's nonce, to record.
-type signedNonce struct {
-	key     string // AccessKeyId:nonce
-	expires time.Time
-}
-
 // spendNonce records a verified request's nonce (nonces.go); a nonce seen
-// before is SignatureNonceUsed.
-func (a *API) spendNonce(ctx context.Context, n signedNonce) error {
-	if err := a.nonces.use(ctx, n.key, n.expires); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
-				Message: "The request signature nonce has been used; send a new nonce with each request."}
-		}
-		return err
+// before is SignatureNonceUsed. One signed before the store's epoch (after
+// a crash, the nonces of the moments before it may be lost) is refused as
+// InvalidTimeStamp.Expired: a fresh signature passes.
+func (a *API) spendNonce(ctx context.Context, n store.NonceParams) error {
+	err := a.nonces.use(ctx, n)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,
+			Message: "The request signature nonce has been used; send a new nonce with each request."}
+	case errors.Is(err, errBeforeEpoch):
+		return &Error{Code: "InvalidTimeStamp.Expired", Status: http.StatusBadRequest,
+			Message: "The request was signed at " + n.Signed.UTC().Format(auth.TimeLayout) +
+				", before the server's record of used nonces restarted after a crash; sign the request again " +
+				"(if this keeps happening, this client's clock is behind the server's: fix it with NTP)."}
 	}
-	return nil
+	return err
 }
 
 // verify checks the signature and the timestamp window and resolves the
 // caller; the nonce it returns is not yet spent (spendNonce).
-func (a *API) verify(r *http.Request, c *call) (signedNonce, error) {
+func (a *API) verify(r *http.Request, c *call) (store.NonceParams, error) {
 	signed, key := c.signed, c.key
 	if key == nil { // not checked before the body (request.go): V1
 		var err error
 		if signed, err = auth.Parse(r, c.params.v); err != nil {
-			return signedNonce{}, err
+			return store.NonceParams{}, err
 		}
 		if err := checkClaimSize(signed); err != nil {
-			return signedNonce{}, err
+			return store.NonceParams{}, err
 		}
 		c.accessKeyID = signed.AccessKeyID
 		k, err := a.lookupKey(r.Context(), signed.AccessKeyID)
 		if err != nil {
-			return signedNonce{}, err
+			return store.NonceParams{}, err
 		}
 		if err := auth.Verify(r, c.params.v, c.body, signed, k.secret, a.opts.Clock()); err != nil {
-			return signedNonce{}, err
+			return store.NonceParams{}, err
 		}
 		key = &k
 	}
 	c.accountID, c.userID, c.principal = key.accountID, key.userID, "root"
 	// The nonce is spent (by the caller) only now that the signature proves
 	// the caller holds the key.
-	return signedNonce{key: signed.AccessKeyID + ":" + signed.Nonce, expires: auth.NonceExpiry(signed.Timestamp)}, nil
+	return store.NonceParams{Nonce: signed.AccessKeyID + ":" + signed.Nonce, Expires: auth.NonceExpiry(signed.Timestamp),
+		Signed: signed.Timestamp}, nil
 }
 
 func checkClaimSize(signed auth.Signed) error {

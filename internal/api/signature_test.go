@@ -1,8 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +14,10 @@ import (
 
 	cas "github.com/alibabacloud-go/cas-20200407/v3/client"
 
+	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/store/sqlite"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // signedOnly is withRequest and withSignature around a handler that answers
@@ -229,4 +236,78 @@ func TestActionSelection(t *testing.T) {
 			t.Fatalf("not a ListContact answer: %v", body)
 		}
 	})
+}
+
+// TestReplayAfterCrash replays a captured signed read to a server started
+// after a crash that lost the read's nonce (SQLite answers nonces from
+// memory and writes them behind): the new server must refuse it, as
+// InvalidTimeStamp.Expired, while the old one still refuses it as a replay.
+func TestReplayAfterCrash(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	var captured *http.Request
+	var body []byte
+	capture := rewriter{edit: func(r *http.Request) {
+		if r.Body != nil { // a List has none
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		captured = r.Clone(context.Background())
+	}}
+	if _, err := f.sdk(t, f.keyID, f.secret, false, capture).ListUserCertificateOrder(&cas.ListUserCertificateOrderRequest{}); err != nil {
+		t.Fatalf("the captured read: %v", err)
+	}
+	replay := func(addr string) (int, map[string]any) {
+		r := captured.Clone(context.Background())
+		r.URL.Host, r.RequestURI = addr, "" // Host stays as signed
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+
+	// The crash: the nonce, once written behind, is lost, and the run never
+	// ends cleanly; a new server starts on the same file.
+	var nonce string
+	for k, v := range captured.Header { // the SDK's keys are lower-case, not canonical
+		if strings.EqualFold(k, "x-acs-signature-nonce") {
+			nonce = f.keyID + ":" + v[0]
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the nonce written behind", func() (bool, error) {
+		res, err := f.store.SQL().Exec(`DELETE FROM nonces WHERE nonce = ?`, nonce)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n == 1, err
+	})
+	st, err := sqlite.Open(t.Context(), f.path)
+	if err == nil {
+		err = st.StartLocalNonces(t.Context())
+	}
+	if err != nil {
+		t.Fatalf("the restart: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	restarted := newServer(t, New(st, f.box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), f.root, Options{}).Handler())
+
+	if status, out := replay(restarted); status != 400 || out["Code"] != "InvalidTimeStamp.Expired" {
+		t.Fatalf("replayed after the crash: %d %v, want 400 InvalidTimeStamp.Expired", status, out)
+	}
+	if status, out := replay(f.addr); status != 400 || out["Code"] != "SignatureNonceUsed" {
+		t.Fatalf("replayed to the first server: %d %v, want 400 SignatureNonceUsed", status, out)
+	}
+	// A new request is served by the restarted node.
+	f.addr = restarted
+	if _, err := f.sdk(t, f.keyID, f.secret, false, nil).ListUserCertificateOrder(&cas.ListUserCertificateOrderRequest{}); err != nil {
+		t.Fatalf("a new read after the restart: %v", err)
+	}
 }

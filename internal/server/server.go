@@ -99,6 +99,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.Database == "" {
+		// serve alone uses the SQLite file's nonces (the offline commands
+		// open it beside it): answered from memory, written behind.
+		if err := st.StartLocalNonces(ctx); err != nil {
+			return err
+		}
+	}
 	box, err := loadBox(cfg, log)
 	if err != nil {
 		return err

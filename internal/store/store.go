@@ -14,6 +14,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -40,10 +41,16 @@ type Store interface {
 	AccessKeyGet(ctx context.Context, id string) (AccessKey, error)
 	// NonceUse records a signature nonce; ErrConflict if it was seen before.
 	NonceUse(ctx context.Context, nonce string, expires time.Time) error
-	// NonceUseMany records many nonces in one statement (the API's group
-	// commit of concurrent calls' nonces). fresh[i] reports whether ns[i]
-	// was new; a nonce repeated within ns is fresh only the first time.
-	NonceUseMany(ctx context.Context, ns []NonceParams) (fresh []bool, err error)
+	// NonceUseMany records many nonces at once (the API's group commit of
+	// concurrent calls' nonces) and returns a verdict for each: NonceFresh
+	// (recorded now), NonceUsed (seen before, or repeated earlier in ns) or
+	// NonceBeforeEpoch (refused: signed before the store's epoch, so it may
+	// have been used and lost in a crash). A fresh nonce is refused on every
+	// node sharing the database from the moment NonceUseMany returns, but
+	// need not be durable yet: each engine keeps a durable epoch so that a
+	// nonce lost in a crash is refused as NonceBeforeEpoch
+	// (docs/decisions.md, issue 14).
+	NonceUseMany(ctx context.Context, ns []NonceParams) ([]NonceVerdict, error)
 	NoncePurge(ctx context.Context, before time.Time) (int64, error)
 
 	CertificateCreate(ctx context.Context, c *Certificate) error
@@ -192,4 +199,30 @@ type Store interface {
 type NonceParams struct {
 	Nonce   string
 	Expires time.Time
+	// Signed is the signing time the request claims (covered by its
+	// signature, so a replay carries the same one). Zero: unknown; the
+	// nonce is then recorded durably before NonceUseMany returns and never
+	// refused as NonceBeforeEpoch.
+	Signed time.Time
+}
+
+// NonceVerdict is what NonceUseMany found for one nonce.
+type NonceVerdict uint8
+
+const (
+	NonceFresh       NonceVerdict = iota // new: recorded now
+	NonceUsed                            // seen before: a replay
+	NonceBeforeEpoch                     // signed before the epoch: refused, it may have been used and lost in a crash
+)
+
+func (v NonceVerdict) String() string {
+	switch v {
+	case NonceFresh:
+		return "fresh"
+	case NonceUsed:
+		return "used"
+	case NonceBeforeEpoch:
+		return "before-epoch"
+	}
+	return "NonceVerdict(" + strconv.Itoa(int(v)) + ")"
 }

@@ -79,7 +79,10 @@ func Dialect(url string) sqlstore.Dialect {
 		SkipLocked: "FOR UPDATE SKIP LOCKED",
 		IsUnique:   isUnique,
 		NowMS:      `(extract(epoch from clock_timestamp()) * 1000)::bigint`,
-		Notify:     `SELECT pg_notify(?, ?)`,
+		// A crash of the server is what can lose asynchronously committed
+		// nonces, and it always ends in a new start.
+		RestartedMS: `(extract(epoch from pg_postmaster_start_time()) * 1000)::bigint`,
+		Notify:      `SELECT pg_notify(?, ?)`,
 		Listen: func(ctx context.Context, channel string, ready func(), got func(string)) error {
 			return listen(ctx, url, channel, ready, got)
 		},

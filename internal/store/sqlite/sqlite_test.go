@@ -1,12 +1,16 @@
 package sqlite_test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/sqlite"
+	"github.com/certfleet/certfleet/internal/store/sqlstore"
 	"github.com/certfleet/certfleet/internal/store/storetest"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // TestStore runs the store conformance suite on a fresh SQLite file per subtest.
@@ -60,4 +64,81 @@ func BenchmarkWorkerPages(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchmarkWorkerPages(b, s, 100_000)
+}
+
+// TestStoreLocalNonces runs the conformance suite as serve uses the store:
+// nonces answered from memory and written behind (StartLocalNonces).
+func TestStoreLocalNonces(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openServing(t, filepath.Join(t.TempDir(), "certfleet.db")) })
+}
+
+// openServing opens path as serve does; the caller closes it (a test that
+// plays a crash does not).
+func openServing(t *testing.T, path string) *sqlstore.DB {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("sqlite.Open(%s): %v", path, err)
+	}
+	if err := s.StartLocalNonces(t.Context()); err != nil {
+		s.Close()
+		t.Fatalf("StartLocalNonces: %v", err)
+	}
+	return s
+}
+
+// TestNoncesAcrossRestart: nonces answered from memory are refused after a
+// clean restart (Close wrote them), including one signed far ahead (recorded
+// durably at once) and one recorded without a signing time.
+func TestNoncesAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "certfleet.db")
+	s := openServing(t, path)
+	now := time.Now()
+	n, ahead := storetest.SignedNonce("key:now", now), storetest.SignedNonce("key:ahead", now.Add(10*time.Minute))
+	storetest.CheckVerdicts(t, s, "first use", "[fresh fresh]", n, ahead)
+	if err := s.NonceUse(t.Context(), "key:plain", now.Add(time.Hour)); err != nil {
+		t.Fatalf("NonceUse: %v", err)
+	}
+	storetest.CheckVerdicts(t, s, "replay in the same run", "[used used]", n, ahead)
+	s.Close()
+
+	s = openServing(t, path)
+	defer s.Close()
+	storetest.CheckVerdicts(t, s, "replay after a restart", "[used used]", n, ahead)
+	if err := s.NonceUse(t.Context(), "key:plain", now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("NonceUse(key:plain) after a restart = %v, want ErrConflict", err)
+	}
+	storetest.CheckVerdicts(t, s, "a new nonce", "[fresh]", storetest.SignedNonce("key:new", time.Now()))
+}
+
+// TestNonceLostInCrashRefused plays a crash: the first run never closes,
+// and a nonce it answered from memory is missing from the table (as if the
+// process died before writing it). The next start finds the run unclean and
+// refuses every nonce signed before the last lease, that one included; a
+// nonce signed after the lease is recorded.
+func TestNonceLostInCrashRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "certfleet.db")
+	crashed := openServing(t, path)
+	t.Cleanup(func() { crashed.Close() })
+	now := time.Now()
+	lost := storetest.SignedNonce("key:lost", now)
+	storetest.CheckVerdicts(t, crashed, "first use", "[fresh]", lost)
+	// Wait for the write behind, then undo it: the nonce is lost.
+	testutil.WaitFor(t, 10*time.Second, "the nonce written behind", func() (bool, error) {
+		n, err := crashed.SQL().ExecContext(t.Context(), `DELETE FROM nonces WHERE nonce = ?`, lost.Nonce)
+		if err != nil {
+			return false, err
+		}
+		k, err := n.RowsAffected()
+		return k == 1, err
+	})
+
+	var lease int64
+	if err := crashed.SQL().QueryRowContext(t.Context(), `SELECT lease_ms FROM nonce_epoch`).Scan(&lease); err != nil {
+		t.Fatal(err)
+	}
+	s := openServing(t, path)
+	defer s.Close()
+	storetest.CheckVerdicts(t, s, "replay after the crash", "[before-epoch]", lost)
+	storetest.CheckVerdicts(t, s, "signed after the last lease", "[fresh]", storetest.SignedNonce("key:after", time.UnixMilli(lease+1)))
 }

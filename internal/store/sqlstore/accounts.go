@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -52,66 +51,6 @@ func (s *DB) AccessKeyGet(ctx context.Context, id string) (store.AccessKey, erro
 	}
 	k.Created = fromMS(created)
 	return k, nil
-}
-
-// NonceUse records a nonce; ErrConflict when it was already used.
-func (s *DB) NonceUse(ctx context.Context, nonce string, expires time.Time) error {
-	n, err := s.exec(ctx, s.db, `INSERT INTO nonces (nonce, expires_ms) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, ms(expires))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrConflict
-	}
-	return nil
-}
-
-// NonceUseMany records ns in one INSERT … ON CONFLICT DO NOTHING RETURNING
-// and reports which were new.
-func (s *DB) NonceUseMany(ctx context.Context, ns []store.NonceParams) ([]bool, error) {
-	fresh := make([]bool, len(ns))
-	if len(ns) == 0 {
-		return fresh, nil
-	}
-	first := make(map[string]int, len(ns)) // nonce -> its first index
-	var sb strings.Builder
-	args := make([]any, 0, 2*len(ns))
-	sb.WriteString(`INSERT INTO nonces (nonce, expires_ms) VALUES `)
-	for i, n := range ns {
-		if _, dup := first[n.Nonce]; dup {
-			continue
-		}
-		first[n.Nonce] = i
-		if len(args) > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?)")
-		args = append(args, n.Nonce, ms(n.Expires))
-	}
-	sb.WriteString(` ON CONFLICT (nonce) DO NOTHING RETURNING nonce`)
-	rows, err := s.db.QueryContext(ctx, s.q(sb.String()), args...)
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, s.wrap(err)
-		}
-		if i, ok := first[n]; ok {
-			fresh[i] = true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err)
-	}
-	return fresh, nil
-}
-
-// NoncePurge deletes nonces that expired before t.
-func (s *DB) NoncePurge(ctx context.Context, before time.Time) (int64, error) {
-	return s.exec(ctx, s.db, `DELETE FROM nonces WHERE expires_ms < ?`, ms(before))
 }
 
 const accountCols = `id, name, created_ms, egress_allow, local_root`

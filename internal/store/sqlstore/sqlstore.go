@@ -48,6 +48,10 @@ type Dialect struct {
 	// wake-ups are delivered in-process, to the listeners of one DB.
 	Notify string
 	Listen func(ctx context.Context, channel string, ready func(), got func(payload string)) error
+	// RestartedMS is an SQL expression for when the database server last
+	// started, in epoch milliseconds by its clock. When set, NonceUseMany
+	// commits asynchronously and takes it as its epoch (nonces.go).
+	RestartedMS string
 }
 
 // DB implements store.Store.
@@ -58,6 +62,9 @@ type DB struct {
 	rebind map[string]string
 	wake   hub           // in-process wake-ups when the dialect has no Listen
 	writer chan struct{} // OneWriter: held by the write in progress
+	// local, when set (StartLocalNonces), holds this node's nonces in memory
+	// and writes them behind the answer: localnonces.go.
+	local *localNonces
 }
 
 var _ store.Store = (*DB)(nil)
@@ -97,8 +104,14 @@ func (s *DB) SQL() *sql.DB { return s.db }
 // Ping checks the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+// Close closes the database, first writing the nonces still held in
+// memory (StartLocalNonces).
+func (s *DB) Close() error {
+	if s.local != nil {
+		s.local.close()
+	}
+	return s.db.Close()
+}
 
 // q turns "?" placeholders into the dialect's.
 func (s *DB) q(query string) string {

@@ -97,10 +97,31 @@ func testAccounts(t *testing.T, setup func(t *testing.T) *bundle) {
 		ok(t, b.s.NonceUse(b.ctx, "m-seen", live), "NonceUse(m-seen)")
 		fresh, err := b.s.NonceUseMany(b.ctx, []store.NonceParams{{Nonce: "m-a", Expires: live}, {Nonce: "m-seen", Expires: live}, {Nonce: "m-b", Expires: live}, {Nonce: "m-a", Expires: live}})
 		ok(t, err, "NonceUseMany")
-		equal(t, "fresh", fmt.Sprint(fresh), "[true false true false]")
+		equal(t, "verdicts", fmt.Sprint(fresh), "[fresh used fresh used]")
 		isErr(t, b.s.NonceUse(b.ctx, "m-b", live), store.ErrConflict, "NonceUse(m-b) after NonceUseMany")
 		fresh, err = b.s.NonceUseMany(b.ctx, nil)
 		ok(t, err, "NonceUseMany(nil)")
-		equal(t, "fresh of none", len(fresh), 0)
+		equal(t, "verdicts of none", len(fresh), 0)
+	})
+
+	// Nonces as the API records them, with their signing time: a replay is
+	// refused whatever way the engine recorded the first use (asynchronous
+	// commit, memory written behind, or durably for a clock far ahead).
+	t.Run("NonceUseManySigned", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		now := time.Now()
+		ahead := now.Add(10 * time.Minute)
+		ns := []store.NonceParams{
+			{Nonce: "s-now", Signed: now, Expires: now.Add(16 * time.Minute)},
+			{Nonce: "s-ahead", Signed: ahead, Expires: ahead.Add(16 * time.Minute)},
+		}
+		v, err := b.s.NonceUseMany(b.ctx, ns)
+		ok(t, err, "NonceUseMany")
+		equal(t, "verdicts", fmt.Sprint(v), "[fresh fresh]")
+		v, err = b.s.NonceUseMany(b.ctx, ns)
+		ok(t, err, "NonceUseMany again")
+		equal(t, "verdicts of the replays", fmt.Sprint(v), "[used used]")
+		isErr(t, b.s.NonceUse(b.ctx, "s-now", now.Add(16*time.Minute)), store.ErrConflict, "NonceUse(s-now)")
 	})
 }
