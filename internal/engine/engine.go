@@ -47,8 +47,8 @@ type Config struct {
 	// Workers bounds deployments running at once on this node. A deployment
 	// waiting, with no session, for its host's reload round does not count
 	// (deploy.HostGate.Yield); at most waitingPerWorker·Workers wait so. Nor
-	// does one whose outcome waits for its group commit; at most Workers
-	// wait so (worker.go, slot).
+	// does one whose outcome waits for its group commit; at most
+	// committingPerWorker·Workers wait so (worker.go, slot).
 	// Defaults to 64.
 	Workers int
 	// PerHost bounds the sessions open at once to one target host (for ssh

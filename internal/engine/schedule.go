@@ -61,7 +61,7 @@ func (e *Engine) claimBatch() int { return max(1, e.cfg.Workers/4) }
 // slots are full, or fewer than minFree are free).
 func (e *Engine) claim(ctx context.Context, now time.Time, minFree int) time.Time {
 	e.mu.Lock()
-	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting, 2*e.cfg.Workers-e.running-e.committing)
+	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting, (1+committingPerWorker)*e.cfg.Workers-e.running-e.committing)
 	e.mu.Unlock()
 	if free < minFree || free <= 0 {
 		return time.Time{}
@@ -95,6 +95,12 @@ func (e *Engine) claim(ctx context.Context, now time.Time, minFree int) time.Tim
 	// release wakes us, so only look again after a short pause.
 	return later(t, now.Add(blockedRecheck))
 }
+
+// committingPerWorker·Workers bounds the outcomes waiting for their group
+// commit (worker.go, slot): while one commit waits for its flush the next
+// batch gathers, and a larger bound lets it grow to more than one slot's
+// worth per worker.
+const committingPerWorker = 2
 
 // blockedRecheck is the pause before looking again at due workers that
 // could not be claimed because another worker holds their resource.

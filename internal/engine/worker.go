@@ -56,8 +56,9 @@ func (e *Engine) start(ctx context.Context, w store.Worker, rd *claimReads) {
 // (free) once the worker's outcome is handed to the group commit: waiting
 // for the commit is no deployment, and while it waits its lease and its
 // resource's one-holder mark stay in the database, so nothing else can run
-// it or its resource until the outcome is durable. At most Workers outcomes
-// wait so (claim counts them). Its host's session slot is given up too.
+// it or its resource until the outcome is durable. At most
+// committingPerWorker·Workers outcomes wait so (claim counts them). Its
+// host's session slot is given up too.
 type slot struct {
 	e     *Engine
 	host  *hostGate // nil: no host gate
