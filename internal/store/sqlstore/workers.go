@@ -350,6 +350,11 @@ func (s *DB) WorkerExtendLeases(ctx context.Context, leases []store.Lease, until
 		rows[i] = []any{l.ID, l.Token}
 	}
 	with, args := s.values("v(id, token)", []string{"BIGINT", "BIGINT"}, rows)
+	release, err := s.write(ctx) // a write, though it runs as a query (RETURNING)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return s.ids(ctx, s.db, with+` UPDATE workers SET lease_expires_ms = ? FROM v
 		WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1 RETURNING workers.id`, append(args, ms(until))...)
 }
