@@ -414,20 +414,29 @@ func TestErrorReplayedNonce(t *testing.T) {
 				if err := uploadRaw(c, name, ch.CertPEM, ch.KeyPEM); err != nil {
 					t.Fatalf("first upload: %v", err)
 				}
-				replay := func(when string) {
+				replay := func(when, want string) {
 					t.Helper()
 					// Whatever the SDK is asked, the tap sends the recorded upload again.
 					err := uploadRaw(c, name+"-other", ch.CertPEM, ch.KeyPEM)
 					code, status := sdkErr(t, err)
-					if code != "SignatureNonceUsed" || status != 400 {
-						t.Fatalf("%s: replay got %s %d (%v), want SignatureNonceUsed 400", when, code, status, err)
+					if code != want || status != 400 {
+						t.Fatalf("%s: replay got %s %d (%v), want %s 400", when, code, status, err, want)
 					}
 					st, h, body := tap.last()
-					checkErrorBody(t, st, h, body, "SignatureNonceUsed")
+					checkErrorBody(t, st, h, body, want)
 				}
-				replay("before restart")
+				replay("before restart", "SignatureNonceUsed")
 				srv.restart()
-				replay("after kill -9 and restart")
+				// On SQLite a crashed run's nonces were answered from memory:
+				// after a kill -9, a request signed before the crashed run's
+				// lease is refused as signed before the epoch (decisions.md,
+				// issue 14, signed reads), whether its nonce reached the disk
+				// or not. PostgreSQL finds the nonce itself.
+				afterCrash := "SignatureNonceUsed"
+				if engine == "sqlite" {
+					afterCrash = "InvalidTimeStamp.Expired"
+				}
+				replay("after kill -9 and restart", afterCrash)
 				if after := certTotal(t, good); after != before+1 {
 					t.Errorf("certificates: %d before, %d after one upload and its replays", before, after)
 				}

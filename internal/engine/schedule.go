@@ -47,7 +47,8 @@ func (e *Engine) tick(ctx context.Context) time.Time {
 // look again, or the zero time to keep the time the last full pass set.
 func (e *Engine) freedPass(ctx context.Context) time.Time {
 	e.finishJobs(ctx)
-	return e.claim(ctx, e.cfg.Clock.Now(), e.claimBatch())
+	// A wave that ended here bakes: look again when its bake ends.
+	return earliest(e.claim(ctx, e.cfg.Clock.Now(), e.claimBatch()), e.takeBakeWake())
 }
 
 // claimBatch is how many slots must be free before a freed pass claims: a
