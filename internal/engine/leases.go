@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"maps"
-	"slices"
 
 	"github.com/certfleet/certfleet/internal/store"
 )
@@ -54,8 +53,8 @@ func (e *Engine) renewLeases(ctx context.Context) {
 			continue
 		}
 		leases := make([]store.Lease, 0, len(held))
-		for _, id := range slices.Sorted(maps.Keys(held)) {
-			leases = append(leases, store.Lease{ID: id, Token: held[id].token})
+		for id, l := range held {
+			leases = append(leases, store.Lease{ID: id, Token: l.token})
 		}
 		until := e.cfg.Clock.Now().Add(e.cfg.Lease)
 		rctx, cancel := context.WithTimeout(ctx, e.cfg.Lease/3)

@@ -18,10 +18,10 @@ import (
 // recorded, the lease lapses and the deployment runs again, as when a
 // single write failed. While one batch commits the next gathers, so an idle
 // engine commits a lone outcome at once and a busy one pays a commit (a
-// WAL flush on PostgreSQL, the write lock on SQLite) per batch. SQLite runs
-// one such transaction at a time (it has one writer); PostgreSQL several
-// (store WriteConcurrency), or a batch's statements, run one after another on
-// one connection, would become the bottleneck.
+// WAL flush on PostgreSQL, the write lock on SQLite) per batch. How many
+// batches commit at once is the store's WriteConcurrency: one on SQLite (it
+// has one writer), two on PostgreSQL (more split the waiting outcomes into
+// batches of about one, each waiting for a flush of its own).
 
 // outcomeBatchMax bounds the outcomes one transaction writes.
 const outcomeBatchMax = 128

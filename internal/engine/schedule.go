@@ -64,7 +64,7 @@ func (e *Engine) claim(ctx context.Context, now time.Time, minFree int) time.Tim
 	e.mu.Lock()
 	free := min(e.cfg.Workers-e.running, waitingPerWorker*e.cfg.Workers-e.running-e.waiting, (1+committingPerWorker)*e.cfg.Workers-e.running-e.committing)
 	e.mu.Unlock()
-	if free < minFree || free <= 0 {
+	if free < minFree { // minFree ≥ 1
 		return time.Time{}
 	}
 	ws, err := e.store.WorkerClaimDue(ctx, store.WorkerClaimDueParams{Owner: e.cfg.Owner, Now: now,

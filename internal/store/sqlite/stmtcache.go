@@ -81,9 +81,6 @@ func newStmtConn(cn driver.Conn) driver.Conn {
 // take returns the cached statement for text, preparing and caching it if
 // needed, or nil when text should run uncached.
 func (c *stmtConn) take(ctx context.Context, text string) (*cachedStmt, error) {
-	if strings.Contains(strings.TrimRight(strings.TrimSpace(text), ";"), ";") {
-		return nil, nil // a script: the driver runs it statement by statement
-	}
 	if el, ok := c.byText[text]; ok {
 		cs := el.Value.(*cachedStmt)
 		if cs.busy {
@@ -91,6 +88,9 @@ func (c *stmtConn) take(ctx context.Context, text string) (*cachedStmt, error) {
 		}
 		c.lru.MoveToFront(el)
 		return cs, nil
+	}
+	if strings.Contains(strings.TrimRight(strings.TrimSpace(text), ";"), ";") {
+		return nil, nil // a script (never cached): the driver runs it statement by statement
 	}
 	ds, err := c.conn.PrepareContext(ctx, text)
 	if err != nil {

@@ -173,8 +173,8 @@ func (s *DB) indexedBy(index string) string {
 
 // WorkerExtendLease renews a held lease.
 func (s *DB) WorkerExtendLease(ctx context.Context, id, token int64, until time.Time) error {
-	n, err := s.exec(ctx, s.db, `UPDATE workers SET lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND active = 1`, ms(until), id, token)
-	if err == nil && n == 0 {
+	renewed, err := s.WorkerExtendLeases(ctx, []store.Lease{{ID: id, Token: token}}, until)
+	if err == nil && !renewed[id] {
 		return store.ErrConflict
 	}
 	return err
