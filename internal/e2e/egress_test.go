@@ -12,6 +12,7 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // caller is one account's view of a server: its SDK client and its own operations.
@@ -102,7 +103,7 @@ func TestEgressPolicy(t *testing.T) {
 	}
 
 	// CheckCloudResource cannot tell an open loopback port from a closed one.
-	closed := freeAddr(t)
+	closed := testutil.FreeAddr(t)
 	var seen []string
 	for _, addr := range []string{strings.TrimPrefix(rcv.URL, "http://"), closed} {
 		id := idOf(t, tenant.own("CreateCloudResource", map[string]string{"CloudName": "webhook", "CloudProduct": "WEBHOOK",

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -263,16 +262,4 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on, for helper
-// servers (nginx, SMTP) that cannot report a port the kernel picked.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

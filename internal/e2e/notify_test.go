@@ -17,6 +17,7 @@ import (
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
 	"github.com/certfleet/certfleet/internal/notify/notifytest"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // chatReceiver is a chat-bot webhook on loopback that records the JSON it receives.
@@ -232,7 +233,7 @@ func TestNotifyJobEnd(t *testing.T) {
 func TestNotifyCrashBeforeDelivery(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
-		smtpAddr := freeAddr(t) // nothing listens there yet
+		smtpAddr := testutil.FreeAddr(t) // nothing listens there yet
 		srv := startServer(t, engine, serverOpts{args: []string{"--smtp-addr", smtpAddr, "--smtp-tls", "none",
 			"--notify-retry-base", "300ms", "--notify-timeout", "3s"}})
 		r := &jobRig{t: t, srv: srv, c: srv.client(false)}

@@ -15,6 +15,7 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 
 	"github.com/certfleet/certfleet/internal/certs/certstest"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // verifyRig is a certfleet with local FILE targets whose files a real nginx
@@ -49,7 +50,7 @@ func newVerifyRig(t *testing.T, engine, domain string, extra ...string) *verifyR
 		}
 	}
 	v.writeFiles(t, v.initial)
-	v.nginx, v.conf = freeAddr(t), filepath.Join(dir, "nginx.conf")
+	v.nginx, v.conf = testutil.FreeAddr(t), filepath.Join(dir, "nginx.conf")
 	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
 error_log %[1]s/logs/error.log;
 worker_processes 1;

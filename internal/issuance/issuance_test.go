@@ -132,6 +132,31 @@ func (r *rig) order(validateType string, manual bool, names ...string) store.Ord
 	return o
 }
 
+// forgetAuthorizations deactivates the order's authorizations at the CA, so
+// that the next order for its names must be validated again. Pebble is told
+// never to reuse a valid authorization (PEBBLE_AUTHZREUSE=0), but its test is
+// rand.Intn(100) > percent, so it still reuses one order in a hundred, and a
+// renewal meant to fail validation would be issued without any.
+func (r *rig) forgetAuthorizations(o store.Order) {
+	r.t.Helper()
+	iss, err := r.st.IssuerGetByID(r.t.Context(), r.issuer.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c, err := r.d.core(r.t.Context(), iss)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if len(o.Challenges) == 0 {
+		r.t.Fatalf("order %d keeps no challenges; nothing to deactivate", o.ID)
+	}
+	for _, ch := range o.Challenges {
+		if err := c.core.Authorizations.Deactivate(r.t.Context(), ch.AuthzURL); err != nil {
+			r.t.Fatalf("deactivate %s: %v", ch.AuthzURL, err)
+		}
+	}
+}
+
 // wait waits until the order reaches one of statuses and returns it.
 func (r *rig) wait(id int64, statuses ...store.OrderStatus) store.Order {
 	r.t.Helper()
@@ -287,6 +312,7 @@ func TestRenewal(t *testing.T) {
 	if o.Status != store.OrderIssued {
 		t.Fatalf("order %s: %s", o.Status, o.Message)
 	}
+	r.forgetAuthorizations(o)
 	r.peb.SetA(t, "renew.example.test", "127.0.0.2") // the renewal's validation fails
 	o.RenewAt = time.Now()
 	if err := r.st.OrderUpdate(t.Context(), &o); err != nil {

@@ -45,17 +45,6 @@ func NeedBinary(t testing.TB, path, pkg string) {
 	}
 }
 
-// FreeAddr returns a loopback address with a port free right now.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // SSHD is an OpenSSH server on a loopback port that lets root in with a
 // generated ed25519 key.
 type SSHD struct {
@@ -109,7 +98,7 @@ func StartSSHD(t testing.TB, fakeSudo bool) *SSHD {
 		t.Fatal(err)
 	}
 	os.MkdirAll("/run/sshd", 0o755) // sshd refuses to start without its privilege separation directory
-	addr := FreeAddr(t)
+	addr := testutil.FreeAddr(t)
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	var extra string
@@ -232,7 +221,7 @@ func StartNginx(t testing.TB, sites ...string) *Nginx {
 	skipShort(t)
 	NeedBinary(t, "/usr/sbin/nginx", "nginx")
 	dir := t.TempDir()
-	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf"), Addr: FreeAddr(t), ReloadLog: filepath.Join(dir, "reloads.log"),
+	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf"), Addr: testutil.FreeAddr(t), ReloadLog: filepath.Join(dir, "reloads.log"),
 		Sites: sites, Initial: map[string]certstest.Chain{}}
 	for _, sub := range []string{"tls", "tmp", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
@@ -324,7 +313,7 @@ func StartHAProxy(t testing.TB, site string) *HAProxy {
 	NeedBinary(t, "/usr/sbin/haproxy", "haproxy")
 	dir := t.TempDir()
 	h := &HAProxy{Dir: dir, Cfg: filepath.Join(dir, "haproxy.cfg"), Pem: filepath.Join(dir, "site.pem"),
-		PidFile: filepath.Join(dir, "haproxy.pid"), Addr: FreeAddr(t), ReloadLog: filepath.Join(dir, "reloads.log")}
+		PidFile: filepath.Join(dir, "haproxy.pid"), Addr: testutil.FreeAddr(t), ReloadLog: filepath.Join(dir, "reloads.log")}
 	h.Initial = certstest.New(t, certstest.Options{DNSNames: []string{site}})
 	if err := os.WriteFile(h.Pem, []byte(h.Initial.CertPEM+h.Initial.KeyPEM), 0o600); err != nil {
 		t.Fatal(err)

@@ -182,15 +182,6 @@ func (c *Cluster) stop() {
 	os.RemoveAll(c.dir)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(bin string) (_ *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "certfleet-kubetest-")
 	if err != nil {
@@ -210,7 +201,7 @@ func start(bin string) (_ *Cluster, err error) {
 
 	ports := make([]int, 3)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = testutil.PickPort(); err != nil {
 			return nil, err
 		}
 	}

@@ -111,30 +111,19 @@ func Binary(t testing.TB, name string) string {
 	return ""
 }
 
-// FreePort returns a loopback TCP port nobody listens on now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Start runs challtestsrv and pebble for the test; both stop at its end.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	pebbleBin, challBin := Binary(t, "pebble"), Binary(t, "pebble-challtestsrv")
 	if o.HTTPPort == 0 {
-		o.HTTPPort = FreePort(t)
+		o.HTTPPort = testutil.FreePort(t)
 	}
 	if o.Validity == 0 {
 		o.Validity = 90 * 24 * time.Hour
 	}
 	dir := t.TempDir()
 	s := &Server{HTTPPort: o.HTTPPort, logs: &syncBuffer{}}
-	dnsPort, mgmtPort := FreePort(t), FreePort(t)
+	dnsPort, mgmtPort := testutil.FreePort(t), testutil.FreePort(t)
 	s.DNSAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	s.mgmt = fmt.Sprintf("http://127.0.0.1:%d", mgmtPort)
 	chall := exec.Command(challBin, "-dnsserver", s.DNSAddr, "-management", fmt.Sprintf("127.0.0.1:%d", mgmtPort),
@@ -145,10 +134,10 @@ func Start(t testing.TB, o Options) *Server {
 
 	caPEM, certFile, keyFile := tlsFiles(t, dir)
 	s.TrustedCA = caPEM
-	port, pmgmt := FreePort(t), FreePort(t)
+	port, pmgmt := testutil.FreePort(t), testutil.FreePort(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": fmt.Sprintf("127.0.0.1:%d", port), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", pmgmt),
-		"certificate": certFile, "privateKey": keyFile, "httpPort": o.HTTPPort, "tlsPort": FreePort(t),
+		"certificate": certFile, "privateKey": keyFile, "httpPort": o.HTTPPort, "tlsPort": testutil.FreePort(t),
 		"ocspResponderURL": "", "externalAccountBindingRequired": len(o.EAB) > 0, "externalAccountMACKeys": o.EAB, "retryAfter": map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
 		"profiles":     map[string]any{"default": map[string]any{"description": "tests", "validityPeriod": int64(o.Validity.Seconds())}},

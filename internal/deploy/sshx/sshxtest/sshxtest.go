@@ -24,6 +24,7 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy"
 	"github.com/certfleet/certfleet/internal/deploy/deploytest"
 	"github.com/certfleet/certfleet/internal/deploy/sshx"
+	"github.com/certfleet/certfleet/internal/testutil"
 	"github.com/certfleet/certfleet/internal/testutil/hosts"
 )
 
@@ -161,7 +162,7 @@ func Harness(t *testing.T, p Product, sudo bool) deploytest.Harness {
 				return target(t, map[string]any{"HostKey": "SHA256:ZCFYHwsQn2jcUap9zU4DpUV5kZ1F7+VURBrtQoxxNVI"})
 			}},
 			{Desc: "nothing listening", Target: func(t *testing.T) deploy.Target {
-				_, port, _ := net.SplitHostPort(hosts.FreeAddr(t))
+				_, port, _ := net.SplitHostPort(testutil.FreeAddr(t))
 				return target(t, map[string]any{"Port": json.Number(port)})
 			}},
 		},
