@@ -184,6 +184,9 @@ func isLoopback(host string) bool {
 // cleanups undoes what the run created, newest first, once.
 var cleanups cleanupStack
 
+// keepLogs: a run failed, and its servers' logs stay for a look.
+var keepLogs atomic.Bool
+
 type cleanupStack struct {
 	mu  sync.Mutex
 	fns []func()
@@ -269,7 +272,13 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	cleanups.add(func() { os.RemoveAll(tmp) })
+	cleanups.add(func() {
+		if keepLogs.Load() {
+			fmt.Fprintf(os.Stderr, "kept the servers' logs for the failed run: %s\n", tmp)
+			return
+		}
+		os.RemoveAll(tmp)
+	})
 	if c.binary == "" {
 		fmt.Fprintln(os.Stderr, "building certfleet (cached by source)…")
 		if c.binary, err = proc.Binary(); err != nil {
@@ -372,6 +381,7 @@ func runEngine(ctx context.Context, c config, engine, tmp string, bundle bundle,
 		}
 	}()
 	fail := func(err error) (result, error) {
+		keepLogs.Store(true)
 		var b strings.Builder
 		for _, s := range srvs {
 			fmt.Fprintf(&b, "\nlast server log lines (%s):\n%s", s.logPath, s.tail(10))

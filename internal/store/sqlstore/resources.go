@@ -147,12 +147,20 @@ func (s *DB) ResourceGetMany(ctx context.Context, accountID int64, ids []int64) 
 	out := make([]store.Resource, 0, len(ids))
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		rs, _, err := list(ctx, s, `resources`, resourceColumns, ` WHERE account_id = ? AND id IN `+inList(len(chunk)), ` ORDER BY id`,
-			append([]any{accountID}, int64Args(chunk)...), 0, 0, scanResource)
+		// By primary key alone, the account checked here: with account_id
+		// in the WHERE, PostgreSQL without statistics read every resource
+		// of the account through resources_account and filtered the IDs
+		// (10 ms for 39 of 10,000 resources).
+		rs, _, err := list(ctx, s, `resources`, resourceColumns, ` WHERE id IN `+inList(padLen(len(chunk))), ` ORDER BY id`,
+			padIDs(chunk), 0, 0, scanResource)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rs...)
+		for _, r := range rs {
+			if r.AccountID == accountID {
+				out = append(out, r)
+			}
+		}
 	}
 	return out, nil
 }

@@ -90,10 +90,20 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// A staged job's workers wait for their wave (rollbacks never wait).
 		// The scan follows workers_runnable in claim order and stops at the
-		// limit; SQLite is told to use it (without statistics it scanned
-		// every runnable worker through workers_due and sorted them, on
-		// every claim), PostgreSQL locks the rows it returns, skipping rows
-		// another claim holds.
+		// limit; PostgreSQL locks the rows it returns, skipping rows another
+		// claim holds. Neither planner finds that order alone without
+		// statistics (a fresh table; autovacuum not yet run, or off): SQLite
+		// scanned every runnable worker through workers_due and sorted them,
+		// PostgreSQL fetched them all with a bitmap scan and sorted them (42
+		// ms a claim at 10,000 runnable workers, against 0.2 ms in index
+		// order). SQLite is told the index; PostgreSQL, which takes no
+		// hints, is told not to sort in this transaction, which leaves it
+		// the index's order.
+		if s.d.Name == "postgres" {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_sort = off`); err != nil {
+				return s.wrap(err)
+			}
+		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT c.id, c.resource_id FROM workers c`+s.indexedBy("workers_runnable")+`
 			JOIN jobs j ON j.id = c.job_id
 			WHERE c.status IN ('scheduling', 'processing', 'rollback') AND c.next_run_ms <= ? AND c.lease_expires_ms < ?
@@ -276,7 +286,7 @@ func (s *DB) finishOutcomes(ctx context.Context, x querier, ps []store.WorkerFin
 		previous_enc = CASE WHEN ` + fresh + ` THEN v.prev_enc ELSE workers.previous_enc END,
 		unchanged = CASE WHEN ` + fresh + ` THEN v.unchanged ELSE workers.unchanged END,
 		has_previous = CASE WHEN v.has_prev = 1 THEN 1 ELSE workers.has_previous END
-		FROM v WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1`
+		FROM v WHERE ` + byLease
 	if s.d.Name == "postgres" {
 		return s.ids(ctx, x, with+`, w AS (`+update+` RETURNING workers.id, v.set_cert, v.resource_id, v.cert_id, v.now_ms),
 			r AS (UPDATE resources SET current_cert_id = w.cert_id, modified_ms = w.now_ms FROM w
@@ -355,9 +365,18 @@ func (s *DB) WorkerExtendLeases(ctx context.Context, leases []store.Lease, until
 		return nil, err
 	}
 	defer release()
-	return s.ids(ctx, s.db, with+` UPDATE workers SET lease_expires_ms = ? FROM v
-		WHERE workers.id = v.id AND workers.lease_token = v.token AND workers.active = 1 RETURNING workers.id`, append(args, ms(until))...)
+	return s.ids(ctx, s.db, with+` UPDATE workers SET lease_expires_ms = ? FROM v WHERE `+byLease+` RETURNING workers.id`,
+		append(args, ms(until))...)
 }
+
+// byLease matches the rows of v (id, token) to the workers whose lease they
+// still hold. The fence is the token and active; the unary + keeps the
+// planners off workers_one_active, the partial index of active workers: its
+// entries of finished workers stay until a vacuum (a bitmap scan does not
+// mark them dead as an index scan does), and PostgreSQL without statistics
+// scanned it all and hash-joined v on every outcome batch (2,564 entries for
+// 64 workers; 4.3 ms against 1.0 ms through the primary key).
+const byLease = `workers.id = v.id AND workers.lease_token = v.token AND +workers.active = 1`
 
 // ids runs a statement returning one ID per row.
 func (s *DB) ids(ctx context.Context, x querier, query string, args ...any) (map[int64]bool, error) {
