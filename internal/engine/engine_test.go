@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -64,6 +65,16 @@ type spyStore struct {
 	polls        atomic.Int64
 	hangResource atomic.Bool
 	hanging      chan struct{} // receives once per held ResourceGet
+	failFinishes atomic.Int64  // WorkerFinishMany calls left to fail
+}
+
+var errInjected = errors.New("injected: the outcome batch failed")
+
+func (p *spyStore) WorkerFinishMany(ctx context.Context, ps []store.WorkerFinishParams) ([]error, error) {
+	if p.failFinishes.Add(-1) >= 0 {
+		return nil, errInjected
+	}
+	return p.Store.WorkerFinishMany(ctx, ps)
 }
 
 func (p *spyStore) JobStartDue(ctx context.Context, now time.Time) ([]int64, error) {

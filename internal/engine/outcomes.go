@@ -92,9 +92,7 @@ func (b *outcomeBatcher) flush() {
 		for i, w := range batch {
 			ps[i] = w.p
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs, err := b.st.WorkerFinishMany(ctx, ps)
-		cancel()
+		errs, err := b.write(ps)
 		for i, w := range batch {
 			if err != nil {
 				w.done <- err
@@ -102,5 +100,28 @@ func (b *outcomeBatcher) flush() {
 				w.done <- errs[i]
 			}
 		}
+	}
+}
+
+// write writes a batch, again after a failure while its ten seconds last: a
+// batch fails as a whole (a deadlock PostgreSQL broke, a connection lost),
+// and each outcome is fenced by its lease token, so writing it again cannot
+// record anything twice. An outcome given up on is not recorded; its lease
+// lapses and the deployment runs again.
+func (b *outcomeBatcher) write(ps []store.WorkerFinishParams) ([]error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pause := 20 * time.Millisecond
+	for {
+		errs, err := b.st.WorkerFinishMany(ctx, ps)
+		if err == nil || ctx.Err() != nil {
+			return errs, err
+		}
+		select {
+		case <-ctx.Done():
+			return errs, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
 	}
 }

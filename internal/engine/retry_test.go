@@ -51,3 +51,26 @@ func TestEngineRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestOutcomeWrittenAgain: an outcome batch that fails as a whole is written
+// again, so the deployment is recorded once instead of running again after
+// its lease lapses.
+func TestOutcomeWrittenAgain(t *testing.T) {
+	r := setup(t)
+	fake := deploytest.NewFake()
+	r.catalog = deploy.NewList(fake)
+	res := store.Resource{AccountID: r.account, CloudName: "fake", CloudProduct: "FAKE", Domain: "a.example.test", Name: "a", Config: "{}"}
+	if err := r.st.ResourceCreate(r.ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	r.st.failFinishes.Store(2)
+	job := r.startJob(res)
+	r.run(Config{Attempts: 3, Lease: time.Minute})
+	r.waitJob(job, store.JobSuccess)
+	if got := r.st.failFinishes.Load(); got >= 0 {
+		t.Fatalf("failFinishes = %d: the injected failures were not all met", got)
+	}
+	if ds := fake.Deliveries(res.ID); len(ds) != 1 {
+		t.Fatalf("the deployer saw %d deliveries, want 1", len(ds))
+	}
+}

@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -144,6 +146,7 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		for i, pk := range picks {
 			ids[i] = pk.id
 		}
+		slices.Sort(ids) // locks in ID order, as values' statements take them
 		rows, err = tx.QueryContext(ctx, s.q(`UPDATE workers SET
 				status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
 				lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
@@ -398,10 +401,11 @@ func (s *DB) ids(ctx context.Context, x querier, query string, args ...any) (map
 
 // values returns "WITH <name> AS (VALUES …)" holding rows, each value cast
 // to its column's type (BIGINT, TEXT or BYTES: PostgreSQL cannot infer a
-// parameter's type inside VALUES), and its arguments. The rows are padded
-// to a power of two with copies of a row whose first column is 0, an ID no
-// row has, so that a batch of any size uses one of a few statement texts
-// (each prepared once per connection).
+// parameter's type inside VALUES), and its arguments. Each row's first
+// value is the int64 ID of the row it writes; the rows are sorted by it
+// (below) and padded to a power of two with copies of a row whose first
+// column is 0, an ID no row has, so that a batch of any size uses one of a
+// few statement texts (each prepared once per connection).
 func (s *DB) values(name string, types []string, rows [][]any) (string, []any) {
 	var b strings.Builder
 	b.WriteString("WITH " + name + " AS (VALUES ")
@@ -416,6 +420,12 @@ func (s *DB) values(name string, types []string, rows [][]any) (string, []any) {
 		row[i] = "CAST(? AS " + t + ")"
 	}
 	tuple := "(" + strings.Join(row, ", ") + ")"
+	// In ascending ID order: a statement joining workers to v by primary
+	// key locks them in v's order, so two such statements (an outcome batch
+	// and a lease renewal over the same running workers) take their locks in
+	// one order and never wait on each other in a cycle, which PostgreSQL
+	// ends by failing one of them a second later.
+	slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 	n := padLen(len(rows))
 	args := make([]any, 0, n*len(types))
 	for i := range n {
