@@ -112,7 +112,7 @@ func main() {
 	flag.DurationVar(&c.poll, "poll", 50*time.Millisecond, "how often DescribeDeploymentJob is polled while a job runs")
 	flag.IntVar(&c.nodes, "nodes", 1, "certfleet nodes on one PostgreSQL database (> 1 needs -engines postgres)")
 	flag.IntVar(&c.poolMax, "pool-max-conns", 20, "each node's pool_max_conns when -nodes > 1 (nodes × (pool+2) must stay under max_connections)")
-	flag.BoolVar(&c.pgProxy, "pg-proxy", true, "PostgreSQL: route the nodes through a loopback proxy that counts statements and round trips")
+	flag.BoolVar(&c.pgProxy, "pg-proxy", false, "PostgreSQL: route the nodes through a loopback proxy that counts statements and round trips (it adds a hop to every round trip of certfleet's, not River's: leave it off when comparing rates)")
 	flag.BoolVar(&c.river, "river", true, "also run the workload on River v0.51.2 (bench/river, built with go build from its own module)")
 	var sizes string
 	flag.StringVar(&sizes, "sizes", "", "scale mode: comma-separated job sizes (e.g. 10000,30000,100000); each gets a fresh server, and RSS and DescribeDeploymentJob/ListWorkerResource latency are sampled during the job (no baseline, River or scheduled jobs)")
@@ -624,10 +624,16 @@ func runRiver(ctx context.Context, c config, bin, engine, tmp string, payload []
 	before := rcv.reset()
 	db0 := backendCPU(ctx, c.postgres, database)
 	fmt.Fprintln(stdin, "go")
-	if !lines.Scan() {
-		stdin.Close()
-		cmd.Wait()
-		return fmt.Errorf("river bench: %s", stderr.String())
+	// The result is the first JSON line (anything else River printed is skipped).
+	for {
+		if !lines.Scan() {
+			stdin.Close()
+			cmd.Wait()
+			return fmt.Errorf("river bench: %s", stderr.String())
+		}
+		if bytes.HasPrefix(lines.Bytes(), []byte("{")) {
+			break
+		}
 	}
 	db1 := backendCPU(ctx, c.postgres, database)
 	var out struct {

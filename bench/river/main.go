@@ -29,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"syscall"
@@ -148,6 +149,9 @@ func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, worker
 	tr := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}
 	river.AddWorker(ws, &PostWorker{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: url, body: body})
 	client, err := river.NewClient(driver, &river.Config{
+		// River logs to stdout by default; stdout is this program's
+		// protocol with bench/jobs ("ready", then the JSON result).
+		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FetchCooldown:     2 * time.Millisecond, // River's own benchmark settings
 		FetchPollInterval: 20 * time.Millisecond,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
