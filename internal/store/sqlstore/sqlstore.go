@@ -194,6 +194,10 @@ func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Migrate applies the numbered migrations in fsys (files NNNN_name.sql) that
 // the database has not seen yet, each in its own transaction.
 func (s *DB) Migrate(ctx context.Context, fsys fs.FS) error {
+	names, versions, err := migrations(fsys)
+	if err != nil {
+		return err
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -209,16 +213,8 @@ func (s *DB) Migrate(ctx context.Context, fsys fs.FS) error {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("store: migrate: bad migration name %q", name)
-		}
+	for i, name := range names {
+		v := versions[i]
 		var seen int
 		if err := conn.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), v).Scan(&seen); err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
@@ -251,9 +247,34 @@ func (s *DB) Migrate(ctx context.Context, fsys fs.FS) error {
 	return nil
 }
 
+// migrations lists fsys's migrations in order with their versions. Two
+// files with one version are an error: the database records versions only,
+// so the second would be taken as applied and silently never run (two
+// branches that each added "0016_…" would merge into exactly that).
+func migrations(fsys fs.FS) ([]string, []int, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	sort.Strings(names)
+	versions := make([]int, len(names))
+	byVersion := map[int]string{}
+	for i, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: migrate: bad migration name %q", name)
+		}
+		if other, ok := byVersion[v]; ok {
+			return nil, nil, fmt.Errorf("store: migrate: migrations %s and %s share version %d", other, name, v)
+		}
+		byVersion[v], versions[i] = name, v
+	}
+	return names, versions, nil
+}
+
 // MigrationsCurrent reports whether every migration in fsys has been applied.
 func (s *DB) MigrationsCurrent(ctx context.Context, fsys fs.FS) (bool, error) {
-	names, err := fs.Glob(fsys, "*.sql")
+	names, _, err := migrations(fsys)
 	if err != nil {
 		return false, err
 	}
