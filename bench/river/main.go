@@ -29,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -101,11 +102,9 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r, err := run(ctx, engine, dsn, url, body, jobs, workers)
-	if err != nil {
+	if err := run(ctx, engine, dsn, url, body, jobs, workers); err != nil {
 		fatal(err)
 	}
-	json.NewEncoder(os.Stdout).Encode(r)
 }
 
 func fatal(err error) {
@@ -113,7 +112,7 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, workers int) (Result, error) {
+func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, workers int) error {
 	var (
 		db     *sql.DB
 		driver riverdriver.Driver[*sql.Tx]
@@ -122,27 +121,27 @@ func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, worker
 	switch engine {
 	case "postgres":
 		if db, err = sql.Open("pgx", dsn); err != nil {
-			return Result{}, err
+			return err
 		}
 		db.SetMaxOpenConns(max(workers, 20))
 		driver = riverdatabasesql.New(db)
 	case "sqlite":
 		if db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"); err != nil {
-			return Result{}, err
+			return err
 		}
 		db.SetMaxOpenConns(1) // riversqlite's documentation: avoids SQLITE_BUSY
 		driver = riversqlite.New(db)
 	default:
-		return Result{}, fmt.Errorf("unknown engine %q", engine)
+		return fmt.Errorf("unknown engine %q", engine)
 	}
 	defer db.Close()
 
 	m, err := rivermigrate.New(driver, nil)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return Result{}, fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 
 	ws := river.NewWorkers()
@@ -158,7 +157,7 @@ func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, worker
 		Workers:           ws,
 	})
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	for done := 0; done < jobs; {
 		n := min(1000, jobs-done)
@@ -167,7 +166,7 @@ func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, worker
 			batch[i].Args = PostArgs{N: done + i}
 		}
 		if _, err := client.InsertMany(ctx, batch); err != nil {
-			return Result{}, fmt.Errorf("insert: %w", err)
+			return fmt.Errorf("insert: %w", err)
 		}
 		done += n
 	}
@@ -177,32 +176,55 @@ func run(ctx context.Context, engine, dsn, url string, body []byte, jobs, worker
 	// for its go.
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return Result{}, fmt.Errorf("waiting for go: %w", err)
+		return fmt.Errorf("waiting for go: %w", err)
 	}
 
 	cpu0 := cpuTime()
 	start := time.Now()
 	if err := client.Start(ctx); err != nil {
-		return Result{}, err
+		return err
 	}
+	// Completions come as events; River drops events when a subscriber's
+	// buffer is full ("Subscription event dropped"), so the table is also
+	// counted every 200 ms (its CPU is River's; a completion seen only that
+	// way is seen up to 200 ms late, which understates River's rate).
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
 	for completed := 0; completed < jobs; {
 		select {
 		case ev := <-events:
 			if ev.Kind == river.EventKindJobFailed {
-				return Result{}, fmt.Errorf("job %d failed: %v", ev.Job.ID, ev.Job.Errors)
+				return fmt.Errorf("job %d failed: %v", ev.Job.ID, ev.Job.Errors)
 			}
 			completed++
+		case <-tick.C:
+			var done, failed int
+			if err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), 0),
+				COALESCE(SUM(CASE WHEN state IN ('discarded', 'cancelled', 'retryable') THEN 1 ELSE 0 END), 0) FROM river_job`).Scan(&done, &failed); err != nil {
+				return fmt.Errorf("count jobs: %w", err)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d jobs failed", failed)
+			}
+			completed = max(completed, done)
 		case <-ctx.Done():
-			return Result{}, fmt.Errorf("%d of %d jobs completed: %w", completed, jobs, ctx.Err())
+			return fmt.Errorf("%d of %d jobs completed: %w", completed, jobs, ctx.Err())
 		}
 	}
 	r := Result{Jobs: jobs, WallNS: int64(time.Since(start)), CPUNS: int64(cpuTime() - cpu0)}
+	// The result, then wait until bench/jobs has sampled the database's
+	// backends (it closes stdin): stopping first would close River's
+	// connections and their CPU would go uncounted.
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		return err
+	}
+	io.Copy(io.Discard, os.Stdin)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := client.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return r, err
+		return err
 	}
-	return r, nil
+	return nil
 }
 
 func cpuTime() time.Duration {
