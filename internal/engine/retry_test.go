@@ -26,12 +26,7 @@ func TestEngineRetries(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			r := setup(t)
-			fake := deploytest.NewFake()
-			r.catalog = deploy.NewList(fake)
-			res := store.Resource{AccountID: r.account, CloudName: "fake", CloudProduct: "FAKE", Domain: "a.example.test", Name: "a", Config: "{}"}
-			if err := r.st.ResourceCreate(r.ctx, &res); err != nil {
-				t.Fatal(err)
-			}
+			fake, res := r.fakeResource()
 			fake.Fail(res.ID, tc.fails, tc.permanent)
 			job := r.startJob(res)
 			r.run(Config{Attempts: 3, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, Lease: 10 * time.Second})
@@ -57,12 +52,7 @@ func TestEngineRetries(t *testing.T) {
 // its lease lapses.
 func TestOutcomeWrittenAgain(t *testing.T) {
 	r := setup(t)
-	fake := deploytest.NewFake()
-	r.catalog = deploy.NewList(fake)
-	res := store.Resource{AccountID: r.account, CloudName: "fake", CloudProduct: "FAKE", Domain: "a.example.test", Name: "a", Config: "{}"}
-	if err := r.st.ResourceCreate(r.ctx, &res); err != nil {
-		t.Fatal(err)
-	}
+	fake, res := r.fakeResource()
 	r.st.failFinishes.Store(2)
 	job := r.startJob(res)
 	r.run(Config{Attempts: 3, Lease: time.Minute})
@@ -73,4 +63,17 @@ func TestOutcomeWrittenAgain(t *testing.T) {
 	if ds := fake.Deliveries(res.ID); len(ds) != 1 {
 		t.Fatalf("the deployer saw %d deliveries, want 1", len(ds))
 	}
+}
+
+// fakeResource makes the rig's engine deploy through a fake deployer and
+// creates one resource of it.
+func (r *rig) fakeResource() (*deploytest.Fake, store.Resource) {
+	r.t.Helper()
+	fake := deploytest.NewFake()
+	r.catalog = deploy.NewList(fake)
+	res := store.Resource{AccountID: r.account, CloudName: "fake", CloudProduct: "FAKE", Domain: "a.example.test", Name: "a", Config: "{}"}
+	if err := r.st.ResourceCreate(r.ctx, &res); err != nil {
+		r.t.Fatal(err)
+	}
+	return fake, res
 }
