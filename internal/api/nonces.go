@@ -42,6 +42,33 @@ type nonceBatcher struct {
 // (store.NonceBeforeEpoch).
 var errBeforeEpoch = errors.New("api: nonce signed before the store's epoch")
 
+// now records p at once when the store answers it from memory
+// (store.NonceMemory), with the error use would return; answered is false
+// when p must wait for a batch (use).
+func (b *nonceBatcher) now(p store.NonceParams) (answered bool, err error) {
+	m, ok := b.st.(store.NonceMemory)
+	if !ok {
+		return false, nil
+	}
+	v, ok := m.NonceUseNow(p)
+	if !ok {
+		return false, nil
+	}
+	return true, verdictError(v)
+}
+
+// verdictError is what use returns for a verdict.
+func verdictError(v store.NonceVerdict) error {
+	switch v {
+	case store.NonceFresh:
+		return nil
+	case store.NonceBeforeEpoch:
+		return errBeforeEpoch
+	default:
+		return store.ErrConflict
+	}
+}
+
 // use records p, waiting for the batch it joins to be recorded. It returns
 // store.ErrConflict when the nonce was seen before, errBeforeEpoch when the
 // store refuses it for its signing time.
@@ -87,15 +114,10 @@ func (b *nonceBatcher) flush() {
 		verdicts, err := b.st.NonceUseMany(ctx, ps)
 		cancel()
 		for i, w := range batch {
-			switch {
-			case err != nil:
+			if err != nil {
 				w.done <- err
-			case verdicts[i] == store.NonceFresh:
-				w.done <- nil
-			case verdicts[i] == store.NonceBeforeEpoch:
-				w.done <- errBeforeEpoch
-			default:
-				w.done <- store.ErrConflict
+			} else {
+				w.done <- verdictError(verdicts[i])
 			}
 		}
 	}

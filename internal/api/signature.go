@@ -48,6 +48,16 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 				c.charged = nil
 			}
 		}
+		if answered, err := a.nonces.now(nonce); answered {
+			// Answered from memory: nothing to wait for, nothing to run alongside.
+			if err != nil {
+				a.writeError(w, c, a.stranger(c, nonceError(nonce, err)))
+				return
+			}
+			proven()
+			next.ServeHTTP(w, r)
+			return
+		}
 		if !speculative(c.action) {
 			if err := a.spendNonce(r.Context(), nonce); err != nil {
 				a.writeError(w, c, a.stranger(c, err))
@@ -87,7 +97,11 @@ func speculative(action string) bool {
 // a crash, the nonces of the moments before it may be lost) is refused as
 // InvalidTimeStamp.Expired: a fresh signature passes.
 func (a *API) spendNonce(ctx context.Context, n store.NonceParams) error {
-	err := a.nonces.use(ctx, n)
+	return nonceError(n, a.nonces.use(ctx, n))
+}
+
+// nonceError is the API error for what recording nonce n returned.
+func nonceError(n store.NonceParams, err error) error {
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return &Error{Code: "SignatureNonceUsed", Status: http.StatusBadRequest,

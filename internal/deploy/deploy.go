@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Target is the resource a certificate goes to, with its decoded Config and,
@@ -44,6 +45,47 @@ type Target struct {
 	// machine. The engine and the API always fill it from the account; the
 	// zero value (unconfined) is the root account's.
 	Scope Scope
+
+	// parsed keeps what ParsedConfig made of Config (WithParsedConfig).
+	parsed *parsedConfig
+}
+
+// parsedConfig is one Config's parse, made at most once.
+type parsedConfig struct {
+	src  json.RawMessage // the Config it parses: a Target given another one parses that
+	once sync.Once
+	v    any
+	err  error
+}
+
+// WithParsedConfig returns t with room for ParsedConfig to keep its parse
+// of t.Config, shared by every copy of the result: the engine's Targets
+// are parsed once per attempt however often the deployer (its host gate,
+// Deploy, verification) reads the Config.
+func (t Target) WithParsedConfig() Target {
+	t.parsed = &parsedConfig{src: t.Config}
+	return t
+}
+
+// ParsedConfig returns parse(t.Config), parsed only once for a Target made
+// by WithParsedConfig (a copy whose Config was replaced since, and every
+// other Target, is parsed at each call). A deployer passes the same parse
+// function every time.
+func ParsedConfig[T any](t Target, parse func(json.RawMessage) (T, error)) (T, error) {
+	if t.parsed == nil || !sameBytes(t.Config, t.parsed.src) {
+		return parse(t.Config)
+	}
+	t.parsed.once.Do(func() { t.parsed.v, t.parsed.err = parse(t.Config) })
+	v, ok := t.parsed.v.(T)
+	if !ok { // another type's parse: not this one's to share
+		return parse(t.Config)
+	}
+	return v, t.parsed.err
+}
+
+// sameBytes reports whether a and b are the same slice of the same array.
+func sameBytes(a, b json.RawMessage) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // Scope confines an account's targets on the certfleet server's machine.

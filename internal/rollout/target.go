@@ -20,7 +20,8 @@ type TargetStore interface {
 // TargetOf builds the deploy.Target of a stored resource, as a deployer sees
 // it: secrets in its Config and credential opened, the generic keys
 // (VerifyAddress…) split off into the returned settings, the owning
-// account's Scope filled. Errors about the resource's own data are
+// account's Scope filled; its Config is parsed at most once however often
+// the deployer reads it (deploy.ParsedConfig). Errors about the resource's own data are
 // permanent; a failing read of the store is not.
 func TargetOf(ctx context.Context, st TargetStore, box *secret.Box, res store.Resource) (deploy.Target, verify.Settings, error) {
 	resConfig, err := box.OpenConfig(res.Config)
@@ -47,7 +48,7 @@ func TargetOf(ctx context.Context, st TargetStore, box *secret.Box, res store.Re
 			return deploy.Target{}, vs, err
 		}
 	}
-	return t, vs, nil
+	return t.WithParsedConfig(), vs, nil
 }
 
 // ScopeOf is what an account's targets may touch on the server's machine.

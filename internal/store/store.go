@@ -195,6 +195,15 @@ type Store interface {
 	ConsoleStore // console.go: login profiles and console sessions
 }
 
+// NonceMemory is a store that can answer some nonces at once, from
+// memory, with nothing to wait for (SQLite's nonces, answered from memory
+// and written behind). NonceUseNow records n as NonceUseMany would and
+// returns its verdict, or ok false, having changed nothing, when n must go
+// through NonceUseMany.
+type NonceMemory interface {
+	NonceUseNow(n NonceParams) (v NonceVerdict, ok bool)
+}
+
 // NonceParams is one nonce to record and when it may be forgotten.
 type NonceParams struct {
 	Nonce   string

@@ -60,6 +60,21 @@ type Settings struct {
 // Enabled reports whether the resource asks for verification.
 func (s Settings) Enabled() bool { return len(s.Addresses) > 0 }
 
+// mayNameGeneric reports whether config may hold a generic key: false
+// only when no key's name appears in quotes and no escape could spell one,
+// so that a Config without them (most) is not decoded here at all.
+func mayNameGeneric(config []byte) bool {
+	if bytes.IndexByte(config, '\\') >= 0 {
+		return true
+	}
+	for _, f := range Fields {
+		if bytes.Contains(config, []byte(`"`+f.Name+`"`)) {
+			return true
+		}
+	}
+	return false
+}
+
 // SplitConfig takes the generic keys (VerifyAddress, VerifyGraceSeconds,
 // AutoRollback, AutoRenew) out of a resource's Config. It returns their settings and
 // the Config the product sees, without them: the original bytes when none of
@@ -68,7 +83,7 @@ func (s Settings) Enabled() bool { return len(s.Addresses) > 0 }
 func SplitConfig(config json.RawMessage) (Settings, json.RawMessage, error) {
 	s := Settings{Grace: DefaultGrace, AutoRollback: true}
 	trimmed := bytes.TrimSpace(config)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if len(trimmed) == 0 || trimmed[0] != '{' || !mayNameGeneric(trimmed) {
 		return s, config, nil
 	}
 	var m map[string]json.RawMessage

@@ -209,6 +209,9 @@ func TestSplitConfig(t *testing.T) {
 		{desc: "grace fraction", config: `{"VerifyGraceSeconds":1.5}`, wantError: "VerifyGraceSeconds"},
 		{desc: "grace string", config: `{"VerifyGraceSeconds":"abc"}`, wantError: `Config key "VerifyGraceSeconds" must be a number from 1 to 600 (got "abc")`},
 		{desc: "rollback string", config: `{"AutoRollback":"no"}`, wantError: "AutoRollback"},
+		{desc: "a key spelt with an escape", config: `{"\u0056erifyAddress":"a.example"}`, wantError: "VerifyAddress"},
+		{desc: "a key's name as a value", config: `{"CertPath":"AutoRollback"}`, want: Settings{Grace: DefaultGrace, AutoRollback: true}, wantRest: `{"CertPath":"AutoRollback"}`},
+		{desc: "spaces around a key", config: `{ "AutoRollback" : false }`, want: Settings{Grace: DefaultGrace}, wantRest: `{}`},
 		{desc: "not an object", config: `[1]`, want: Settings{Grace: DefaultGrace, AutoRollback: true}, wantRest: `[1]`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {

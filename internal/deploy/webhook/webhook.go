@@ -149,7 +149,7 @@ func (d *Deployer) Describe() deploy.Description { return Description }
 // host. A credential is optional: with one, deliveries are signed with its
 // SecretKey.
 func (d *Deployer) ValidateConfig(config json.RawMessage) error {
-	_, _, err := parseConfig(config)
+	_, err := parseConfig(config)
 	return err
 }
 
@@ -157,10 +157,11 @@ func (d *Deployer) ValidateConfig(config json.RawMessage) error {
 // default port filled in, so per-host limits apply per receiver. It returns
 // "" for a Config that does not parse.
 func (d *Deployer) Host(t deploy.Target) string {
-	_, u, err := parseConfig(t.Config)
+	pc, err := deploy.ParsedConfig(t, parseConfig)
 	if err != nil {
 		return ""
 	}
+	u := pc.url
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
@@ -196,10 +197,11 @@ func (d *Deployer) post(ctx context.Context, req deploy.Request, action string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cfg, u, err := parseConfig(req.Target.Config)
+	pc, err := deploy.ParsedConfig(req.Target, parseConfig)
 	if err != nil {
 		return err
 	}
+	cfg, u := pc.Config, pc.url
 	where := display(u)
 	if req.Target.Access != nil && req.Target.Access.SecretKey == "" {
 		return deploy.Permanentf("webhook: POST %s: credential %d has an empty SecretKey; deliveries cannot be signed", where, req.Target.Access.ID)
@@ -288,11 +290,18 @@ func (d *Deployer) post(ctx context.Context, req deploy.Request, action string) 
 	return deploy.Permanent(err)
 }
 
+// parsed is a Config decoded and checked, with its Url parsed; shared by
+// the calls of one attempt (deploy.ParsedConfig), so read-only.
+type parsed struct {
+	Config
+	url *url.URL
+}
+
 // parseConfig decodes and checks a Config; every error is permanent.
-func parseConfig(config json.RawMessage) (Config, *url.URL, error) {
+func parseConfig(config json.RawMessage) (parsed, error) {
 	var c Config
 	if err := Description.DecodeConfig(config, &c); err != nil {
-		return c, nil, err
+		return parsed{}, err
 	}
 	u, err := url.Parse(c.Url)
 	if err != nil {
@@ -300,15 +309,15 @@ func parseConfig(config json.RawMessage) (Config, *url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL itself may carry a token
 		}
-		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" is not a URL: %v", err)
+		return parsed{}, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" is not a URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q must start with https:// or http://", display(u))
+		return parsed{}, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q must start with https:// or http://", display(u))
 	}
 	if u.Hostname() == "" {
-		return c, nil, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q has no host", display(u))
+		return parsed{}, deploy.Permanentf("webhook/WEBHOOK: Config key \"Url\" %q has no host", display(u))
 	}
-	return c, u, nil
+	return parsed{Config: c, url: u}, nil
 }
 
 // display is u without credentials, query or fragment, for error messages:

@@ -142,3 +142,47 @@ func TestNonceLostInCrashRefused(t *testing.T) {
 	storetest.CheckVerdicts(t, s, "replay after the crash", "[before-epoch]", lost)
 	storetest.CheckVerdicts(t, s, "signed after the last lease", "[fresh]", storetest.SignedNonce("key:after", time.UnixMilli(lease+1)))
 }
+
+// TestNonceUseNow: what memory alone decides is answered at once, and
+// agrees with NonceUseMany; a nonce that must be inserted first (signed
+// ahead of the lease, or of unknown time) is left alone for NonceUseMany.
+// A store not answering from memory answers nothing at once.
+func TestNonceUseNow(t *testing.T) {
+	now := func(s *sqlstore.DB, n store.NonceParams) string {
+		v, ok := s.NonceUseNow(n)
+		if !ok {
+			return "later"
+		}
+		return v.String()
+	}
+	path := filepath.Join(t.TempDir(), "certfleet.db")
+	s := openServing(t, path)
+	fresh, ahead := storetest.SignedNonce("key:now", time.Now()), storetest.SignedNonce("key:ahead", time.Now().Add(10*time.Minute))
+	unknown := store.NonceParams{Nonce: "key:unknown", Expires: time.Now().Add(time.Hour)}
+	for _, c := range []struct {
+		n    store.NonceParams
+		want string
+	}{{fresh, "fresh"}, {fresh, "used"}, {ahead, "later"}, {ahead, "later"}, {unknown, "later"}} {
+		if got := now(s, c.n); got != c.want {
+			t.Fatalf("NonceUseNow(%s) = %s, want %s", c.n.Nonce, got, c.want)
+		}
+	}
+	storetest.CheckVerdicts(t, s, "after NonceUseNow", "[used fresh fresh]", fresh, ahead, unknown)
+	if got := now(s, ahead); got != "used" {
+		t.Fatalf("NonceUseNow(%s) after NonceUseMany = %s, want used", ahead.Nonce, got)
+	}
+	s.Close()
+	if got := now(s, storetest.SignedNonce("key:closed", time.Now())); got != "later" {
+		t.Fatalf("NonceUseNow on a closed store = %s, want later (NonceUseMany reports the error)", got)
+	}
+
+	plain, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if got := now(plain, storetest.SignedNonce("key:plain", time.Now())); got != "later" {
+		t.Fatalf("NonceUseNow without StartLocalNonces = %s, want later", got)
+	}
+	storetest.CheckVerdicts(t, plain, "replay in the table", "[used]", fresh)
+}

@@ -152,37 +152,20 @@ func (l *localNonces) use(ctx context.Context, ns []store.NonceParams) ([]store.
 		l.mu.Unlock()
 		return nil, errors.New("store: nonces: the store is closed")
 	}
-	lo := max(l.floor, l.evicted)
 	for i, n := range ns {
-		if _, ok := l.seen[n.Nonce]; ok {
-			v[i] = store.NonceUsed
+		if verdict, ok := l.judge(n); ok {
+			v[i] = verdict
+			added = added || verdict == store.NonceFresh
 			continue
-		}
-		t := int64(0)
-		if !n.Signed.IsZero() {
-			t = ms(n.Signed)
-		}
-		switch {
-		case t != 0 && l.crashed && t < l.floor:
-			v[i] = store.NonceBeforeEpoch
-			continue
-		case t != 0 && t >= lo && t < l.lease:
-			l.seen[n.Nonce] = localNonce{signed: t, expires: ms(n.Expires)}
-			l.pending = append(l.pending, n)
-			added = true
-			continue // NonceFresh
 		}
 		// The slow way. In memory first, so that a replay arriving while
 		// the insert runs is refused even if the lease moves past it.
-		l.seen[n.Nonce] = localNonce{signed: t, expires: ms(n.Expires), written: true}
+		l.seen[n.Nonce] = localNonce{signed: signedMS(n), expires: ms(n.Expires), written: true}
 		slow = append(slow, i)
 	}
 	l.mu.Unlock()
 	if added {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
+		l.kickWriter()
 	}
 	if len(slow) == 0 {
 		return v, nil
@@ -204,6 +187,59 @@ func (l *localNonces) use(ctx context.Context, ns []store.NonceParams) ([]store.
 		v[i] = got[j]
 	}
 	return v, nil
+}
+
+// now is NonceUseNow: the verdict on n when memory gives it, with
+// nothing to wait for; ok is false when n must take the slow way (use).
+func (l *localNonces) now(n store.NonceParams) (store.NonceVerdict, bool) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, false // use reports the closed store
+	}
+	v, ok := l.judge(n)
+	l.mu.Unlock()
+	if ok && v == store.NonceFresh {
+		l.kickWriter()
+	}
+	return v, ok
+}
+
+// judge gives n's verdict when memory alone decides it: used (seen),
+// before the epoch after a crash, or fresh — signed after the horizon and
+// before the lease, then remembered and queued for writing. ok is false
+// for a nonce that must be inserted before it is answered (the slow way);
+// judge then changes nothing. l.mu is held.
+func (l *localNonces) judge(n store.NonceParams) (v store.NonceVerdict, ok bool) {
+	if _, seen := l.seen[n.Nonce]; seen {
+		return store.NonceUsed, true
+	}
+	t := signedMS(n)
+	switch {
+	case t != 0 && l.crashed && t < l.floor:
+		return store.NonceBeforeEpoch, true
+	case t != 0 && t >= max(l.floor, l.evicted) && t < l.lease:
+		l.seen[n.Nonce] = localNonce{signed: t, expires: ms(n.Expires)}
+		l.pending = append(l.pending, n)
+		return store.NonceFresh, true
+	}
+	return 0, false
+}
+
+// signedMS is n's signing time in epoch milliseconds, 0 when unknown.
+func signedMS(n store.NonceParams) int64 {
+	if n.Signed.IsZero() {
+		return 0
+	}
+	return ms(n.Signed)
+}
+
+// kickWriter tells run that pending grew.
+func (l *localNonces) kickWriter() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
 }
 
 // run writes pending nonces as they come, and every localTick renews the

@@ -48,6 +48,15 @@ func (s *DB) NonceUse(ctx context.Context, nonce string, expires time.Time) erro
 	return nil
 }
 
+// NonceUseNow answers n from memory when this store keeps nonces there
+// (StartLocalNonces) and memory alone decides (store.NonceMemory).
+func (s *DB) NonceUseNow(n store.NonceParams) (store.NonceVerdict, bool) {
+	if s.local == nil {
+		return 0, false
+	}
+	return s.local.now(n)
+}
+
 // NonceUseMany records ns and reports each one's verdict (store.Store).
 func (s *DB) NonceUseMany(ctx context.Context, ns []store.NonceParams) ([]store.NonceVerdict, error) {
 	if len(ns) == 0 {
