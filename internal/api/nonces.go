@@ -73,6 +73,12 @@ func verdictError(v store.NonceVerdict) error {
 // store.ErrConflict when the nonce was seen before, errBeforeEpoch when the
 // store refuses it for its signing time.
 func (b *nonceBatcher) use(ctx context.Context, p store.NonceParams) error {
+	return b.wait(ctx, b.start(p))
+}
+
+// start queues p for the next batch and returns where its result (as use
+// returns it) will be sent; the caller goes on meanwhile.
+func (b *nonceBatcher) start(p store.NonceParams) <-chan error {
 	w := nonceWait{p: p, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, w)
@@ -82,8 +88,13 @@ func (b *nonceBatcher) use(ctx context.Context, p store.NonceParams) error {
 	if lead {
 		go b.flush()
 	}
+	return w.done
+}
+
+// wait is the result start promised, or ctx's error first.
+func (b *nonceBatcher) wait(ctx context.Context, done <-chan error) error {
 	select {
-	case err := <-w.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
 		// The batch still records the nonce; the call is over either way.

@@ -69,9 +69,8 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 		}
 		// A read runs while its nonce is being recorded; its answer is held
 		// back until the nonce is known to be fresh, and thrown away if not.
-		spent := make(chan error, 1)
-		go func() { spent <- a.spendNonce(r.Context(), nonce) }()
-		c.nonceSpent = sync.OnceValue(func() error { return <-spent })
+		spent := a.nonces.start(nonce)
+		c.nonceSpent = sync.OnceValue(func() error { return nonceError(nonce, a.nonces.wait(r.Context(), spent)) })
 		held := newHeldResponse()
 		next.ServeHTTP(held, r)
 		if err := c.nonceSpent(); err != nil {

@@ -74,8 +74,11 @@ const (
 	// memory; a request signed longer ago takes the slow way.
 	localKeep = time.Minute
 	// localGather is the least time between two writes of pending nonces,
-	// so that a busy server writes them in batches.
-	localGather = 5 * time.Millisecond
+	// so that a busy server writes them in batches: at 5 ms (batches of ~5
+	// at 1,000 calls/s) the writes cost ~80 µs of CPU per signed call, the
+	// largest part of what signing cost a List (docs/benchmarks.md, E13).
+	// Nothing waits for these writes; a crash before one is what the epoch covers.
+	localGather = 100 * time.Millisecond
 	// localBatch bounds the nonces one INSERT writes (3 parameters each).
 	localBatch = 1000
 )
