@@ -147,10 +147,15 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 			ids[i] = pk.id
 		}
 		slices.Sort(ids) // locks in ID order, as values' statements take them
+		// The picks are found by primary key alone: status is re-checked as
+		// an expression no index serves. Written plainly, PostgreSQL without
+		// statistics ANDed workers_pkey with a bitmap of the whole
+		// workers_runnable index, reading every runnable worker's entry on
+		// every claim (TestPlansWithoutStatistics).
 		rows, err = tx.QueryContext(ctx, s.q(`UPDATE workers SET
 				status = CASE WHEN status = 'scheduling' THEN 'processing' ELSE status END,
 				lease_owner = ?, lease_token = lease_token + 1, lease_expires_ms = ?, active = 1, modified_ms = ?
-				WHERE id IN `+inList(padLen(len(ids)))+` AND lease_expires_ms < ? AND status IN ('scheduling', 'processing', 'rollback')
+				WHERE id IN `+inList(padLen(len(ids)))+` AND lease_expires_ms < ? AND (status || '') IN ('scheduling', 'processing', 'rollback')
 				RETURNING `+workerColumns),
 			append(append([]any{p.Owner, ms(p.LeaseUntil), ms(p.Now)}, padIDs(ids)...), ms(p.Now))...)
 		if err != nil {
