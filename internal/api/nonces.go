@@ -17,8 +17,9 @@ import (
 // written behind on SQLite) and keeps a durable epoch so that a nonce lost
 // in a crash is still refused. While a batch is recorded, the next calls'
 // nonces gather; an idle server records a lone nonce at once, with no added
-// delay. docs/decisions.md (issue 14) gives the argument and the
-// measurements.
+// delay. A store that keeps nonces in memory (store.NonceMemory: SQLite)
+// answers most of them in the caller's goroutine, without a batch (now).
+// docs/decisions.md (issue 14) gives the argument and the measurements.
 
 // nonceBatchMax bounds the nonces one statement records.
 const nonceBatchMax = 256
