@@ -48,19 +48,14 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 				c.charged = nil
 			}
 		}
-		if answered, err := a.nonces.now(nonce); answered {
-			// Answered from memory: nothing to wait for, nothing to run alongside.
+		// A nonce memory answers (nothing to wait for) and a call that
+		// changes anything are spent before the call runs.
+		if answered, err := a.nonces.now(nonce); answered || !speculative(c.action) {
+			if !answered {
+				err = a.nonces.use(r.Context(), nonce)
+			}
 			if err != nil {
 				a.writeError(w, c, a.stranger(c, nonceError(nonce, err)))
-				return
-			}
-			proven()
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !speculative(c.action) {
-			if err := a.spendNonce(r.Context(), nonce); err != nil {
-				a.writeError(w, c, a.stranger(c, err))
 				return
 			}
 			proven()
@@ -91,15 +86,10 @@ func speculative(action string) bool {
 	return strings.HasPrefix(action, "List") || strings.HasPrefix(action, "Describe")
 }
 
-// spendNonce records a verified request's nonce (nonces.go); a nonce seen
-// before is SignatureNonceUsed. One signed before the store's epoch (after
-// a crash, the nonces of the moments before it may be lost) is refused as
-// InvalidTimeStamp.Expired: a fresh signature passes.
-func (a *API) spendNonce(ctx context.Context, n store.NonceParams) error {
-	return nonceError(n, a.nonces.use(ctx, n))
-}
-
-// nonceError is the API error for what recording nonce n returned.
+// nonceError is the API error for what recording nonce n returned
+// (nonces.go): a nonce seen before is SignatureNonceUsed; one signed before
+// the store's epoch (after a crash, the nonces of the moments before it may
+// be lost) is InvalidTimeStamp.Expired, which a fresh signature passes.
 func nonceError(n store.NonceParams, err error) error {
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -115,7 +105,7 @@ func nonceError(n store.NonceParams, err error) error {
 }
 
 // verify checks the signature and the timestamp window and resolves the
-// caller; the nonce it returns is not yet spent (spendNonce).
+// caller; the nonce it returns is not yet spent (nonces.go).
 func (a *API) verify(r *http.Request, c *call) (store.NonceParams, error) {
 	signed, key := c.signed, c.key
 	if key == nil { // not checked before the body (request.go): V1

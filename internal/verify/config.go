@@ -67,13 +67,21 @@ func mayNameGeneric(config []byte) bool {
 	if bytes.IndexByte(config, '\\') >= 0 {
 		return true
 	}
-	for _, f := range Fields {
-		if bytes.Contains(config, []byte(`"`+f.Name+`"`)) {
+	for _, q := range quotedFields {
+		if bytes.Contains(config, q) {
 			return true
 		}
 	}
 	return false
 }
+
+// quotedFields are the generic keys' names in quotes, as JSON spells them.
+var quotedFields = func() (q [][]byte) {
+	for _, f := range Fields {
+		q = append(q, []byte(`"`+f.Name+`"`))
+	}
+	return q
+}()
 
 // SplitConfig takes the generic keys (VerifyAddress, VerifyGraceSeconds,
 // AutoRollback, AutoRenew) out of a resource's Config. It returns their settings and
