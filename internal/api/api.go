@@ -261,13 +261,6 @@ func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
 func (a *API) writeError(w http.ResponseWriter, c *call, err error) {
 	var e *Error
 	var ae *auth.Error
-	if c.nonceSpent != nil && !errors.As(err, &e) && !errors.As(err, &ae) && c.nonceSpent() != nil {
-		// A read whose nonce was refused, whose failure is likely the
-		// refusal itself (the read's statement carried the nonce:
-		// store.NonceCarrier): withSignature answers for it, and there is
-		// no failure to log or count.
-		return
-	}
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &ae):
