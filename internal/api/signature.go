@@ -64,25 +64,9 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 		}
 		// A read runs while its nonce is being recorded; its answer is held
 		// back until the nonce is known to be fresh, and thrown away if not.
-		// Where the store can, the read's first statement records it
-		// (store.NonceCarrier); otherwise, or if none did, a batch.
+		spent := a.nonces.start(nonce)
+		c.nonceSpent = sync.OnceValue(func() error { return nonceError(nonce, a.nonces.wait(r.Context(), spent)) })
 		held := newHeldResponse()
-		if carrier, ok := a.store.(store.NonceCarrier); ok {
-			if ctx, carried := carrier.CarryNonce(r.Context(), nonce); carried != nil {
-				c.nonceSpent = sync.OnceValue(func() error {
-					v, ok := carried.Outcome()
-					if !ok {
-						return nonceError(nonce, a.nonces.use(r.Context(), nonce))
-					}
-					return nonceError(nonce, verdictError(v))
-				})
-				r = r.WithContext(ctx)
-			}
-		}
-		if c.nonceSpent == nil {
-			spent := a.nonces.start(nonce)
-			c.nonceSpent = sync.OnceValue(func() error { return nonceError(nonce, a.nonces.wait(r.Context(), spent)) })
-		}
 		next.ServeHTTP(held, r)
 		if err := c.nonceSpent(); err != nil {
 			a.writeError(w, c, a.stranger(c, err))

@@ -19,9 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
-	"github.com/certfleet/certfleet/internal/store"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
 )
 
@@ -52,18 +51,14 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(url)
+	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	cfg.Tracer = nonceTracer{}
-	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	// Idle connections are few: several nodes (and tests) share max_connections.
 	db.SetMaxIdleConns(min(maxConns, 8))
-	d := Dialect(url)
-	d.CarriesNonces = true // cfg.Tracer settles them
-	s := sqlstore.New(db, d)
+	s := sqlstore.New(db, Dialect(url))
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -137,40 +132,6 @@ func isUnique(err error) bool {
 		return true
 	}
 	return false
-}
-
-// nonceTracer settles the nonce a signed read's statement carried
-// (sqlstore's carried nonces) when the statement ends: pgx calls
-// TraceQueryEnd with the statement's context once its rows are closed,
-// with the error that ended it, if any.
-type nonceTracer struct{}
-
-func (nonceTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-
-func (nonceTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
-	if c := store.RidingNonceFrom(ctx); c != nil {
-		c.Settle(carriedVerdict(d.Err))
-	}
-}
-
-// carriedVerdict is the verdict on a carried nonce of the statement that
-// carried it, ended by err: known false for an error that says nothing of
-// the nonce (the statement wrote nothing either way).
-func carriedVerdict(err error) (v store.NonceVerdict, known bool) {
-	var pe *pgconn.PgError
-	switch {
-	case err == nil:
-		return store.NonceFresh, true
-	case !errors.As(err, &pe):
-		return 0, false
-	case pe.Code == "23505" && pe.ConstraintName == "nonces_pkey":
-		return store.NonceUsed, true
-	case pe.Code == "CFN01": // certfleet_nonce_gate, migration 0017
-		return store.NonceBeforeEpoch, true
-	}
-	return 0, false
 }
 
 // SplitMaxConns takes the pool_max_conns parameter out of a postgres:// URL

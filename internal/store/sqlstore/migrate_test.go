@@ -35,26 +35,3 @@ func TestMigrationsShareVersion(t *testing.T) {
 		t.Fatal("a migration without a number was accepted")
 	}
 }
-
-// TestSplitSQLFunctionBody: a $$-quoted function body's lines end in ";"
-// without ending the statement.
-func TestSplitSQLFunctionBody(t *testing.T) {
-	got := splitSQL(`-- a comment
-CREATE TABLE a (x INT);
-CREATE FUNCTION f() RETURNS INT LANGUAGE plpgsql AS $$
-BEGIN
-    -- kept: inside the body
-    RETURN 1;
-END $$;
-
-SELECT 1;
-`)
-	want := []string{
-		"CREATE TABLE a (x INT);",
-		"CREATE FUNCTION f() RETURNS INT LANGUAGE plpgsql AS $$\nBEGIN\n    -- kept: inside the body\n    RETURN 1;\nEND $$;",
-		"SELECT 1;",
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("splitSQL = %q, want %q", got, want)
-	}
-}

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +27,6 @@ import (
 //   - SQLite (one node, StartLocalNonces): nonces are checked in memory and
 //     written behind the answer (localnonces.go), with a durable lease as
 //     the epoch.
-//
-// On PostgreSQL a signed read's nonce may also ride on the read's own first
-// statement instead of a batch of its own (carried nonces, below).
 //
 // docs/decisions.md (issue 14, "Signature nonces") gives the whole argument.
 
@@ -211,81 +207,4 @@ func (s *DB) returnedNonces(ctx context.Context, x querier, query string, args [
 		return nil, s.wrap(err)
 	}
 	return inserted, nil
-}
-
-// Carried nonces (PostgreSQL, Dialect.CarriesNonces). A signed read (List,
-// Describe) runs while its nonce is recorded, and its answer is held until
-// the nonce proved fresh (internal/api/signature.go). Recorded by a batch,
-// the nonce costs the read a second round trip that, on a busy server,
-// ends after the read's own. Carried, it is recorded by the read's first
-// statement: the SELECT becomes
-//
-//	WITH _nonce AS (INSERT INTO nonces … WHERE certfleet_nonce_gate(…) RETURNING 1)
-//	SELECT * FROM (<the read>) AS _read WHERE EXISTS (SELECT 1 FROM _nonce)
-//
-// The EXISTS is evaluated once, before the first row (an InitPlan), so the
-// insert has run before anything is read. A replay fails the statement on
-// nonces' primary key (as a concurrent insert of the same nonce on another
-// node waits for the first and then fails); a nonce signed too soon after
-// the server's start fails it with SQLSTATE CFN01 (the gate, migration
-// 0017, which also makes the commit asynchronous exactly when
-// nonceUseAsync would). So the statement either commits the nonce and
-// reads, or does neither. The driver settles the CarriedNonce when the
-// statement ends (postgres.nonceTracer): fresh on success, used or before
-// the epoch on those two errors, unknown on any other (nothing was written;
-// the API records the nonce through NonceUseMany then).
-//
-// Only a statement beginning with SELECT, run on the pool (not in a
-// transaction), carries a nonce, and only the first one of a call.
-
-// CarryNonce makes ctx's first read on the pool record n (store.NonceCarrier);
-// the CarriedNonce is nil when this store carries no nonces, or when n's
-// signing time is unknown (it must be committed synchronously).
-func (s *DB) CarryNonce(ctx context.Context, n store.NonceParams) (context.Context, *store.CarriedNonce) {
-	if !s.d.CarriesNonces || n.Signed.IsZero() {
-		return ctx, nil
-	}
-	c := store.NewCarriedNonce(n)
-	return store.WithCarriedNonce(ctx, c), c
-}
-
-// carriedRead is read (placeholders numbered, nargs of them) recording the
-// nonce given as three more arguments: the nonce, its expiry and signing
-// time in epoch milliseconds.
-func carriedRead(read string, nargs int) string {
-	p := func(i int) string { return "$" + strconv.Itoa(nargs+i) }
-	return `WITH _nonce AS (INSERT INTO nonces (nonce, expires_ms) SELECT ` + p(1) + `::text, ` + p(2) + `::bigint
-	WHERE certfleet_nonce_gate(` + p(3) + `::bigint, ` + strconv.FormatInt(asyncSlack.Milliseconds(), 10) + `) RETURNING 1)
-SELECT * FROM (` + read + `) AS _read WHERE EXISTS (SELECT 1 FROM _nonce)`
-}
-
-// pool is the database as the store uses it outside transactions: where
-// the dialect carries nonces, a call's first read boards its nonce.
-type pool struct {
-	*sql.DB
-	carry bool // Dialect.CarriesNonces
-}
-
-func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx, query, args = p.board(ctx, query, args)
-	return p.DB.QueryContext(ctx, query, args...)
-}
-
-func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	ctx, query, args = p.board(ctx, query, args)
-	return p.DB.QueryRowContext(ctx, query, args...)
-}
-
-// board rewrites a read to carry the nonce waiting in ctx, if one waits.
-func (p *pool) board(ctx context.Context, query string, args []any) (context.Context, string, []any) {
-	if !p.carry || !strings.HasPrefix(strings.TrimLeft(query, " \t\n"), "SELECT") {
-		return ctx, query, args
-	}
-	c := store.CarriedNonceFrom(ctx)
-	if c == nil || !c.Board() {
-		return ctx, query, args
-	}
-	n := c.Params
-	return store.WithRidingNonce(ctx, c), carriedRead(query, len(args)),
-		append(args[:len(args):len(args)], n.Nonce, ms(n.Expires), ms(n.Signed))
 }

@@ -52,16 +52,11 @@ type Dialect struct {
 	// started, in epoch milliseconds by its clock. When set, NonceUseMany
 	// commits asynchronously and takes it as its epoch (nonces.go).
 	RestartedMS string
-	// CarriesNonces: a signed read's first statement may record its nonce
-	// (store.NonceCarrier; nonces.go, "carried nonces"). The driver must
-	// settle the store.RidingNonceFrom its statement's context when the
-	// statement ends.
-	CarriesNonces bool
 }
 
 // DB implements store.Store.
 type DB struct {
-	db *pool
+	db *sql.DB
 	d  Dialect
 	// queries caches rebound SQL text.
 	rebind map[string]string
@@ -76,7 +71,7 @@ var _ store.Store = (*DB)(nil)
 
 // New wraps an open database. Call Migrate before use.
 func New(db *sql.DB, d Dialect) *DB {
-	s := &DB{db: &pool{DB: db, carry: d.CarriesNonces}, d: d}
+	s := &DB{db: db, d: d}
 	if d.OneWriter {
 		s.writer = make(chan struct{}, 1)
 	}
@@ -104,7 +99,7 @@ func (s *DB) write(ctx context.Context) (release func(), err error) {
 // contract (a competing transaction, a row as a crashed node leaves it).
 // Code outside package store and its engines must not use it: what it needs
 // from the database belongs in store.Store.
-func (s *DB) SQL() *sql.DB { return s.db.DB }
+func (s *DB) SQL() *sql.DB { return s.db }
 
 // Ping checks the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -291,22 +286,18 @@ func (s *DB) MigrationsCurrent(ctx context.Context, fsys fs.FS) (bool, error) {
 }
 
 // splitSQL splits a migration into statements on semicolons that end a line,
-// dropping comment-only lines, except inside a $$-quoted body (a function's).
+// dropping comment-only lines.
 func splitSQL(body string) []string {
 	var out []string
 	var cur strings.Builder
-	quoted := false // inside a $$-quoted function body, whose lines end in ";" too
 	for _, line := range strings.Split(body, "\n") {
 		t := strings.TrimSpace(line)
-		if !quoted && (t == "" || strings.HasPrefix(t, "--")) {
+		if t == "" || strings.HasPrefix(t, "--") {
 			continue
 		}
 		cur.WriteString(line)
 		cur.WriteByte('\n')
-		if strings.Count(t, "$$")%2 == 1 {
-			quoted = !quoted
-		}
-		if !quoted && strings.HasSuffix(t, ";") {
+		if strings.HasSuffix(t, ";") {
 			out = append(out, strings.TrimSpace(cur.String()))
 			cur.Reset()
 		}
