@@ -21,8 +21,6 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/local"
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/store"
-	"github.com/certfleet/certfleet/internal/store/postgres"
-	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // localFixture is the API with local targets under a temporary --local-root
@@ -157,24 +155,8 @@ func TestLocalClaims(t *testing.T) {
 func TestNULParameters(t *testing.T) {
 	t.Parallel()
 	engines := map[string]func(t *testing.T) *fixture{
-		"sqlite": func(t *testing.T) *fixture { return setup(t, Options{}) },
-		"postgres": func(t *testing.T) *fixture {
-			f := setup(t, Options{})
-			st, err := postgres.Open(context.Background(), testutil.PostgresURL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			root, err := st.AccountEnsure(context.Background(), "root")
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.store, f.root = st, root
-			f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
-			f.api = New(st, f.box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, Options{})
-			f.addr = newServer(t, f.api.Handler())
-			return f
-		},
+		"sqlite":   func(t *testing.T) *fixture { return setup(t, Options{}) },
+		"postgres": func(t *testing.T) *fixture { return setupPostgres(t, slog.New(slog.DiscardHandler)) },
 	}
 	for name, open := range engines {
 		t.Run(name, func(t *testing.T) {

@@ -25,8 +25,10 @@ import (
 	"github.com/certfleet/certfleet/internal/deploy/registry"
 	"github.com/certfleet/certfleet/internal/secret"
 	"github.com/certfleet/certfleet/internal/store"
+	"github.com/certfleet/certfleet/internal/store/postgres"
 	"github.com/certfleet/certfleet/internal/store/sqlite"
 	"github.com/certfleet/certfleet/internal/store/sqlstore"
+	"github.com/certfleet/certfleet/internal/testutil"
 )
 
 // fixture is an API on a fresh SQLite store with one active root access key,
@@ -273,4 +275,25 @@ func wantError(t *testing.T, status int, header http.Header, body map[string]any
 	if m, _ := body["Message"].(string); msg != "" && !strings.Contains(m, msg) {
 		t.Errorf("Message %q does not contain %q", m, msg)
 	}
+}
+
+// setupPostgres is setup on PostgreSQL (the test's own database), the API
+// logging to log.
+func setupPostgres(t *testing.T, log *slog.Logger) *fixture {
+	t.Helper()
+	f := setup(t, Options{})
+	st, err := postgres.Open(context.Background(), testutil.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root, err := st.AccountEnsure(context.Background(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store, f.root = st, root
+	f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
+	f.api = New(st, f.box, log, nopWaker{}, registry.New(registry.Options{}), root, Options{})
+	f.addr = newServer(t, f.api.Handler())
+	return f
 }

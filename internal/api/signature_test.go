@@ -129,66 +129,82 @@ func TestSignatureResolvesAccount(t *testing.T) {
 }
 
 // TestNonce checks a nonce is accepted once, is only spent by a request whose
-// signature is right, and is bounded in length.
+// signature is right, and is bounded in length, on both engines: SQLite
+// answers reads' nonces from memory, PostgreSQL records them in batches
+// while the read runs. A replayed read is refused without being logged as a
+// failed request.
 func TestNonce(t *testing.T) {
 	t.Parallel()
-	for _, v1 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("v1=%v", v1), func(t *testing.T) {
-			t.Parallel()
-			f := setup(t, Options{})
-			// The generic client lets a test choose the nonce: for V3 it is a
-			// header, for V1 a query parameter; either way the SDK signs it.
-			withNonce := func(n string) (map[string]string, map[string]string) {
-				if v1 {
-					return map[string]string{"SignatureNonce": n}, nil
-				}
-				return nil, map[string]string{"x-acs-signature-nonce": n}
-			}
-			call := func(sec, nonce string) error {
-				q, h := withNonce(nonce)
-				_, err := callAPI(f.generic(t, f.keyID, sec, v1, nil), "ListContact", q, h)
-				return err
-			}
-			nonce := fmt.Sprintf("fixed-nonce-%d", time.Now().UnixNano())
-			if code, _ := sdkCode(t, call("wrong", nonce)); code != "SignatureDoesNotMatch" {
-				t.Fatalf("wrong secret: %s", code)
-			}
-			if err := call(f.secret, nonce); err != nil {
-				t.Fatalf("the nonce of a request with a bad signature was spent: %v", err)
-			}
-			if code, status := sdkCode(t, call(f.secret, nonce)); code != "SignatureNonceUsed" || status != 400 {
-				t.Fatalf("replayed nonce: %s %d, want SignatureNonceUsed 400", code, status)
-			}
-			if err := call(f.secret, nonce+"-2"); err != nil {
-				t.Fatalf("a fresh nonce: %v", err)
-			}
-			// A call that writes waits for its nonce; a read's runs alongside
-			// (signature.go): the two share one set of nonces.
-			create := func(nonce string) error {
-				q, h := withNonce(nonce)
-				if q == nil {
-					q = map[string]string{}
-				}
-				q["Name"], q["Email"] = "ops-"+nonce, "ops@example.test"
-				_, err := callAPI(f.generic(t, f.keyID, f.secret, v1, nil), "CreateContact", q, h)
-				return err
-			}
-			if code, status := sdkCode(t, create(nonce)); code != "SignatureNonceUsed" || status != 400 {
-				t.Fatalf("a write reusing a read's nonce: %s %d, want SignatureNonceUsed 400", code, status)
-			}
-			if err := create(nonce + "-3"); err != nil {
-				t.Fatalf("a write with a fresh nonce: %v", err)
-			}
-			if code, status := sdkCode(t, create(nonce+"-3")); code != "SignatureNonceUsed" || status != 400 {
-				t.Fatalf("a replayed write: %s %d, want SignatureNonceUsed 400", code, status)
-			}
-			if err := call(f.secret, strings.Repeat("n", 128)); err != nil {
-				t.Fatalf("a 128-character nonce: %v", err)
-			}
-			if code, status := sdkCode(t, call(f.secret, strings.Repeat("n", 129))); code != "IncompleteSignature" || status != 400 {
-				t.Fatalf("a 129-character nonce: %s %d, want IncompleteSignature 400", code, status)
-			}
-		})
+	for _, engine := range []string{"sqlite", "postgres"} {
+		for _, v1 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/v1=%v", engine, v1), func(t *testing.T) {
+				t.Parallel()
+				testNonce(t, engine, v1)
+			})
+		}
+	}
+}
+
+func testNonce(t *testing.T, engine string, v1 bool) {
+	f := setup(t, Options{})
+	if engine == "postgres" {
+		f = setupPostgres(t, slog.New(slog.DiscardHandler))
+	}
+	logged := f.logTo()
+	// The generic client lets a test choose the nonce: for V3 it is a
+	// header, for V1 a query parameter; either way the SDK signs it.
+	withNonce := func(n string) (map[string]string, map[string]string) {
+		if v1 {
+			return map[string]string{"SignatureNonce": n}, nil
+		}
+		return nil, map[string]string{"x-acs-signature-nonce": n}
+	}
+	call := func(sec, nonce string) error {
+		q, h := withNonce(nonce)
+		_, err := callAPI(f.generic(t, f.keyID, sec, v1, nil), "ListContact", q, h)
+		return err
+	}
+	nonce := fmt.Sprintf("fixed-nonce-%d", time.Now().UnixNano())
+	if code, _ := sdkCode(t, call("wrong", nonce)); code != "SignatureDoesNotMatch" {
+		t.Fatalf("wrong secret: %s", code)
+	}
+	if err := call(f.secret, nonce); err != nil {
+		t.Fatalf("the nonce of a request with a bad signature was spent: %v", err)
+	}
+	if code, status := sdkCode(t, call(f.secret, nonce)); code != "SignatureNonceUsed" || status != 400 {
+		t.Fatalf("replayed nonce: %s %d, want SignatureNonceUsed 400", code, status)
+	}
+	if err := call(f.secret, nonce+"-2"); err != nil {
+		t.Fatalf("a fresh nonce: %v", err)
+	}
+	// A call that writes waits for its nonce; a read's runs alongside
+	// (signature.go): the two share one set of nonces.
+	create := func(nonce string) error {
+		q, h := withNonce(nonce)
+		if q == nil {
+			q = map[string]string{}
+		}
+		q["Name"], q["Email"] = "ops-"+nonce, "ops@example.test"
+		_, err := callAPI(f.generic(t, f.keyID, f.secret, v1, nil), "CreateContact", q, h)
+		return err
+	}
+	if code, status := sdkCode(t, create(nonce)); code != "SignatureNonceUsed" || status != 400 {
+		t.Fatalf("a write reusing a read's nonce: %s %d, want SignatureNonceUsed 400", code, status)
+	}
+	if err := create(nonce + "-3"); err != nil {
+		t.Fatalf("a write with a fresh nonce: %v", err)
+	}
+	if code, status := sdkCode(t, create(nonce+"-3")); code != "SignatureNonceUsed" || status != 400 {
+		t.Fatalf("a replayed write: %s %d, want SignatureNonceUsed 400", code, status)
+	}
+	if err := call(f.secret, strings.Repeat("n", 128)); err != nil {
+		t.Fatalf("a 128-character nonce: %v", err)
+	}
+	if code, status := sdkCode(t, call(f.secret, strings.Repeat("n", 129))); code != "IncompleteSignature" || status != 400 {
+		t.Fatalf("a 129-character nonce: %s %d, want IncompleteSignature 400", code, status)
+	}
+	if strings.Contains(logged.String(), "request failed") {
+		t.Fatalf("a refused nonce was logged as a failed request:\n%s", logged.String())
 	}
 }
 
