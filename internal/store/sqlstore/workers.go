@@ -95,12 +95,12 @@ func (s *DB) WorkerClaimDue(ctx context.Context, p store.WorkerClaimDueParams) (
 		// limit; PostgreSQL locks the rows it returns, skipping rows another
 		// claim holds. Neither planner finds that order alone without
 		// statistics (a fresh table; autovacuum not yet run, or off): SQLite
-		// scanned every runnable worker through workers_due and sorted them,
-		// PostgreSQL fetched them all with a bitmap scan and sorted them (42
-		// ms a claim at 10,000 runnable workers, against 0.2 ms in index
-		// order). SQLite is told the index; PostgreSQL, which takes no
-		// hints, is told not to sort in this transaction, which leaves it
-		// the index's order.
+		// scanned every runnable worker through a status index (since
+		// dropped) and sorted them, PostgreSQL fetched them all with a
+		// bitmap scan and sorted them (42 ms a claim at 10,000 runnable
+		// workers, against 0.2 ms in index order). SQLite is told the index;
+		// PostgreSQL, which takes no hints, is told not to sort in this
+		// transaction, which leaves it the index's order.
 		if s.d.Name == "postgres" {
 			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_sort = off`); err != nil {
 				return s.wrap(err)
