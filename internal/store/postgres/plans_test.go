@@ -78,7 +78,8 @@ var writes = regexp.MustCompile(`(?m)^\s*(->\s+)?(Update|Insert|Delete) on `)
 var sortNode = regexp.MustCompile(`^\s*(->\s+)?Sort\s+\(`)
 
 // TestPlansWithoutStatistics: the engine's hot statements — the claim, the
-// lease renewal, the outcome batch, the claim's resource read — find their
+// lease renewal, the next due time, the outcome batch, the claim's resource
+// read — find their
 // rows through the indexes meant for them on tables PostgreSQL has never
 // analyzed (a fresh database; autovacuum off here, and elsewhere ANALYZE
 // comes only a minute after a big change), with no sequential scan, and
@@ -151,6 +152,13 @@ func TestPlansWithoutStatistics(t *testing.T) {
 			}
 			return err
 		}, "", false},
+		{"WorkerNextDue", func() error {
+			_, ok, err := r.WorkerNextDue(ctx)
+			if err == nil && !ok {
+				err = errors.New("no worker due, want the unclaimed ones")
+			}
+			return err
+		}, "workers_runnable", false},
 		{"ResourceGetMany", func() error {
 			ids := make([]int64, len(ws))
 			for i, w := range ws {
