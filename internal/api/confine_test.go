@@ -156,7 +156,7 @@ func TestNULParameters(t *testing.T) {
 	t.Parallel()
 	engines := map[string]func(t *testing.T) *fixture{
 		"sqlite":   func(t *testing.T) *fixture { return setup(t, Options{}) },
-		"postgres": func(t *testing.T) *fixture { return setupPostgres(t, slog.New(slog.DiscardHandler)) },
+		"postgres": setupPostgres,
 	}
 	for name, open := range engines {
 		t.Run(name, func(t *testing.T) {

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/certfleet/certfleet/internal/api/apierr"
 	"strings"
+
+	"github.com/certfleet/certfleet/internal/api/apierr"
 )
 
 // Error is an API error as the SDK sees it (internal/api/apierr, shared

@@ -277,9 +277,8 @@ func wantError(t *testing.T, status int, header http.Header, body map[string]any
 	}
 }
 
-// setupPostgres is setup on PostgreSQL (the test's own database), the API
-// logging to log.
-func setupPostgres(t *testing.T, log *slog.Logger) *fixture {
+// setupPostgres is setup on PostgreSQL (the test's own database).
+func setupPostgres(t *testing.T) *fixture {
 	t.Helper()
 	f := setup(t, Options{})
 	st, err := postgres.Open(context.Background(), testutil.PostgresURL(t))
@@ -293,7 +292,7 @@ func setupPostgres(t *testing.T, log *slog.Logger) *fixture {
 	}
 	f.store, f.root = st, root
 	f.addKey(t, f.keyID, f.secret, store.AccessKeyActive)
-	f.api = New(st, f.box, log, nopWaker{}, registry.New(registry.Options{}), root, Options{})
+	f.api = New(st, f.box, slog.New(slog.DiscardHandler), nopWaker{}, registry.New(registry.Options{}), root, Options{})
 	f.addr = newServer(t, f.api.Handler())
 	return f
 }

@@ -146,9 +146,11 @@ func TestNonce(t *testing.T) {
 }
 
 func testNonce(t *testing.T, engine string, v1 bool) {
-	f := setup(t, Options{})
+	var f *fixture
 	if engine == "postgres" {
-		f = setupPostgres(t, slog.New(slog.DiscardHandler))
+		f = setupPostgres(t)
+	} else {
+		f = setup(t, Options{})
 	}
 	logged := f.logTo()
 	// The generic client lets a test choose the nonce: for V3 it is a

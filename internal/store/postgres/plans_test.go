@@ -79,13 +79,13 @@ var sortNode = regexp.MustCompile(`^\s*(->\s+)?Sort\s+\(`)
 
 // TestPlansWithoutStatistics: the engine's hot statements — the claim, the
 // lease renewal, the next due time, the outcome batch, the claim's resource
-// read — find their
-// rows through the indexes meant for them on tables PostgreSQL has never
-// analyzed (a fresh database; autovacuum off here, and elsewhere ANALYZE
-// comes only a minute after a big change), with no sequential scan, and
-// the claim with no sort. Plans chosen without statistics cost 42 ms a claim and
-// several ms an outcome batch at 10,000 runnable workers
-// (docs/benchmarks.md, E11); this keeps them from coming back.
+// read — find their rows through the indexes meant for them on tables
+// PostgreSQL has never analyzed (a fresh database; autovacuum off here, and
+// elsewhere ANALYZE comes only a minute after a big change), with no
+// sequential scan, and the claim with no sort. Plans chosen without
+// statistics cost 42 ms a claim and several ms an outcome batch at 10,000
+// runnable workers (docs/benchmarks.md, E11); this keeps them from coming
+// back.
 func TestPlansWithoutStatistics(t *testing.T) {
 	url := testutil.PostgresURL(t)
 	s, err := postgres.Open(t.Context(), url) // migrates
