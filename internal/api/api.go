@@ -115,6 +115,7 @@ type API struct {
 	keys     sync.Map      // AccessKeyID → cachedKey: signature.go
 	unknown  unknownKeys   // negative cache of AccessKeyIds: stranger.go
 	nonces   nonceBatcher  // group commit of signature nonces: nonces.go
+	auditLog auditLog      // group commit of audit events: auditlog.go
 	sources  *sourceLimits // per source address, for strangers: stranger.go; nil: off
 	bodies   *inflight     // bytes of unauthenticated bodies being read: stranger.go; nil: off
 	limiters sync.Map      // AccessKeyID → *rate.Limiter: ratelimit.go
@@ -156,7 +157,8 @@ func New(st store.Store, box *secret.Box, log *slog.Logger, engine Waker, produc
 	}
 	a := &API{store: st, box: box, log: log, engine: engine, products: products, opts: opts, host: host, rootAccount: rootAccount,
 		syncer: opts.Syncer}
-	a.nonces.st = st
+	a.nonces.init(st)
+	a.auditLog.init(st)
 	if opts.MaxInflightBody > 0 {
 		a.bodies = &inflight{max: opts.MaxInflightBody}
 	}

@@ -56,7 +56,7 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 			SourceIP: sourceIP(r).String(), Action: action, Params: audit.Redact(params, a.secretKeys...), Code: code, RequestID: c.requestID}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := a.store.AuditAppend(ctx, e, audit.Seal); err != nil {
+		if err := a.auditLog.do(ctx, e); err != nil {
 			a.log.Error("audit append failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
 		}
 	})

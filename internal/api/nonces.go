@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"sync"
-	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
 )
@@ -24,19 +22,32 @@ import (
 // nonceBatchMax bounds the nonces one statement records.
 const nonceBatchMax = 256
 
-type nonceWait struct {
-	p    store.NonceParams
-	done chan error // buffered: nil, store.ErrConflict or the store's error
-}
-
-// nonceBatcher records nonces in batches; one goroutine flushes at a time.
+// nonceBatcher records nonces in batches (groupCommit): do and start
+// return store.ErrConflict for a nonce seen before, errBeforeEpoch for one
+// the store refuses for its signing time.
 type nonceBatcher struct {
 	st interface {
 		NonceUseMany(ctx context.Context, ns []store.NonceParams) ([]store.NonceVerdict, error)
 	}
-	mu       sync.Mutex
-	pending  []nonceWait
-	flushing bool
+	groupCommit[store.NonceParams]
+}
+
+func (b *nonceBatcher) init(st store.Store) {
+	b.st, b.max, b.write = st, nonceBatchMax, b.record
+}
+
+// record is the batcher's write: one NonceUseMany for the batch.
+func (b *nonceBatcher) record(ctx context.Context, ps []store.NonceParams) []error {
+	verdicts, err := b.st.NonceUseMany(ctx, ps)
+	errs := make([]error, len(ps))
+	for i := range ps {
+		if err != nil {
+			errs[i] = err
+		} else {
+			errs[i] = verdictError(verdicts[i])
+		}
+	}
+	return errs
 }
 
 // errBeforeEpoch is a nonce signed before the store's epoch
@@ -67,70 +78,5 @@ func verdictError(v store.NonceVerdict) error {
 		return errBeforeEpoch
 	default:
 		return store.ErrConflict
-	}
-}
-
-// use records p, waiting for the batch it joins to be recorded. It returns
-// store.ErrConflict when the nonce was seen before, errBeforeEpoch when the
-// store refuses it for its signing time.
-func (b *nonceBatcher) use(ctx context.Context, p store.NonceParams) error {
-	return b.wait(ctx, b.start(p))
-}
-
-// start queues p for the next batch and returns where its result (as use
-// returns it) will be sent; the caller goes on meanwhile.
-func (b *nonceBatcher) start(p store.NonceParams) <-chan error {
-	w := nonceWait{p: p, done: make(chan error, 1)}
-	b.mu.Lock()
-	b.pending = append(b.pending, w)
-	lead := !b.flushing
-	b.flushing = true
-	b.mu.Unlock()
-	if lead {
-		go b.flush()
-	}
-	return w.done
-}
-
-// wait is the result start promised, or ctx's error first.
-func (b *nonceBatcher) wait(ctx context.Context, done <-chan error) error {
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		// The batch still records the nonce; the call is over either way.
-		return ctx.Err()
-	}
-}
-
-// flush records pending nonces, batch after batch, until none are left.
-func (b *nonceBatcher) flush() {
-	for {
-		b.mu.Lock()
-		n := min(len(b.pending), nonceBatchMax)
-		if n == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		batch := b.pending[:n:n]
-		b.pending = append([]nonceWait(nil), b.pending[n:]...)
-		b.mu.Unlock()
-
-		ps := make([]store.NonceParams, len(batch))
-		for i, w := range batch {
-			ps[i] = w.p
-		}
-		// Not the callers' contexts: one leaving must not fail the others.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		verdicts, err := b.st.NonceUseMany(ctx, ps)
-		cancel()
-		for i, w := range batch {
-			if err != nil {
-				w.done <- err
-			} else {
-				w.done <- verdictError(verdicts[i])
-			}
-		}
 	}
 }

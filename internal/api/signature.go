@@ -52,7 +52,7 @@ func (a *API) withSignature(next http.Handler) http.Handler {
 		// changes anything are spent before the call runs.
 		if answered, err := a.nonces.now(nonce); answered || !speculative(c.action) {
 			if !answered {
-				err = a.nonces.use(r.Context(), nonce)
+				err = a.nonces.do(r.Context(), nonce)
 			}
 			if err != nil {
 				a.writeError(w, c, a.stranger(c, nonceError(nonce, err)))

@@ -214,10 +214,12 @@ type AuditListParams struct {
 // AuditStore keeps the append-only, hash-chained audit trail. There is one
 // chain for the whole database.
 type AuditStore interface {
-	// AuditAppend appends e: in one transaction serialised with every other
-	// append (a lock on the chain head), it sets e.PrevHash to the head's
-	// hash, e.Hash to seal(e), inserts the row and moves the head.
-	AuditAppend(ctx context.Context, e *AuditEvent, seal func(e *AuditEvent) string) error
+	// AuditAppend appends es, in order: in one transaction serialised with
+	// every other append (a lock on the chain head), it sets each event's
+	// PrevHash to the hash before it (the first's to the head's), its Hash
+	// to seal(e) and its ID, inserts the rows and moves the head. All or
+	// none are appended.
+	AuditAppend(ctx context.Context, es []*AuditEvent, seal func(e *AuditEvent) string) error
 	// AuditList returns an account's events, newest first, and the total.
 	AuditList(ctx context.Context, p AuditListParams) ([]AuditEvent, int64, error)
 	// AuditScan returns events of every account with ID > afterID, oldest first.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certfleet/certfleet/internal/store"
@@ -530,24 +531,63 @@ func (s *DB) RAMGeneration(ctx context.Context) (int64, error) {
 	return g, s.wrap(err)
 }
 
-// AuditAppend appends one event to the chain, serialised by the head row.
-func (s *DB) AuditAppend(ctx context.Context, e *store.AuditEvent, seal func(e *store.AuditEvent) string) error {
+// AuditAppend appends events to the chain in one transaction, serialised
+// with every other append by the head row: one commit for the lot (group
+// commit, internal/api/auditlog.go), not one per event.
+func (s *DB) AuditAppend(ctx context.Context, es []*store.AuditEvent, seal func(e *store.AuditEvent) string) error {
+	if len(es) == 0 {
+		return nil
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		lock := ""
 		if s.d.Name == "postgres" {
 			lock = " FOR UPDATE" // one chain: concurrent appends queue on the head row
 		}
 		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_id, hash FROM audit_head WHERE id = 1`+lock).Scan(&last, &e.PrevHash); err != nil {
+		var prev string
+		if err := tx.QueryRowContext(ctx, `SELECT last_id, hash FROM audit_head WHERE id = 1`+lock).Scan(&last, &prev); err != nil {
 			return fmt.Errorf("store: audit head: %w", s.wrap(err))
 		}
-		e.Hash = seal(e)
-		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO audit_events (time_ms, account_id, principal, access_key_id, source_ip, action, params, code, request_id, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), ms(e.Time), e.AccountID, e.Principal, e.AccessKeyID, e.SourceIP, e.Action, e.Params,
-			e.Code, e.RequestID, e.PrevHash, e.Hash).Scan(&e.ID); err != nil {
+		const tuple = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		args := make([]any, 0, 11*len(es))
+		byHash := make(map[string]*store.AuditEvent, len(es))
+		for _, e := range es {
+			e.PrevHash = prev
+			e.Hash = seal(e)
+			prev = e.Hash
+			byHash[e.Hash] = e
+			args = append(args, ms(e.Time), e.AccountID, e.Principal, e.AccessKeyID, e.SourceIP, e.Action, e.Params,
+				e.Code, e.RequestID, e.PrevHash, e.Hash)
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO audit_events (time_ms, account_id, principal, access_key_id, source_ip, action, params, code, request_id, prev_hash, hash)
+			VALUES `+strings.Repeat(tuple+`, `, len(es)-1)+tuple+` RETURNING id, hash`), args...)
+		if err != nil {
 			return s.wrap(err)
 		}
-		_, err := s.exec(ctx, tx, `UPDATE audit_head SET last_id = ?, hash = ? WHERE id = 1`, e.ID, e.Hash)
+		// Rows are matched by their hash, not by the order RETURNING gives.
+		for rows.Next() {
+			var id int64
+			var h string
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return s.wrap(err)
+			}
+			if e := byHash[h]; e != nil {
+				e.ID = id
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.wrap(err)
+		}
+		// The chain is read in ID order (AuditScan): the IDs, drawn under
+		// the head's lock in the rows' order, must follow the chain.
+		for i, e := range es {
+			if e.ID == 0 || (i > 0 && e.ID <= es[i-1].ID) {
+				return fmt.Errorf("store: audit event %d of %d got no ID or one out of chain order", i+1, len(es))
+			}
+		}
+		_, err = s.exec(ctx, tx, `UPDATE audit_head SET last_id = ?, hash = ? WHERE id = 1`, es[len(es)-1].ID, prev)
 		return err
 	})
 }

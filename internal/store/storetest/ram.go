@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,12 +379,13 @@ func testRAM(t *testing.T, setup func(t *testing.T) *bundle) {
 }
 
 func testAudit(t *testing.T, setup func(t *testing.T) *bundle) {
-	t.Run("concurrent appends keep one unbroken chain", func(t *testing.T) {
+	t.Run("concurrent appends of batches keep one unbroken chain", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		const goroutines, each = 16, 8
 		var wg sync.WaitGroup
 		errs := make(chan error, goroutines*each)
+		var appended atomic.Int64
 		for g := range goroutines {
 			wg.Add(1)
 			go func() {
@@ -393,11 +395,23 @@ func testAudit(t *testing.T, setup func(t *testing.T) *bundle) {
 					if g%2 == 1 {
 						acct = b.other
 					}
-					e := store.AuditEvent{Time: b.now, AccountID: acct, Principal: fmt.Sprintf("user%d", g), AccessKeyID: "AK",
-						SourceIP: "192.0.2.1", Action: "CreateDeploymentJob", Params: fmt.Sprintf(`{"n":%d}`, i), Code: "Success",
-						RequestID: fmt.Sprintf("req-%d-%d", g, i)}
-					if err := b.s.AuditAppend(b.ctx, &e, audit.Seal); err != nil {
+					batch := make([]*store.AuditEvent, 1+(g+i)%4) // batches of 1 to 4
+					for k := range batch {
+						batch[k] = &store.AuditEvent{Time: b.now, AccountID: acct, Principal: fmt.Sprintf("user%d", g), AccessKeyID: "AK",
+							SourceIP: "192.0.2.1", Action: "CreateDeploymentJob", Params: fmt.Sprintf(`{"n":%d,"k":%d}`, i, k), Code: "Success",
+							RequestID: fmt.Sprintf("req-%d-%d-%d", g, i, k)}
+					}
+					if err := b.s.AuditAppend(b.ctx, batch, audit.Seal); err != nil {
 						errs <- fmt.Errorf("AuditAppend(%d, %d): %w", g, i, err)
+						continue
+					}
+					appended.Add(int64(len(batch)))
+					for k, e := range batch { // chained within the batch, in ID order
+						if k > 0 && (e.PrevHash != batch[k-1].Hash || e.ID <= batch[k-1].ID) {
+							errs <- fmt.Errorf("AuditAppend(%d, %d): event %d has PrevHash %q, ID %d after %q, %d",
+								g, i, k, e.PrevHash, e.ID, batch[k-1].Hash, batch[k-1].ID)
+							break // one error per batch: errs has room for that many
+						}
 					}
 				}
 			}()
@@ -409,7 +423,13 @@ func testAudit(t *testing.T, setup func(t *testing.T) *bundle) {
 		}
 		n, err := audit.Verify(b.ctx, b.s)
 		ok(t, err, "audit.Verify")
-		equal(t, "rows in the chain", n, int64(goroutines*each))
+		equal(t, "rows in the chain", n, appended.Load())
+		id, hash, err := b.s.AuditHead(b.ctx)
+		ok(t, err, "AuditHead")
+		ok(t, b.s.AuditAppend(b.ctx, nil, audit.Seal), "AuditAppend(no events)")
+		id2, hash2, err := b.s.AuditHead(b.ctx)
+		ok(t, err, "AuditHead")
+		equal(t, "head after appending no events", []any{id2, hash2}, []any{id, hash})
 	})
 
 	t.Run("events list per account, newest first, filtered", func(t *testing.T) {
@@ -422,14 +442,14 @@ func testAudit(t *testing.T, setup func(t *testing.T) *bundle) {
 		for i, action := range []string{"UploadUserCertificate", "CreateDeploymentJob", "UploadUserCertificate"} {
 			e := store.AuditEvent{Time: b.now.Add(time.Duration(i) * time.Minute), AccountID: b.acct, Principal: "root",
 				Action: action, Params: `{}`, Code: "Success", RequestID: fmt.Sprintf("r%d", i)}
-			ok(t, b.s.AuditAppend(b.ctx, &e, audit.Seal), "AuditAppend(%d)", i)
+			ok(t, b.s.AuditAppend(b.ctx, []*store.AuditEvent{&e}, audit.Seal), "AuditAppend(%d)", i)
 			if e.Hash == "" || (i > 0 && e.PrevHash == "") {
 				t.Fatalf("AuditAppend(%d) left Hash %q, PrevHash %q", i, e.Hash, e.PrevHash)
 			}
 			ids = append(ids, e.ID)
 		}
 		theirs := store.AuditEvent{Time: b.now, AccountID: b.other, Principal: "root", Action: "UploadUserCertificate", Params: `{}`, Code: "Success"}
-		ok(t, b.s.AuditAppend(b.ctx, &theirs, audit.Seal), "AuditAppend(other account)")
+		ok(t, b.s.AuditAppend(b.ctx, []*store.AuditEvent{&theirs}, audit.Seal), "AuditAppend(other account)")
 
 		list, total, err := b.s.AuditList(b.ctx, store.AuditListParams{AccountID: b.acct, Limit: 10})
 		ok(t, err, "AuditList")
