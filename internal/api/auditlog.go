@@ -11,10 +11,10 @@ import (
 // together go into the chain in one transaction (store.AuditAppend), not
 // one each. Every append takes the chain head's lock until it commits, so
 // one transaction per event queued every changing call of every node
-// behind one commit at a time: 16 clients creating resources on PostgreSQL
-// spent 11 of their 16 waits on that lock (401 resources/s;
-// docs/benchmarks.md E17). A call still waits for its event to be
-// committed before its answer is finished, as before.
+// behind one commit at a time (16 clients creating resources on PostgreSQL:
+// about 11 of the calls in flight waiting on that lock; docs/benchmarks.md
+// E17). A call still waits for its event to be committed before its answer
+// is finished, as before.
 
 // auditBatchMax bounds the events one transaction appends.
 const auditBatchMax = 128

@@ -55,8 +55,8 @@ func (b *nonceBatcher) record(ctx context.Context, ps []store.NonceParams) []err
 var errBeforeEpoch = errors.New("api: nonce signed before the store's epoch")
 
 // now records p at once when the store answers it from memory
-// (store.NonceMemory), with the error use would return; answered is false
-// when p must wait for a batch (use).
+// (store.NonceMemory), with the error do would return; answered is false
+// when p must wait for a batch (do).
 func (b *nonceBatcher) now(p store.NonceParams) (answered bool, err error) {
 	m, ok := b.st.(store.NonceMemory)
 	if !ok {
@@ -69,7 +69,7 @@ func (b *nonceBatcher) now(p store.NonceParams) (answered bool, err error) {
 	return true, verdictError(v)
 }
 
-// verdictError is what use returns for a verdict.
+// verdictError is what do returns for a verdict.
 func verdictError(v store.NonceVerdict) error {
 	switch v {
 	case store.NonceFresh:

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -543,42 +544,24 @@ func (s *DB) AuditAppend(ctx context.Context, es []*store.AuditEvent, seal func(
 		if s.d.Name == "postgres" {
 			lock = " FOR UPDATE" // one chain: concurrent appends queue on the head row
 		}
-		var last int64
 		var prev string
-		if err := tx.QueryRowContext(ctx, `SELECT last_id, hash FROM audit_head WHERE id = 1`+lock).Scan(&last, &prev); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_head WHERE id = 1`+lock).Scan(&prev); err != nil {
 			return fmt.Errorf("store: audit head: %w", s.wrap(err))
 		}
-		const tuple = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-		args := make([]any, 0, 11*len(es))
-		byHash := make(map[string]*store.AuditEvent, len(es))
 		for _, e := range es {
 			e.PrevHash = prev
 			e.Hash = seal(e)
 			prev = e.Hash
-			byHash[e.Hash] = e
-			args = append(args, ms(e.Time), e.AccountID, e.Principal, e.AccessKeyID, e.SourceIP, e.Action, e.Params,
-				e.Code, e.RequestID, e.PrevHash, e.Hash)
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO audit_events (time_ms, account_id, principal, access_key_id, source_ip, action, params, code, request_id, prev_hash, hash)
-			VALUES `+strings.Repeat(tuple+`, `, len(es)-1)+tuple+` RETURNING id, hash`), args...)
-		if err != nil {
-			return s.wrap(err)
-		}
-		// Rows are matched by their hash, not by the order RETURNING gives.
-		for rows.Next() {
-			var id int64
-			var h string
-			if err := rows.Scan(&id, &h); err != nil {
-				rows.Close()
-				return s.wrap(err)
+		// One INSERT per power-of-two run of events (13 = 8 + 4 + 1), in
+		// chain order: a few statement texts, each prepared once per
+		// connection, whatever the batch's size.
+		for rest := es; len(rest) > 0; {
+			n := 1 << (bits.Len(uint(len(rest))) - 1)
+			if err := s.auditInsert(ctx, tx, rest[:n]); err != nil {
+				return err
 			}
-			if e := byHash[h]; e != nil {
-				e.ID = id
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return s.wrap(err)
+			rest = rest[n:]
 		}
 		// The chain is read in ID order (AuditScan): the IDs, drawn under
 		// the head's lock in the rows' order, must follow the chain.
@@ -587,9 +570,38 @@ func (s *DB) AuditAppend(ctx context.Context, es []*store.AuditEvent, seal func(
 				return fmt.Errorf("store: audit event %d of %d got no ID or one out of chain order", i+1, len(es))
 			}
 		}
-		_, err = s.exec(ctx, tx, `UPDATE audit_head SET last_id = ?, hash = ? WHERE id = 1`, es[len(es)-1].ID, prev)
+		_, err := s.exec(ctx, tx, `UPDATE audit_head SET last_id = ?, hash = ? WHERE id = 1`, es[len(es)-1].ID, prev)
 		return err
 	})
+}
+
+// auditInsert inserts sealed events with one statement and sets their IDs.
+func (s *DB) auditInsert(ctx context.Context, tx *sql.Tx, es []*store.AuditEvent) error {
+	const tuple = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := make([]any, 0, 11*len(es))
+	byHash := make(map[string]*store.AuditEvent, len(es))
+	for _, e := range es {
+		byHash[e.Hash] = e
+		args = append(args, ms(e.Time), e.AccountID, e.Principal, e.AccessKeyID, e.SourceIP, e.Action, e.Params,
+			e.Code, e.RequestID, e.PrevHash, e.Hash)
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO audit_events (time_ms, account_id, principal, access_key_id, source_ip, action, params, code, request_id, prev_hash, hash)
+		VALUES `+strings.Repeat(tuple+`, `, len(es)-1)+tuple+` RETURNING id, hash`), args...)
+	if err != nil {
+		return s.wrap(err)
+	}
+	defer rows.Close()
+	for rows.Next() { // matched by hash, not by the order RETURNING gives
+		var id int64
+		var h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return s.wrap(err)
+		}
+		if e := byHash[h]; e != nil {
+			e.ID = id
+		}
+	}
+	return s.wrap(rows.Err())
 }
 
 const auditColumns = `id, time_ms, account_id, principal, access_key_id, source_ip, action, params, code, request_id, prev_hash, hash`

@@ -395,7 +395,7 @@ func testAudit(t *testing.T, setup func(t *testing.T) *bundle) {
 					if g%2 == 1 {
 						acct = b.other
 					}
-					batch := make([]*store.AuditEvent, 1+(g+i)%4) // batches of 1 to 4
+					batch := make([]*store.AuditEvent, 1+(g*each+i)%13) // 1 to 13 events: 13 is inserted as 8 + 4 + 1
 					for k := range batch {
 						batch[k] = &store.AuditEvent{Time: b.now, AccountID: acct, Principal: fmt.Sprintf("user%d", g), AccessKeyID: "AK",
 							SourceIP: "192.0.2.1", Action: "CreateDeploymentJob", Params: fmt.Sprintf(`{"n":%d,"k":%d}`, i, k), Code: "Success",
