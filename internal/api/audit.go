@@ -57,7 +57,11 @@ func (a *API) withAudit(next http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
 		if err := a.auditLog.do(ctx, e); err != nil {
-			a.log.Error("audit append failed", "request_id", c.requestID, "action", c.action, "error", err.Error())
+			msg := "audit append failed"
+			if ctx.Err() != nil { // its batch goes on: the event may yet be recorded
+				msg = "audit append not confirmed within 10 s"
+			}
+			a.log.Error(msg, "request_id", c.requestID, "action", c.action, "error", err.Error())
 		}
 	})
 }
